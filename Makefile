@@ -1,0 +1,43 @@
+# ferry — build and test entry points. `make test` is what CI runs.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+.PHONY: build test unit e2e vet fmt bench gotosocial clean
+
+## build: compile ./bin/ferry
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
+
+## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers
+test: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	bash internal/testenv/build-gotosocial.sh >/dev/null
+	$(GO) test -count=1 -timeout 40m ./...
+
+## unit: the fast tests only (no servers)
+unit:
+	$(GO) test -short -count=1 ./...
+
+## e2e: only the end-to-end tests; a missing server is a failure
+e2e:
+	bash internal/testenv/build-gotosocial.sh >/dev/null
+	FERRY_E2E=1 $(GO) test -count=1 -timeout 40m -run 'E2E' ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: go benchmarks plus the end-to-end bench harness (figures in bench/results.txt)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## gotosocial: build (once) the GoToSocial binary the end-to-end tests run
+gotosocial:
+	bash internal/testenv/build-gotosocial.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,161 @@
+package fedi
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Timeouts for the connection phases. A whole call is bounded by the
+// caller's context; these stop a dead server from holding a connection slot.
+const (
+	dialTimeout           = 10 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	responseHeaderTimeout = 60 * time.Second
+)
+
+// ErrInsecureURL is returned for a plain-http URL that is not on loopback.
+var ErrInsecureURL = errors.New("plain http is only allowed for loopback addresses; use https")
+
+// NewBaseTransport returns an *http.Transport with ferry's timeouts. roots,
+// when not nil, replaces the system certificate pool (see LoadRoots).
+func NewBaseTransport(roots *x509.CertPool) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = tlsHandshakeTimeout
+	tr.ResponseHeaderTimeout = responseHeaderTimeout
+	tr.MaxIdleConnsPerHost = 8
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	return tr
+}
+
+// LoadRoots returns the system certificate pool plus the PEM certificates in
+// caFile. An empty caFile returns nil, meaning "the system pool". ferry's
+// end-to-end tests use this to trust their self-signed loopback servers; a
+// person can use it for a server behind a private CA.
+func LoadRoots(caFile string) (*x509.CertPool, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("read CA file %s: no PEM certificate found", caFile)
+	}
+	return pool, nil
+}
+
+// HTTPOptions configure NewHTTPClient.
+type HTTPOptions struct {
+	Roots     *x509.CertPool // nil = system pool
+	Transport TransportOptions
+}
+
+// NewHTTPClient returns a client whose requests go through a new paced
+// Transport, and that Transport so callers can read its statistics. The
+// client has no overall timeout (streaming and large downloads outlive any
+// fixed one); every call must carry a context deadline.
+func NewHTTPClient(o HTTPOptions) (*http.Client, *Transport) {
+	to := o.Transport
+	if to.Base == nil {
+		to.Base = NewBaseTransport(o.Roots)
+	}
+	t := NewTransport(to)
+	return &http.Client{
+		Transport: t,
+		// Redirects stay on https (or loopback): CheckURL runs again for
+		// every hop inside Transport.RoundTrip.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("stopped after 5 redirects")
+			}
+			return nil
+		},
+	}, t
+}
+
+// CheckURL enforces ferry's transport rule: https everywhere, plain http only
+// for loopback hosts (tests and local development).
+func CheckURL(u *url.URL) error {
+	switch u.Scheme {
+	case "https", "wss":
+		return nil
+	case "http", "ws":
+		if IsLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", u.Redacted(), ErrInsecureURL)
+	}
+	return fmt.Errorf("%s: unsupported URL scheme %q", u.Redacted(), u.Scheme)
+}
+
+// IsLoopback reports whether host (without port) names this machine:
+// "localhost", a name under ".localhost", or a loopback IP.
+func IsLoopback(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseServer turns what a person types for a server ("example.social",
+// "https://example.social/", "example.social:8443", "@me@example.social")
+// into the server's base URL (scheme and host only). It refuses anything with
+// a path, query or credentials, and plain http except on loopback.
+func ParseServer(raw string) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return nil, errors.New("server address is empty")
+	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		return nil, fmt.Errorf("server address %q contains white space", raw)
+	}
+	if !strings.Contains(s, "://") {
+		// A handle: keep the host part.
+		s = strings.TrimPrefix(s, "@")
+		if i := strings.LastIndexByte(s, '@'); i >= 0 {
+			s = s[i+1:]
+		}
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("server address %q is not a URL: %w", raw, err)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("server address %q has no host name", raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("server address %q must not contain a user name or password", raw)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("server address %q must be just the server (like https://example.social), without a path", raw)
+	}
+	if p := u.Port(); p != "" {
+		if _, err := net.LookupPort("tcp", p); err != nil {
+			return nil, fmt.Errorf("server address %q has an invalid port %q", raw, p)
+		}
+	}
+	if err := CheckURL(u); err != nil {
+		return nil, fmt.Errorf("server address %q: %w", raw, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("server address %q: use https://", raw)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}, nil
+}

@@ -1,0 +1,223 @@
+package fedi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fedi-ferry/ferry/post"
+)
+
+// ErrNotFediverse is wrapped by Detect's error when the server publishes no
+// usable nodeinfo, which every fediverse server does.
+var ErrNotFediverse = errors.New("no nodeinfo found: this does not look like a fediverse server")
+
+// Software is what a server says it runs, from its nodeinfo document.
+type Software struct {
+	Name    string // lower case: "mastodon", "gotosocial", "akkoma", "pleroma", "misskey" …
+	Version string
+}
+
+// Server is what ferry knows about a server before logging in to it.
+type Server struct {
+	Base     *url.URL
+	Software Software
+	Title    string
+	Limits   post.Limits
+	// LimitsFrom says where Limits came from: "api/v2/instance",
+	// "api/v1/instance", or "defaults for <software>".
+	LimitsFrom string
+	// StreamingURL is the streaming API's base when the server names one.
+	StreamingURL string
+}
+
+// Detect reads the server's nodeinfo (to learn its software and version)
+// and its instance document (to learn its limits). It needs no token.
+func Detect(ctx context.Context, c *Client) (Server, error) {
+	sw, err := NodeInfo(ctx, c)
+	if err != nil {
+		return Server{}, err
+	}
+	srv := Server{Base: c.Base(), Software: sw}
+	if err := readInstance(ctx, c, &srv); err != nil {
+		return Server{}, err
+	}
+	return srv, nil
+}
+
+// NodeInfo fetches /.well-known/nodeinfo and the newest nodeinfo document it
+// links to, and returns the software it names.
+func NodeInfo(ctx context.Context, c *Client) (Software, error) {
+	var wk struct {
+		Links []struct {
+			Rel  string `json:"rel"`
+			Href string `json:"href"`
+		} `json:"links"`
+	}
+	host := c.base.Host
+	if _, err := c.Do(ctx, http.MethodGet, "/.well-known/nodeinfo", nil, nil, &wk); err != nil {
+		if StatusCode(err) != 0 || errors.Is(err, ErrNotJSON) {
+			return Software{}, fmt.Errorf("detect %s: %w (%w)", host, ErrNotFediverse, err)
+		}
+		return Software{}, fmt.Errorf("detect %s: %w", host, err)
+	}
+	best, bestVer := "", ""
+	for _, l := range wk.Links {
+		// rel is http://nodeinfo.diaspora.software/ns/schema/<version>
+		i := strings.LastIndex(l.Rel, "/schema/")
+		if i < 0 || l.Href == "" {
+			continue
+		}
+		if v := l.Rel[i+len("/schema/"):]; v > bestVer {
+			best, bestVer = l.Href, v
+		}
+	}
+	if best == "" {
+		return Software{}, fmt.Errorf("detect %s: %w (the nodeinfo index links no schema)", host, ErrNotFediverse)
+	}
+	ref, err := url.Parse(best)
+	if err != nil {
+		return Software{}, fmt.Errorf("detect %s: nodeinfo link %q: %w", host, best, err)
+	}
+	// The document must come from the server itself; a link elsewhere is
+	// followed only by path so a hostile index cannot send ferry off-site.
+	path := ref.Path
+	if ref.RawQuery != "" {
+		path += "?" + ref.RawQuery
+	}
+	var doc struct {
+		Software struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+		} `json:"software"`
+	}
+	if _, err := c.Do(ctx, http.MethodGet, path, nil, nil, &doc); err != nil {
+		return Software{}, fmt.Errorf("detect %s: read nodeinfo: %w", host, err)
+	}
+	if doc.Software.Name == "" {
+		return Software{}, fmt.Errorf("detect %s: %w (nodeinfo names no software)", host, ErrNotFediverse)
+	}
+	return Software{Name: strings.ToLower(doc.Software.Name), Version: doc.Software.Version}, nil
+}
+
+// instanceV2 holds the parts of /api/v2/instance that ferry reads.
+type instanceV2 struct {
+	Title         string `json:"title"`
+	Configuration struct {
+		URLs struct {
+			Streaming string `json:"streaming"`
+		} `json:"urls"`
+		Statuses struct {
+			MaxCharacters            int `json:"max_characters"`
+			MaxMediaAttachments      int `json:"max_media_attachments"`
+			CharactersReservedPerURL int `json:"characters_reserved_per_url"`
+		} `json:"statuses"`
+		MediaAttachments struct {
+			SupportedMIMETypes  []string `json:"supported_mime_types"`
+			ImageSizeLimit      int64    `json:"image_size_limit"`
+			VideoSizeLimit      int64    `json:"video_size_limit"`
+			DescriptionLimit    int      `json:"description_limit"`
+			DescriptionMaxChars int      `json:"max_description_characters"` // GoToSocial's name
+		} `json:"media_attachments"`
+		Polls struct {
+			MaxOptions             int `json:"max_options"`
+			MaxCharactersPerOption int `json:"max_characters_per_option"`
+		} `json:"polls"`
+	} `json:"configuration"`
+}
+
+// instanceV1 holds the parts of /api/v1/instance that servers without v2
+// (Pleroma, Akkoma, older Mastodon) publish.
+type instanceV1 struct {
+	Title        string `json:"title"`
+	MaxTootChars int    `json:"max_toot_chars"` // Pleroma/Akkoma
+	URLs         struct {
+		StreamingAPI string `json:"streaming_api"`
+	} `json:"urls"`
+	Configuration *struct {
+		Statuses struct {
+			MaxCharacters            int `json:"max_characters"`
+			MaxMediaAttachments      int `json:"max_media_attachments"`
+			CharactersReservedPerURL int `json:"characters_reserved_per_url"`
+		} `json:"statuses"`
+		MediaAttachments struct {
+			SupportedMIMETypes []string `json:"supported_mime_types"`
+		} `json:"media_attachments"`
+	} `json:"configuration"`
+}
+
+// readInstance fills srv's title and limits from the instance API, falling
+// back to the software's documented defaults for anything not published.
+func readInstance(ctx context.Context, c *Client, srv *Server) error {
+	var v2 instanceV2
+	_, err := c.Do(ctx, http.MethodGet, "/api/v2/instance", nil, nil, &v2)
+	switch {
+	case err == nil:
+		srv.Title = v2.Title
+		srv.StreamingURL = v2.Configuration.URLs.Streaming
+		st, ma, po := v2.Configuration.Statuses, v2.Configuration.MediaAttachments, v2.Configuration.Polls
+		srv.Limits = post.Limits{
+			MaxChars:        st.MaxCharacters,
+			CharsPerURL:     st.CharactersReservedPerURL,
+			MaxMedia:        st.MaxMediaAttachments,
+			MediaTypes:      ma.SupportedMIMETypes,
+			MaxPollOptions:  po.MaxOptions,
+			MaxPollOptChars: po.MaxCharactersPerOption,
+			MaxImageBytes:   ma.ImageSizeLimit,
+			MaxVideoBytes:   ma.VideoSizeLimit,
+			MaxAltChars:     max(ma.DescriptionLimit, ma.DescriptionMaxChars),
+		}
+		srv.LimitsFrom = "api/v2/instance"
+	case IsNotFound(err) || StatusCode(err) == http.StatusGone:
+		var v1 instanceV1
+		if _, err := c.Do(ctx, http.MethodGet, "/api/v1/instance", nil, nil, &v1); err != nil {
+			return fmt.Errorf("read instance information of %s: %w", c.base.Host, err)
+		}
+		srv.Title = v1.Title
+		srv.StreamingURL = v1.URLs.StreamingAPI
+		srv.Limits.MaxChars = v1.MaxTootChars
+		if cfg := v1.Configuration; cfg != nil {
+			srv.Limits.MaxChars = max(srv.Limits.MaxChars, cfg.Statuses.MaxCharacters)
+			srv.Limits.MaxMedia = cfg.Statuses.MaxMediaAttachments
+			srv.Limits.CharsPerURL = cfg.Statuses.CharactersReservedPerURL
+			srv.Limits.MediaTypes = cfg.MediaAttachments.SupportedMIMETypes
+		}
+		srv.LimitsFrom = "api/v1/instance"
+	default:
+		return fmt.Errorf("read instance information of %s: %w", c.base.Host, err)
+	}
+	def := DefaultLimits(srv.Software.Name)
+	filled := false
+	fill := func(v *int, d int) {
+		if *v <= 0 && d > 0 {
+			*v, filled = d, true
+		}
+	}
+	fill(&srv.Limits.MaxChars, def.MaxChars)
+	fill(&srv.Limits.MaxMedia, def.MaxMedia)
+	fill(&srv.Limits.CharsPerURL, def.CharsPerURL)
+	fill(&srv.Limits.MaxPollOptions, def.MaxPollOptions)
+	if filled {
+		srv.LimitsFrom += " + defaults for " + orUnknown(srv.Software.Name)
+	}
+	return nil
+}
+
+// DefaultLimits are the limits each server software ships with, for servers
+// that do not publish theirs. Unknown software gets Mastodon's, the most
+// conservative of the common ones.
+func DefaultLimits(software string) post.Limits {
+	switch software {
+	case "gotosocial":
+		return post.Limits{MaxChars: 5000, CharsPerURL: 25, MaxMedia: 6, MaxPollOptions: 6}
+	case "pleroma", "akkoma":
+		return post.Limits{MaxChars: 5000, MaxMedia: 10, MaxPollOptions: 20}
+	case "misskey", "sharkey", "firefish", "iceshrimp":
+		return post.Limits{MaxChars: 3000, MaxMedia: 16, MaxPollOptions: 10}
+	default:
+		return post.Limits{MaxChars: 500, CharsPerURL: 23, MaxMedia: 4, MaxPollOptions: 4}
+	}
+}

@@ -1,0 +1,229 @@
+package fedi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// mastodonRateLimiter imitates Mastodon's Rack::Attack throttle as its
+// documentation and source describe it (docs: api/rate-limits.md; source:
+// config/initializers/rack_attack.rb, app/controllers/concerns/
+// rate_limit_headers.rb): a fixed window, X-RateLimit-Limit/Remaining/Reset
+// (ISO 8601 with fractional seconds) on every answer, and 429 with the same
+// headers once the window's budget is spent. The window here is short so the
+// test is quick; the real-server version of this test (transport_e2e_test.go)
+// runs against GoToSocial's limiter.
+type mastodonRateLimiter struct {
+	limit  int
+	window time.Duration
+
+	mu       sync.Mutex
+	start    time.Time
+	used     int
+	rejected atomic.Int64
+	served   atomic.Int64
+}
+
+func (m *mastodonRateLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	now := time.Now()
+	if m.start.IsZero() || now.Sub(m.start) >= m.window {
+		m.start, m.used = now, 0
+	}
+	m.used++
+	remaining := m.limit - m.used
+	reset := m.start.Add(m.window)
+	m.mu.Unlock()
+
+	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(m.limit))
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
+	w.Header().Set("X-RateLimit-Reset", reset.UTC().Format("2006-01-02T15:04:05.000000Z"))
+	if remaining < 0 {
+		m.rejected.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"error":"Too many requests"}`)
+		return
+	}
+	m.served.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"id":"1","username":"me","ua":%q}`, r.UserAgent())
+}
+
+func TestTransportPacesInsideTheBudget(t *testing.T) {
+	lim := &mastodonRateLimiter{limit: 5, window: 600 * time.Millisecond}
+	srv := httptest.NewServer(lim)
+	defer srv.Close()
+	hc, tr := NewHTTPClient(HTTPOptions{Transport: TransportOptions{UserAgent: "ferry/test"}})
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(base, "tok", hc)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 14
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out struct{ UA string }
+			if _, err := c.Do(ctx, http.MethodGet, "/api/v1/accounts/verify_credentials", nil, nil, &out); err != nil {
+				errs <- err
+			} else if out.UA != "ferry/test" {
+				errs <- fmt.Errorf("user agent %q", out.UA)
+			}
+		}()
+		if i == 0 {
+			wg.Wait() // the first answer teaches the transport the budget
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := tr.Stats()
+	t.Logf("requests=%d 429s=%d retries=%d waited=%s", st.Requests, st.RateLimited, st.Retries, st.Waited)
+	if got := lim.served.Load(); got != n {
+		t.Errorf("server served %d requests, want %d", got, n)
+	}
+	// Concurrent requests may race one window's last slot; one 429 per
+	// window is the most that is acceptable.
+	if windows := int64(n/(lim.limit-1) + 1); lim.rejected.Load() > windows {
+		t.Errorf("server rejected %d requests, want at most %d (one per window)", lim.rejected.Load(), windows)
+	}
+}
+
+func TestTransportNeverHands429ToCaller(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	hc, _ := NewHTTPClient(HTTPOptions{Transport: TransportOptions{MaxWait: time.Second}})
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(base, "tok", hc)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	// go-mastodon would retry a 429 for hours; through the transport it
+	// must fail at once with a RateLimitError.
+	_, err := c.Mastodon().GetAccountCurrentUser(ctx)
+	if !IsRateLimited(err) {
+		t.Fatalf("got %v, want a RateLimitError", err)
+	}
+	if time.Since(start) > 5*time.Second || calls.Load() != 1 {
+		t.Fatalf("took %s and %d calls; want one call and an immediate error", time.Since(start), calls.Load())
+	}
+}
+
+func TestTransportRetriesOnlySafeRequests(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1)%2 == 1 { // every first attempt is refused
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		_ = r.ParseForm()
+		fmt.Fprintf(w, `{"status":%q}`, r.PostForm.Get("status"))
+	}))
+	defer srv.Close()
+	hc, tr := NewHTTPClient(HTTPOptions{})
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(base, "tok", hc)
+	ctx := context.Background()
+
+	// GET: retried.
+	if _, err := c.Do(ctx, http.MethodGet, "/x", nil, nil, nil); err != nil {
+		t.Fatalf("GET: %v", err)
+	}
+	// POST without an idempotency key: not retried.
+	calls.Store(0)
+	_, err := c.DoForm(ctx, http.MethodPost, "/api/v1/statuses", url.Values{"status": {"hi"}}, nil)
+	if !IsRateLimited(err) || calls.Load() != 1 {
+		t.Fatalf("unkeyed POST: err=%v calls=%d; want a RateLimitError after one call", err, calls.Load())
+	}
+	// POST with an idempotency key: retried, body replayed intact.
+	calls.Store(0)
+	var out struct{ Status string }
+	_, err = c.DoForm(WithIdempotencyKey(ctx, "k1"), http.MethodPost, "/api/v1/statuses", url.Values{"status": {"hi"}}, &out)
+	if err != nil || out.Status != "hi" || calls.Load() != 2 {
+		t.Fatalf("keyed POST: err=%v status=%q calls=%d", err, out.Status, calls.Load())
+	}
+	// POST marked retry-safe: retried.
+	calls.Store(0)
+	if _, err := c.DoForm(WithRetrySafe(ctx), http.MethodPost, "/api/v1/accounts/1/follow", url.Values{}, nil); err != nil {
+		t.Fatalf("retry-safe POST: %v", err)
+	}
+	if st := tr.Stats(); st.RateLimited != 4 || st.Retries != 3 {
+		t.Fatalf("stats %+v; want 4 rate-limited answers and 3 retries", st)
+	}
+}
+
+func TestTransport503WithoutRetryAfterIsReturned(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	hc, _ := NewHTTPClient(HTTPOptions{})
+	base, _ := url.Parse(srv.URL)
+	_, err := NewClient(base, "", hc).Do(context.Background(), http.MethodGet, "/x", nil, nil, nil)
+	if StatusCode(err) != http.StatusServiceUnavailable {
+		t.Fatalf("got %v, want the 503 as an APIError", err)
+	}
+}
+
+func TestTransportRefusesPlainHTTPOffLoopback(t *testing.T) {
+	hc, tr := NewHTTPClient(HTTPOptions{})
+	_, err := hc.Get("http://example.invalid/api/v1/instance")
+	if !errors.Is(err, ErrInsecureURL) {
+		t.Fatalf("got %v, want ErrInsecureURL", err)
+	}
+	if tr.Stats().Requests != 0 {
+		t.Fatal("a request was sent")
+	}
+}
+
+func TestParseReset(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := map[string]time.Time{
+		"2026-01-01T00:05:00.000000Z": now.Add(5 * time.Minute),
+		"2026-01-01T00:05:00Z":        now.Add(5 * time.Minute),
+		"30":                          now.Add(30 * time.Second),
+		"1767225900":                  time.Unix(1767225900, 0),
+	}
+	for in, want := range cases {
+		got, ok := parseReset(in, now)
+		if !ok || !got.Equal(want) {
+			t.Errorf("parseReset(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	if _, ok := parseReset("soon", now); ok {
+		t.Error("parseReset accepted garbage")
+	}
+}
+
+func TestNextLink(t *testing.T) {
+	h := http.Header{}
+	h.Set("Link", `<https://x.example/api/v1/blocks?max_id=5>; rel="next", <https://x.example/api/v1/blocks?min_id=9>; rel="prev"`)
+	if got := NextLink(h); got != "https://x.example/api/v1/blocks?max_id=5" {
+		t.Fatalf("NextLink = %q", got)
+	}
+	if NextLink(http.Header{}) != "" {
+		t.Fatal("NextLink of no header is not empty")
+	}
+}

@@ -1,0 +1,59 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// LockDaemon takes the daemon lock of the database: an exclusive,
+// non-blocking flock on "<dbpath>.lock" (mode 0600). Only the daemon takes
+// it, so that two daemons never run the same routes twice; CLI commands
+// run beside a daemon without it.
+//
+// If another process, or another Store in this process, holds the lock,
+// LockDaemon returns an error wrapping ErrLocked that names the lock file.
+// The returned release drops the lock; calling it again does nothing. The
+// operating system drops the lock if the process dies, so a crash never
+// leaves a stale lock behind. The lock file itself is kept: deleting it
+// would let a new daemon lock a fresh file while an old one still holds the
+// unlinked one.
+func (s *Store) LockDaemon() (release func() error, err error) {
+	name := s.path + ".lock"
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon lock: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("daemon lock: %w", err)
+	}
+	if err := flock(f); err != nil {
+		holder := ""
+		if b, rerr := os.ReadFile(name); rerr == nil {
+			if pid, perr := strconv.Atoi(string(bytes.TrimSpace(b))); perr == nil {
+				holder = fmt.Sprintf(" (pid %d)", pid)
+			}
+		}
+		f.Close()
+		if isWouldBlock(err) {
+			return nil, fmt.Errorf("daemon lock %s is held by another ferry daemon%s: %w", name, holder, ErrLocked)
+		}
+		return nil, fmt.Errorf("daemon lock %s: %w", name, err)
+	}
+	// The pid is only a hint for the error message above; the flock is
+	// the lock.
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	var once sync.Once
+	var cerr error
+	release = func() error {
+		// Closing the descriptor releases the flock.
+		once.Do(func() { cerr = f.Close() })
+		return cerr
+	}
+	return release, nil
+}
