@@ -14,6 +14,7 @@ import (
 // This is a read-only table of functions; nothing assigns to it.
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrateV1,
+	migrateV2, // journal.go
 }
 
 // migrateV1 creates the apps, accounts and kv tables. Times are TEXT in

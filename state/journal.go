@@ -1,0 +1,403 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The journal is how every multi-step write (a graph import, an archive
+// publish, a migration) survives a crash or a kill: plan → journal → apply.
+//
+//  1. The caller creates a Job, identified by (Kind, Key), and freezes its
+//     whole plan as Items in one transaction (FreezePlan). A crash before
+//     the commit leaves no plan; a rerun plans again from scratch.
+//  2. It applies items in order. Before a non-idempotent remote write it
+//     calls BeginItem, which counts the attempt durably: an item found
+//     pending with Attempts > 0 after a crash may already have been applied
+//     remotely, and the caller must check the server before applying again.
+//  3. FinishItem marks the item done, failed or skipped and records its
+//     remote ID in one transaction, together with any other rows the caller
+//     writes (through the tx it is handed).
+//
+// A rerun with the same (Kind, Key) finds the job and continues with the
+// items still pending.
+
+// Job statuses.
+const (
+	JobPlanning = "planning" // created, plan not frozen yet
+	JobPlanned  = "planned"  // plan frozen, items being applied
+	JobDone     = "done"     // every item finished (done, failed or skipped)
+	JobFailed   = "failed"   // stopped for a reason the caller recorded in Params
+)
+
+// ItemStatus is where one planned item stands.
+type ItemStatus string
+
+// Item statuses.
+const (
+	ItemPending ItemStatus = "pending"
+	ItemDone    ItemStatus = "done"
+	ItemFailed  ItemStatus = "failed"  // will not be retried; Error says why
+	ItemSkipped ItemStatus = "skipped" // nothing to do (already there); Error may say why
+)
+
+// Job is one multi-step write.
+type Job struct {
+	ID        int64
+	Kind      string // what the job does: "import", "publish", "migrate" …
+	Key       string // the caller's identity for the job, unique per Kind
+	Account   string // the account handle the job writes to, if any
+	Status    string
+	Params    string // caller-defined JSON (inputs, options, progress notes)
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Item is one step of a job's frozen plan. (JobID, Step, Key) identifies it;
+// Seq orders the items of a job as they were planned.
+type Item struct {
+	JobID     int64
+	Seq       int64
+	Step      string // a phase of the job: "follow", "block", "list" …
+	Key       string // the item's identity within its step, e.g. an account handle
+	Payload   string // caller-defined JSON: what to apply
+	Status    ItemStatus
+	Attempts  int    // BeginItem calls so far
+	Error     string // why the item failed or was skipped
+	RemoteID  string // what the apply created or touched, if anything
+	UpdatedAt time.Time
+}
+
+// migrateV2 creates the journal tables.
+func migrateV2(ctx context.Context, tx *sql.Tx) error {
+	const ddl = `
+CREATE TABLE jobs (
+	id         INTEGER PRIMARY KEY,
+	kind       TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	account    TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	params     TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	UNIQUE (kind, key)
+) STRICT;
+
+CREATE TABLE job_items (
+	job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+	seq        INTEGER NOT NULL,
+	step       TEXT NOT NULL,
+	key        TEXT NOT NULL,
+	payload    TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	error      TEXT NOT NULL DEFAULT '',
+	remote_id  TEXT NOT NULL DEFAULT '',
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (job_id, step, key)
+) STRICT;
+CREATE INDEX job_items_by_seq ON job_items (job_id, status, seq);
+`
+	_, err := tx.ExecContext(ctx, ddl)
+	return err
+}
+
+// CreateJob returns the job with j's (Kind, Key), creating it with status
+// JobPlanning if there is none. created reports which happened; an existing
+// job is returned unchanged, so a rerun resumes rather than restarts.
+func (s *Store) CreateJob(ctx context.Context, j Job) (job Job, created bool, err error) {
+	if j.Kind == "" || j.Key == "" {
+		return Job{}, false, errors.New("create job: kind and key are required")
+	}
+	if j.Params == "" {
+		j.Params = "{}"
+	}
+	now := formatTime(time.Now())
+	err = s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+INSERT INTO jobs (kind, key, account, status, params, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING`,
+			j.Kind, j.Key, j.Account, JobPlanning, j.Params, now, now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		created = n == 1
+		return err
+	})
+	if err != nil {
+		return Job{}, false, fmt.Errorf("create %s job %q: %w", j.Kind, j.Key, err)
+	}
+	job, err = s.Job(ctx, j.Kind, j.Key)
+	return job, created, err
+}
+
+const jobColumns = `id, kind, key, account, status, params, created_at, updated_at`
+
+func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var created, updated string
+	if err := row.Scan(&j.ID, &j.Kind, &j.Key, &j.Account, &j.Status, &j.Params, &created, &updated); err != nil {
+		return Job{}, err
+	}
+	var err error
+	if j.CreatedAt, err = parseTime(created); err != nil {
+		return Job{}, err
+	}
+	if j.UpdatedAt, err = parseTime(updated); err != nil {
+		return Job{}, err
+	}
+	return j, nil
+}
+
+// Job returns the job (kind, key), or an error wrapping ErrNotFound.
+func (s *Store) Job(ctx context.Context, kind, key string) (Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE kind = ? AND key = ?`, kind, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, fmt.Errorf("%s job %q: %w", kind, key, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("get %s job %q: %w", kind, key, err)
+	}
+	return j, nil
+}
+
+// Jobs returns the jobs of kind ("" = all), newest first.
+func (s *Store) Jobs(ctx context.Context, kind string) ([]Job, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE ? = '' OR kind = ? ORDER BY id DESC`, kind, kind)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// UpdateJob sets the job's status and, when params is not "", its params.
+func (s *Store) UpdateJob(ctx context.Context, id int64, status, params string) error {
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+UPDATE jobs SET status = ?, params = CASE WHEN ? = '' THEN params ELSE ? END, updated_at = ? WHERE id = ?`,
+			status, params, params, formatTime(time.Now()), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update job %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteJob removes a job and its items.
+func (s *Store) DeleteJob(ctx context.Context, id int64) error {
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete job %d: %w", id, err)
+	}
+	return nil
+}
+
+// FreezePlan stores items as the job's plan and sets the job to JobPlanned,
+// all in one transaction: either the whole plan is journaled or none of it.
+// Items keep the order given (Seq is assigned here); an item whose
+// (Step, Key) is already planned is left as it is. Status defaults to
+// ItemPending; planning may also record items already ItemSkipped.
+func (s *Store) FreezePlan(ctx context.Context, jobID int64, items []Item) error {
+	now := formatTime(time.Now())
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM job_items WHERE job_id = ?`, jobID).Scan(&seq); err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, `
+INSERT INTO job_items (job_id, seq, step, key, payload, status, error, remote_id, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step, key) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, it := range items {
+			seq++
+			st := it.Status
+			if st == "" {
+				st = ItemPending
+			}
+			payload := it.Payload
+			if payload == "" {
+				payload = "{}"
+			}
+			if _, err := stmt.ExecContext(ctx, jobID, seq, it.Step, it.Key, payload, string(st), it.Error, it.RemoteID, now); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?`, JobPlanned, now, jobID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("freeze the plan of job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+const itemColumns = `job_id, seq, step, key, payload, status, attempts, error, remote_id, updated_at`
+
+func scanItem(row interface{ Scan(...any) error }) (Item, error) {
+	var it Item
+	var status, updated string
+	if err := row.Scan(&it.JobID, &it.Seq, &it.Step, &it.Key, &it.Payload, &status, &it.Attempts, &it.Error, &it.RemoteID, &updated); err != nil {
+		return Item{}, err
+	}
+	it.Status = ItemStatus(status)
+	var err error
+	it.UpdatedAt, err = parseTime(updated)
+	return it, err
+}
+
+// ItemFilter selects items for Items. Zero fields match everything.
+type ItemFilter struct {
+	Step     string
+	Status   ItemStatus
+	AfterSeq int64 // only items planned after this one, for paging
+	Limit    int   // 0 = no limit
+}
+
+// Items returns the job's items matching f, in plan order.
+func (s *Store) Items(ctx context.Context, jobID int64, f ItemFilter) ([]Item, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT `+itemColumns+` FROM job_items
+WHERE job_id = ? AND (? = '' OR step = ?) AND (? = '' OR status = ?) AND seq > ?
+ORDER BY seq LIMIT ?`,
+		jobID, f.Step, f.Step, string(f.Status), string(f.Status), f.AfterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list items of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []Item
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list items of job %d: %w", jobID, err)
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// Item returns one item, or an error wrapping ErrNotFound.
+func (s *Store) Item(ctx context.Context, jobID int64, step, key string) (Item, error) {
+	it, err := scanItem(s.db.QueryRowContext(ctx,
+		`SELECT `+itemColumns+` FROM job_items WHERE job_id = ? AND step = ? AND key = ?`, jobID, step, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Item{}, fmt.Errorf("item %s/%s of job %d: %w", step, key, jobID, ErrNotFound)
+	}
+	if err != nil {
+		return Item{}, fmt.Errorf("get item %s/%s of job %d: %w", step, key, jobID, err)
+	}
+	return it, nil
+}
+
+// BeginItem durably counts an attempt to apply the item and returns how
+// many attempts there were before this one. Call it right before a remote
+// write that cannot be repeated safely; a result above zero means an earlier
+// run may have applied the item already (it crashed before FinishItem).
+func (s *Store) BeginItem(ctx context.Context, jobID int64, step, key string) (previous int, err error) {
+	err = s.Write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `
+UPDATE job_items SET attempts = attempts + 1, updated_at = ?
+WHERE job_id = ? AND step = ? AND key = ? RETURNING attempts - 1`,
+			formatTime(time.Now()), jobID, step, key).Scan(&previous); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("begin item %s/%s of job %d: %w", step, key, jobID, err)
+	}
+	return previous, nil
+}
+
+// FinishItem records the item's outcome. also, when not nil, runs in the
+// same transaction, so rows that depend on the outcome (a mapping from an
+// original post to its copy, say) are written if and only if the item is
+// marked. It must only touch the database through tx.
+func (s *Store) FinishItem(ctx context.Context, it Item, also func(tx *sql.Tx) error) error {
+	if it.Status == "" || it.Status == ItemPending {
+		return fmt.Errorf("finish item %s/%s: status %q is not an outcome", it.Step, it.Key, it.Status)
+	}
+	// The outcome happened remotely; do not let a cancelled context lose it.
+	ctx = context.WithoutCancel(ctx)
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+UPDATE job_items SET status = ?, error = ?, remote_id = ?, updated_at = ?
+WHERE job_id = ? AND step = ? AND key = ?`,
+			string(it.Status), it.Error, it.RemoteID, formatTime(time.Now()), it.JobID, it.Step, it.Key)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if also != nil {
+			return also(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish item %s/%s of job %d: %w", it.Step, it.Key, it.JobID, err)
+	}
+	return nil
+}
+
+// ItemCounts returns how many items of the job are in each status, per step.
+func (s *Store) ItemCounts(ctx context.Context, jobID int64) (map[string]map[ItemStatus]int, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT step, status, COUNT(*) FROM job_items WHERE job_id = ? GROUP BY step, status`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("count items of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	out := map[string]map[ItemStatus]int{}
+	for rows.Next() {
+		var step, status string
+		var n int
+		if err := rows.Scan(&step, &status, &n); err != nil {
+			return nil, fmt.Errorf("count items of job %d: %w", jobID, err)
+		}
+		if out[step] == nil {
+			out[step] = map[ItemStatus]int{}
+		}
+		out[step][ItemStatus(status)] = n
+	}
+	return out, rows.Err()
+}
