@@ -135,6 +135,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 			return nil, fmt.Errorf("parse path %q: %w", path, err)
 		}
 		u = c.base.ResolveReference(ref)
+		if u.Host != c.base.Host {
+			// A Link header pointing elsewhere would carry the token off-site.
+			return nil, fmt.Errorf("%s %s: refusing to follow a link to another host", method, redactURL(u))
+		}
 	}
 	if len(query) > 0 {
 		u.RawQuery = query.Encode()
