@@ -233,7 +233,7 @@ func (s *Sink) Find(ctx context.Context, d sinks.Draft, since time.Time) (post.R
 			}
 			got := st.Text
 			if got == "" {
-				got = htmlText(st.Content)
+				got = PlainText(st.Content)
 			}
 			if normalize(got) == want {
 				return post.Ref{ID: st.ID, URL: st.URL}, true, nil

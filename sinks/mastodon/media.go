@@ -84,7 +84,7 @@ func (s *Sink) upload(ctx context.Context, m post.Media) (string, error) {
 func (s *Sink) waitProcessed(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	delay := time.Second
+	delay := 250 * time.Millisecond
 	for {
 		resp, err := s.c.Do(ctx, http.MethodGet, "/api/v1/media/"+url.PathEscape(id), nil, nil, nil)
 		if err != nil {
@@ -98,7 +98,7 @@ func (s *Sink) waitProcessed(ctx context.Context, id string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for media %s to be processed: %w", id, ctx.Err())
 		}
-		delay = min(delay*2, 10*time.Second)
+		delay = min(delay*2, 5*time.Second)
 	}
 }
 
@@ -163,8 +163,10 @@ var (
 	mentionRE = regexp.MustCompile(`(^|\s)@([\w.-]+)@[\w.:-]+`)
 )
 
-// htmlText turns a server's rendering of a post into plain text.
-func htmlText(s string) string {
+// PlainText turns a server's HTML rendering of a post into plain text:
+// line and paragraph breaks become newlines, tags are dropped, entities
+// decoded. It is meant for comparing and indexing, not for display.
+func PlainText(s string) string {
 	s = breakRE.ReplaceAllString(s, "\n")
 	s = tagRE.ReplaceAllString(s, "")
 	return html.UnescapeString(s)
