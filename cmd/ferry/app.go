@@ -123,6 +123,7 @@ func newApp(g *globalOptions) *cli.App {
 		Commands: []*cli.Command{
 			newLoginCommand(g),
 			newAccountsCommand(g),
+			newArchiveCommand(g),
 			newVersionCommand(g),
 			newCompletionCommand(g),
 		},

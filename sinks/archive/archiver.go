@@ -1,0 +1,406 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fedi-ferry/ferry/fedi"
+)
+
+// CursorStore keeps the per-account cursors of incremental runs.
+// *state.Store satisfies it. A Get error of any kind is treated as "no
+// cursor" (a full, slower fetch), never as a failure.
+type CursorStore interface {
+	Get(ctx context.Context, key string) (string, error)
+	Set(ctx context.Context, key, value string) error
+}
+
+// Options configure Run.
+type Options struct {
+	// Client is the archived account's API client (required).
+	Client *fedi.Client
+	// Media downloads media files; nil means Client.HTTP(), which paces
+	// requests within the server's limits.
+	Media *http.Client
+	// Cursors stores where the last run stopped (required).
+	Cursors CursorStore
+	// Account is the account's handle, part of the cursor's key.
+	Account string
+	// Refresh re-reads every post to find edits and deletions.
+	Refresh bool
+	// MediaWorkers bounds concurrent media downloads; 0 means 4.
+	MediaWorkers int
+	// MaxMediaBytes bounds one media file; 0 means 512 MiB.
+	MaxMediaBytes int64
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+}
+
+// pageLimit is the largest page the statuses endpoints return (Mastodon and
+// GoToSocial: 40).
+const pageLimit = 40
+
+// Summary is what one Run did.
+type Summary struct {
+	Account         string         `json:"account"`
+	Dir             string         `json:"dir"`
+	NewPosts        int            `json:"new_posts"`
+	UpdatedPosts    int            `json:"updated_posts"`
+	DeletedPosts    int            `json:"newly_deleted_posts"`
+	TotalPosts      int            `json:"total_posts"`
+	MarkedDeleted   int            `json:"marked_deleted"`
+	StatusPages     int            `json:"status_pages"`
+	Likes           int            `json:"likes"`
+	Bookmarks       int            `json:"bookmarks"`
+	MediaDownloaded int            `json:"media_downloaded"`
+	MediaFailed     []MediaFailure `json:"media_failed,omitempty"`
+}
+
+// MediaFailure is a media file that could not be downloaded; the next run
+// tries again.
+type MediaFailure struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// Run brings the archive in s up to date with the account behind
+// o.Client: new posts (all posts on the first run; every post again with
+// Refresh, marking those gone as deleted), the reply parents' URIs, the
+// profile, favourites and bookmarks, and every media file not downloaded
+// yet; then it regenerates the layout's JSON files (Write). The cursor is
+// advanced only after the posts it covers are stored. Failed media
+// downloads do not fail the run: they are listed in the Summary.
+func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sum := Summary{Account: o.Account, Dir: s.dir}
+	prof, err := fedi.OwnProfile(ctx, o.Client)
+	if err != nil {
+		return sum, err
+	}
+	actor := prof.URI
+	if actor == "" {
+		actor = prof.URL
+	}
+	if prev, _ := s.Meta(ctx, "account_id"); prev != "" && prev != prof.ID+"@"+o.Client.Base().Host {
+		return sum, fmt.Errorf("archive %s belongs to another account; use a separate directory per account", s.dir)
+	}
+	if err := s.SetMeta(ctx, "account_id", prof.ID+"@"+o.Client.Base().Host); err != nil {
+		return sum, err
+	}
+
+	if err := fetchNew(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
+		return sum, err
+	}
+	if o.Refresh {
+		if err := refresh(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
+			return sum, err
+		}
+	}
+	if err := resolveParents(ctx, s, o.Client); err != nil {
+		return sum, err
+	}
+	if err := archiveProfile(ctx, s, o, prof, actor); err != nil {
+		return sum, err
+	}
+	for _, coll := range []struct{ name, path string }{{"likes", "/api/v1/favourites"}, {"bookmarks", "/api/v1/bookmarks"}} {
+		n, err := archiveCollection(ctx, s, o.Client, coll.name, coll.path)
+		if err != nil {
+			return sum, err
+		}
+		if coll.name == "likes" {
+			sum.Likes = n
+		} else {
+			sum.Bookmarks = n
+		}
+	}
+	downloaded, failed, err := downloadMedia(ctx, s, o, log)
+	sum.MediaDownloaded, sum.MediaFailed = downloaded, failed
+	if err != nil {
+		return sum, err
+	}
+	if err := Write(ctx, s); err != nil {
+		return sum, err
+	}
+	sum.TotalPosts, sum.MarkedDeleted, err = s.Count(ctx)
+	return sum, err
+}
+
+// cursorKey is the kv key of the account's cursor for this archive.
+func cursorKey(account, dir string) string { return "archive/cursor/" + account + "|" + dir }
+
+// idAfter reports whether status ID a sorts after b. Mastodon IDs are
+// decimal numbers, GoToSocial's are fixed-length ULIDs: comparing length
+// first, then bytes, orders both.
+func idAfter(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a > b
+}
+
+// fetchNew pages the account's posts newest first down to the cursor.
+func fetchNew(ctx context.Context, s *Store, o Options, accountID, actor string, sum *Summary, log *slog.Logger) error {
+	key := cursorKey(o.Account, s.dir)
+	cursor, err := o.Cursors.Get(ctx, key)
+	if err != nil {
+		cursor = ""
+	}
+	if cursor != "" {
+		if ok, err := s.Has(ctx, cursor); err != nil {
+			return err
+		} else if !ok {
+			log.Info("the archive does not hold the last run's newest post; fetching everything", "dir", s.dir)
+			cursor = ""
+		}
+	}
+	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
+	if cursor != "" {
+		q.Set("since_id", cursor)
+	}
+	newest := ""
+	err = walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
+		if cursor != "" && !idAfter(st.ID, cursor) {
+			return false, nil
+		}
+		if newest == "" || idAfter(st.ID, newest) {
+			newest = st.ID
+		}
+		_, found, err := s.Edited(ctx, st.ID)
+		if err != nil {
+			return false, err
+		}
+		if err := storeStatus(ctx, s, st, actor); err != nil {
+			return false, err
+		}
+		if !found {
+			sum.NewPosts++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("archive the posts of %s: %w", o.Account, err)
+	}
+	log.Info("fetched new posts", "account", o.Account, "new", sum.NewPosts, "pages", sum.StatusPages)
+	if newest != "" {
+		if err := o.Cursors.Set(ctx, key, newest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkStatuses pages a statuses list; fn returns false to stop.
+func walkStatuses(ctx context.Context, c *fedi.Client, p string, q url.Values, sum *Summary, fn func(fedi.Status) (bool, error)) error {
+	for p != "" {
+		sts, next, err := fedi.StatusPage(ctx, c, p, q)
+		if err != nil {
+			return err
+		}
+		sum.StatusPages++
+		for _, st := range sts {
+			more, err := fn(st)
+			if err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+		}
+		if len(sts) < pageLimit {
+			return nil
+		}
+		p, q = linkPath(next), nil
+	}
+	return nil
+}
+
+// linkPath keeps the path and query of a Link target.
+func linkPath(next string) string {
+	if next == "" {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return ""
+	}
+	return u.RequestURI()
+}
+
+func storeStatus(ctx context.Context, s *Store, st fedi.Status, actor string) error {
+	rec, jobs := toRecord(st, actor)
+	if err := s.Put(ctx, rec); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := s.QueueMedia(ctx, j.Path, j.URL, st.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refresh re-reads every post: edits replace the stored record, posts no
+// longer on the server are marked deleted (and kept).
+func refresh(ctx context.Context, s *Store, o Options, accountID, actor string, sum *Summary, log *slog.Logger) error {
+	seen := map[string]bool{}
+	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
+	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
+		seen[st.ID] = true
+		edited, found, err := s.Edited(ctx, st.ID)
+		if err != nil {
+			return false, err
+		}
+		now := ""
+		if st.EditedAt != nil {
+			now = fmtTime(*st.EditedAt)
+		}
+		if !found || edited != now {
+			if err := storeStatus(ctx, s, st, actor); err != nil {
+				return false, err
+			}
+			if found {
+				sum.UpdatedPosts++
+			} else {
+				sum.NewPosts++
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("refresh the posts of %s: %w", o.Account, err)
+	}
+	// Posts not listed may still exist (lists leave some out, e.g. direct
+	// messages on some servers): ask for each before marking it.
+	err = s.EachID(ctx, func(id string) error {
+		if seen[id] {
+			return nil
+		}
+		st, err := fedi.GetStatus(ctx, o.Client, id)
+		if fedi.IsNotFound(err) {
+			sum.DeletedPosts++
+			log.Info("post deleted on the server; kept in the archive and marked", "id", id)
+			return s.MarkDeleted(ctx, id, time.Now())
+		}
+		if err != nil {
+			return err
+		}
+		return storeStatus(ctx, s, st, actor)
+	})
+	if err != nil {
+		return fmt.Errorf("refresh the posts of %s: %w", o.Account, err)
+	}
+	return nil
+}
+
+// resolveParents finds the URIs of the posts replied to: from the archive
+// itself, else by asking the server once per parent.
+func resolveParents(ctx context.Context, s *Store, c *fedi.Client) error {
+	ids, err := s.ResolveParents(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		st, err := fedi.GetStatus(ctx, c, id)
+		uri := st.URI
+		if err != nil {
+			if !fedi.IsNotFound(err) && !fedi.IsUnauthorized(err) {
+				return err
+			}
+			uri = ""
+		}
+		if err := s.SetParentURI(ctx, id, uri); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// archiveProfile stores actor.json's content and downloads the avatar and
+// header when they changed.
+func archiveProfile(ctx context.Context, s *Store, o Options, p fedi.Profile, actor string) error {
+	a := Actor{
+		Context: []any{"https://www.w3.org/ns/activitystreams", map[string]string{
+			"schema": "http://schema.org#", "PropertyValue": "schema:PropertyValue", "value": "schema:value",
+			"manuallyApprovesFollowers": "as:manuallyApprovesFollowers"}},
+		ID: actor, Type: "Person", Following: actor + "/following", Followers: actor + "/followers",
+		Inbox: actor + "/inbox", Outbox: "outbox.json", Likes: "likes.json", Bookmarks: "bookmarks.json",
+		PreferredUsername: p.Username, Name: p.DisplayName, Summary: p.Note, URL: p.URL,
+		ManuallyApprovesFollowers: p.Locked, Attachment: []PropertyValue{},
+	}
+	if p.Bot {
+		a.Type = "Service"
+	}
+	if !p.CreatedAt.IsZero() {
+		t := p.CreatedAt.UTC()
+		a.Published = &t
+	}
+	for _, f := range p.Fields {
+		a.Attachment = append(a.Attachment, PropertyValue{Type: "PropertyValue", Name: f.Name, Value: f.Value})
+	}
+	for _, pic := range []struct {
+		name, url string
+		set       func(*Image)
+	}{
+		{"avatar", p.Avatar, func(i *Image) { a.Icon = i }},
+		{"header", p.Header, func(i *Image) { a.Image = i }},
+	} {
+		if pic.url == "" || strings.Contains(pic.url, "missing.png") {
+			continue
+		}
+		u, err := url.Parse(pic.url)
+		if err != nil {
+			continue
+		}
+		ext := strings.ToLower(path.Ext(u.Path))
+		if safeName(ext) != ext || len(ext) > 6 || ext == "" {
+			ext = ".jpg"
+		}
+		file := pic.name + ext
+		prev, err := s.Meta(ctx, pic.name+"_url")
+		if err != nil {
+			return err
+		}
+		if prev != pic.url || !fileExists(s.dir, file) {
+			if err := download(ctx, mediaClient(o), s.dir, file, pic.url, maxBytes(o)); err != nil {
+				return fmt.Errorf("archive the %s: %w", pic.name, err)
+			}
+			if err := s.SetMeta(ctx, pic.name+"_url", pic.url); err != nil {
+				return err
+			}
+		}
+		pic.set(&Image{Type: "Image", MediaType: mediaType(fedi.Attachment{Type: "image"}, file), URL: file})
+	}
+	data, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode actor.json: %w", err)
+	}
+	return s.SetMeta(ctx, "actor", string(data))
+}
+
+// archiveCollection stores the URIs of the account's favourites or
+// bookmarks.
+func archiveCollection(ctx context.Context, s *Store, c *fedi.Client, name, p string) (int, error) {
+	var uris []string
+	var pages Summary
+	err := walkStatuses(ctx, c, p, url.Values{"limit": {strconv.Itoa(pageLimit)}}, &pages, func(st fedi.Status) (bool, error) {
+		if st.URI != "" {
+			uris = append(uris, st.URI)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("archive %s: %w", name, err)
+	}
+	return len(uris), s.SetCollection(ctx, name, uris)
+}
