@@ -215,6 +215,13 @@ func (s *Sink) Find(ctx context.Context, d sinks.Draft, since time.Time) (post.R
 	want := normalize(d.Post.Text)
 	path := "/api/v1/accounts/" + url.PathEscape(self) + "/statuses"
 	q := url.Values{"limit": {"40"}}
+	if !d.PublishedAt.IsZero() {
+		// A backdated copy sorts among the posts of its original date, not
+		// among the newest. GoToSocial's IDs are ULIDs, whose first ten
+		// characters are the creation time, so min_id can start the scan
+		// just before that date.
+		q.Set("min_id", ulidPrefix(d.PublishedAt.Add(-time.Second))+"0000000000000000")
+	}
 	for page := 0; page < 2 && path != ""; page++ {
 		sts, next, err := fedi.StatusPage(ctx, s.c, path, q)
 		if err != nil {
@@ -242,6 +249,19 @@ func (s *Sink) Find(ctx context.Context, d sinks.Draft, since time.Time) (post.R
 		path, q = next, nil
 	}
 	return post.Ref{}, false, nil
+}
+
+// ulidPrefix encodes t's Unix milliseconds as the 10-character Crockford
+// base32 time part of a ULID (https://github.com/ulid/spec).
+func ulidPrefix(t time.Time) string {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	ms := uint64(t.UnixMilli())
+	var b [10]byte
+	for i := 9; i >= 0; i-- {
+		b[i] = alphabet[ms&31]
+		ms >>= 5
+	}
+	return string(b[:])
 }
 
 // self returns (once) the sink account's ID.
