@@ -33,7 +33,7 @@ fmt:
 
 ## bench: go benchmarks plus the end-to-end bench harness (figures in bench/results.txt)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	bash bench/run.sh
 
 ## gotosocial: build (once) the GoToSocial binary the end-to-end tests run
 gotosocial:

@@ -215,6 +215,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		wait, reset, known := t.retryAfter(resp)
 		if resp.StatusCode == http.StatusTooManyRequests {
 			t.rateLimited.Add(1)
+			if known {
+				// Hold every request of this budget until then, not just
+				// this one: the others would only collect 429s too.
+				t.hold(key, t.now().Add(wait))
+			}
 		} else {
 			t.unavailable.Add(1)
 			if !known {
@@ -258,9 +263,7 @@ func (t *Transport) acquire(ctx context.Context, key, host string) error {
 		case !b.probed:
 			// Until the first answer tells us the budget, send one request
 			// at a time: a burst could spend a budget we know nothing of.
-			if b.inflight > 0 {
-				wait = probeInterval
-			}
+			wait = probeIfBusy(b)
 		case !b.known:
 			// The server sends no rate-limit headers: nothing to pace by.
 		default:
@@ -268,12 +271,19 @@ func (t *Transport) acquire(ctx context.Context, key, host string) error {
 				// The window has rolled over. Assume the full limit until an
 				// answer reports the new window; reset stays zero meanwhile.
 				b.remaining, b.reset = b.limit, time.Time{}
+				if b.limit <= 0 {
+					// A hold from a 429 without headers: nothing known
+					// about the new window, so probe it one request first.
+					b.probed, b.known = false, false
+					wait = probeIfBusy(b)
+					break
+				}
 			}
 			if b.remaining-b.inflight <= t.reserve {
 				if b.reset.IsZero() {
 					wait = probeInterval // spent the assumed budget: wait for an answer
 				} else {
-					wait = b.reset.Sub(now) + 250*time.Millisecond // server clocks and windows are coarse
+					wait = b.reset.Sub(now) + resetSlack
 				}
 			}
 		}
@@ -294,6 +304,15 @@ func (t *Transport) acquire(ctx context.Context, key, host string) error {
 			return err
 		}
 	}
+}
+
+// probeIfBusy returns the wait for a request that must not run beside
+// another: none when b has nothing in flight.
+func probeIfBusy(b *budget) time.Duration {
+	if b.inflight > 0 {
+		return probeInterval
+	}
+	return 0
 }
 
 // probeInterval is how often a request waiting for another's answer checks
@@ -330,6 +349,27 @@ func (t *Transport) release(key string, resp *http.Response) {
 	b.limit = limit
 }
 
+// hold marks key's budget as spent until until.
+func (t *Transport) hold(key string, until time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.budgets[key]
+	if b == nil {
+		b = &budget{}
+		t.budgets[key] = b
+	}
+	b.probed, b.known = true, true
+	b.remaining = 0
+	if until.After(b.reset) {
+		b.reset = until
+	}
+}
+
+// resetSlack is added to every reset time a server announces: the headers
+// carry whole seconds while the server's window ends somewhere inside the
+// following second, and a request sent in between is refused.
+const resetSlack = time.Second
+
 // retryAfter works out how long to wait after a 429/503: Retry-After first,
 // then X-RateLimit-Reset. known is false when the server said neither.
 func (t *Transport) retryAfter(resp *http.Response) (wait time.Duration, reset time.Time, known bool) {
@@ -343,7 +383,8 @@ func (t *Transport) retryAfter(resp *http.Response) (wait time.Duration, reset t
 		}
 	}
 	if at, ok := parseReset(resp.Header.Get("X-RateLimit-Reset"), now); ok {
-		return max(at.Sub(now), 0) + 250*time.Millisecond, at, true
+		// A reset already past means the window is about to roll over.
+		return max(at.Sub(now), 0) + resetSlack, at, true
 	}
 	return 0, time.Time{}, false
 }

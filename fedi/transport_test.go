@@ -227,3 +227,23 @@ func TestNextLink(t *testing.T) {
 		t.Fatal("NextLink of no header is not empty")
 	}
 }
+
+// BenchmarkTransportRoundTrip measures what the pacing layer adds to a
+// request against a loopback server that sends rate-limit headers.
+func BenchmarkTransportRoundTrip(b *testing.B) {
+	lim := &mastodonRateLimiter{limit: 1 << 30, window: time.Hour}
+	srv := httptest.NewServer(lim)
+	defer srv.Close()
+	hc, tr := NewHTTPClient(HTTPOptions{})
+	base, _ := url.Parse(srv.URL)
+	c := NewClient(base, "tok", hc)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Do(ctx, http.MethodGet, "/api/v1/accounts/verify_credentials", nil, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(tr.Stats().Requests)/float64(b.N), "requests/op")
+}
