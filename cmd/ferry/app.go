@@ -124,6 +124,7 @@ func newApp(g *globalOptions) *cli.App {
 			newLoginCommand(g),
 			newAccountsCommand(g),
 			newArchiveCommand(g),
+			newExportCommand(g), newImportCommand(g),
 			newVersionCommand(g),
 			newCompletionCommand(g),
 		},

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fedi-ferry/ferry/migrate"
+)
+
+type importOptions struct {
+	Type        string
+	Mode        string
+	Method      string
+	DryRun      bool
+	Yes         bool
+	Fresh       bool
+	FailuresDir string
+	Concurrency int
+	Timeout     time.Duration
+}
+
+func newImportCommand(g *globalOptions) *cli.Command {
+	var o importOptions
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "import follows, lists, blocks, mutes, domain blocks and bookmarks from CSV files or lists of handles",
+		ArgsUsage: "ACCOUNT FILE|DIR…",
+		Description: "Reads Mastodon's exports (with or without header rows), GoToSocial's exports, Misskey/Akkoma lists\n" +
+			"and plain lists of handles (@user@host or user@host, one a line). A DIR means every .csv and .txt file in it.\n" +
+			"The type of each file comes from its header or name (following_accounts.csv …); --type overrides it.\n\n" +
+			"ferry first plans: it resolves every handle and compares with what the account already has, and\n" +
+			"stores the plan in its database. --dry-run prints the plan and stops. Then it applies the plan; if it is\n" +
+			"interrupted (or a server limit such as Mastodon's 400 follows a day is reached), run the same command\n" +
+			"again to continue. Rows that cannot be applied are listed in <type>_failures.csv with the reason.\n\n" +
+			"--mode overwrite also removes what the files do not list; it shows the removals and needs --yes.\n" +
+			"--method server uses the server's own bulk importer (GoToSocial) and checks the result through the API.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "type", Usage: "the type of every file: following, lists, blocks, mutes, domain_blocks, bookmarks", Destination: &o.Type},
+			&cli.StringFlag{Name: "mode", Usage: "merge (only add) or overwrite (also remove what the files do not list)", Value: "merge", Destination: &o.Mode},
+			&cli.StringFlag{Name: "method", Usage: "auto, api or server (the server's bulk importer, where it has one)", Value: "auto", Destination: &o.Method},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing", Destination: &o.DryRun},
+			&cli.BoolFlag{Name: "yes", Usage: "confirm the removals of --mode overwrite", Destination: &o.Yes},
+			&cli.BoolFlag{Name: "fresh", Usage: "run an import again that already finished", Destination: &o.Fresh},
+			&cli.StringFlag{Name: "failures-dir", Usage: "where to write <type>_failures.csv (default: the directory of the first input)", Destination: &o.FailuresDir},
+			&cli.IntFlag{Name: "concurrency", Usage: "requests in flight at once", Value: 4, Destination: &o.Concurrency},
+			&cli.DurationFlag{Name: "timeout", Usage: "stop after this long (0 = no limit); run the same command again to continue", Destination: &o.Timeout},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 {
+				return usagef("import: give an ACCOUNT and at least one FILE or DIR")
+			}
+			return runImport(c.Context, g, o, c.Args().First(), c.Args().Tail())
+		},
+	}
+}
+
+func runImport(ctx context.Context, g *globalOptions, o importOptions, ref string, paths []string) error {
+	var typ migrate.Type
+	if o.Type != "" {
+		t, err := migrate.ParseType(o.Type)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		typ = t
+	}
+	mode := migrate.Mode(o.Mode)
+	if mode != migrate.Merge && mode != migrate.Overwrite {
+		return usagef("import: --mode %q: use merge or overwrite", o.Mode)
+	}
+	method := migrate.Method(o.Method)
+	if method != migrate.MethodAuto && method != migrate.MethodAPI && method != migrate.MethodServer {
+		return usagef("import: --method %q: use auto, api or server", o.Method)
+	}
+	files, err := readGraphFiles(paths, typ)
+	if err != nil {
+		return err
+	}
+	failuresDir := o.FailuresDir
+	if failuresDir == "" {
+		failuresDir = paths[0]
+		if fi, err := os.Stat(failuresDir); err != nil || !fi.IsDir() {
+			failuresDir = filepath.Dir(failuresDir)
+		}
+	}
+
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	acct, err := account(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	client, tr, err := g.client(acct)
+	if err != nil {
+		return err
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	started := time.Now()
+	prog := newProgress(g.stderr)
+	rep, err := migrate.Import(ctx, migrate.ImportOptions{
+		Client:      client,
+		Account:     acct.Handle,
+		Software:    acct.Software,
+		Files:       files,
+		Mode:        mode,
+		Method:      method,
+		DryRun:      o.DryRun,
+		Confirmed:   o.Yes,
+		Fresh:       o.Fresh,
+		Journal:     st,
+		Concurrency: o.Concurrency,
+		Progress:    prog.update,
+		Log:         g.log,
+	})
+	prog.end()
+	if errors.Is(err, migrate.ErrNeedsConfirmation) {
+		printRemovals(g.stdout, rep)
+		return usagef("import: --mode overwrite would remove the %d entries above; run again with --yes to do it", len(rep.Removals))
+	}
+	if rep == nil {
+		return authHint(err, acct)
+	}
+	stats := tr.Stats()
+	g.log.Debug("import requests", "requests", stats.Requests, "rate_limited", stats.RateLimited,
+		"retries", stats.Retries, "waited", stats.Waited.Round(time.Millisecond), "elapsed", time.Since(started).Round(time.Millisecond))
+
+	var written []string
+	if !o.DryRun && !rep.Finished {
+		var werr error
+		if written, werr = migrate.WriteFailures(failuresDir, rep); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	if g.JSON {
+		out := struct {
+			*migrate.Report
+			FailureFiles []string `json:"failure_files,omitempty"`
+			Requests     int64    `json:"requests"`
+			RateLimited  int64    `json:"rate_limited"`
+			Seconds      float64  `json:"seconds"`
+		}{rep, written, stats.Requests, stats.RateLimited, time.Since(started).Seconds()}
+		if perr := printJSON(g.stdout, out); perr != nil {
+			return perr
+		}
+	} else {
+		printImportReport(g.stdout, rep, written)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return fmt.Errorf("import into %s stopped before the end (%w); run the same command again to continue", acct.Handle, err)
+		}
+		return authHint(err, acct)
+	}
+	if n := rep.FailedRows(); n > 0 && !o.DryRun {
+		return partialError{fmt.Sprintf("%d rows were not applied; see %s", n, strings.Join(written, ", "))}
+	}
+	return nil
+}
+
+// readGraphFiles parses every FILE, and every .csv/.txt file in every DIR.
+func readGraphFiles(paths []string, typ migrate.Type) ([]migrate.Parsed, error) {
+	var names []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, usagef("import: %v", err)
+		}
+		if !fi.IsDir() {
+			names = append(names, p)
+			continue
+		}
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			return nil, fmt.Errorf("import: read %s: %w", p, err)
+		}
+		var in []string
+		for _, e := range ents {
+			n := strings.ToLower(e.Name())
+			if e.Type().IsRegular() && !strings.HasPrefix(n, ".") && !strings.Contains(n, "_failures") &&
+				(strings.HasSuffix(n, ".csv") || strings.HasSuffix(n, ".txt")) {
+				in = append(in, filepath.Join(p, e.Name()))
+			}
+		}
+		sort.Strings(in)
+		if len(in) == 0 {
+			return nil, usagef("import: %s has no .csv or .txt files", p)
+		}
+		names = append(names, in...)
+	}
+	var out []migrate.Parsed
+	for _, n := range names {
+		f, err := os.Open(n)
+		if err != nil {
+			return nil, usagef("import: %v", err)
+		}
+		p, err := migrate.ParseFile(f, n, typ)
+		f.Close()
+		if err != nil {
+			return nil, usageError{"import: " + err.Error()}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func printRemovals(w io.Writer, rep *migrate.Report) {
+	fmt.Fprintf(w, "--mode overwrite removes %d entries:\n", len(rep.Removals))
+	t := newTable(w, "STEP", "ENTRY")
+	for _, r := range rep.Removals {
+		t.row(r.Step, r.Entry)
+	}
+	_ = t.flush()
+}
+
+func printImportReport(w io.Writer, rep *migrate.Report, failureFiles []string) {
+	switch {
+	case rep.DryRun:
+		fmt.Fprintf(w, "plan for %s (dry run, nothing changed):\n", rep.Account)
+		t := newTable(w, "STEP", "ENTRY", "STATUS", "NOTE", "SOURCE")
+		for _, e := range rep.Plan {
+			t.row(e.Step, e.Entry, e.Status, dash(e.Note), dash(e.Source))
+		}
+		_ = t.flush()
+	case rep.Resumed:
+		fmt.Fprintf(w, "resumed the interrupted import into %s\n", rep.Account)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, n)
+	}
+	types := make([]string, 0, len(rep.Types))
+	for t := range rep.Types {
+		types = append(types, string(t))
+	}
+	sort.Strings(types)
+	t := newTable(w, "TYPE", "APPLIED", "ALREADY", "FAILED", "PENDING", "REMOVED")
+	for _, name := range types {
+		c := rep.Types[migrate.Type(name)]
+		t.row(name, c.Applied, c.Already, c.Failed, c.Pending, c.Removed)
+	}
+	_ = t.flush()
+	for _, m := range rep.Moved {
+		fmt.Fprintf(w, "%s has moved: followed %s instead\n", m.From, m.To)
+	}
+	for _, f := range failureFiles {
+		fmt.Fprintf(w, "rows not applied, with the reason: %s\n", f)
+	}
+}
+
+// progress draws a one-line progress bar on stderr when it is a terminal.
+// Import calls it from several goroutines.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	on    bool
+	last  time.Time
+	drawn bool
+}
+
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	on := false
+	if ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			on = true
+		}
+	}
+	return &progress{w: w, on: on}
+}
+
+func (p *progress) update(pr migrate.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.on || (time.Since(p.last) < 200*time.Millisecond && pr.Waiting == "" && pr.Done < pr.Total) {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	filled := 0
+	if pr.Total > 0 {
+		filled = width * pr.Done / pr.Total
+	}
+	line := fmt.Sprintf("\r[%s%s] %d/%d", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pr.Done, pr.Total)
+	if pr.ETA > 0 {
+		line += " ETA " + pr.ETA.Round(time.Second).String()
+	}
+	if pr.Waiting != "" {
+		line += " — " + pr.Waiting
+	}
+	fmt.Fprint(p.w, line+"\x1b[K")
+	p.drawn = true
+}
+
+func (p *progress) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,157 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/state"
+)
+
+// Server-side bulk import (GoToSocial's POST /api/v1/import): one upload
+// instead of two requests per row, then verification through the API,
+// because the server works in the background and reports nothing per row.
+
+// verifyPoll is how often the account's list is read while the server
+// imports; verifyStall is how long no progress ends the wait early.
+const (
+	verifyPoll  = 2 * time.Second
+	verifyStall = 30 * time.Second
+)
+
+// serverImport uploads the rows the account does not have yet, waits until
+// they show up through the API, and turns the outcome into one journal item
+// per row: done when the server applied it; otherwise pending for the API
+// path (MethodAuto) or failed (MethodServer).
+func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, prev int) (state.Item, error) {
+	c := a.o.Client
+	parsed, err := ParseFile(strings.NewReader(p.CSV), "bulk import", p.Type)
+	if err != nil {
+		return it, err
+	}
+	rows := parsed.Rows
+	for i := range rows {
+		if i < len(p.Sources) {
+			rows[i].Pos = Pos{File: p.Sources[i]}
+		}
+	}
+	host := c.Base().Host
+	have, err := a.current(ctx, p.Type)
+	if err != nil {
+		return it, err
+	}
+	missing := func() []Row {
+		var out []Row
+		for _, r := range rows {
+			if _, ok := have[accountKey(r.Account, host)]; !ok {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	if m := missing(); len(m) > 0 {
+		// After an interruption only what is still missing is sent again.
+		var sb strings.Builder
+		w := NewWriter(&sb, p.Type)
+		for _, r := range m {
+			w.Write(r)
+		}
+		_ = w.Flush()
+		if err := fedi.ServerImport(ctx, c, string(p.Type), string(Merge), p.Type.FileName(), []byte(sb.String())); err != nil {
+			return it, err
+		}
+		a.o.Log.Debug("applied", "step", it.Step, "key", it.Key, "rows", len(m), "resumed", prev > 0)
+
+		deadline := time.Now().Add(a.o.VerifyTimeout)
+		lastProgress, lastMissing := time.Now(), len(m)
+		for time.Now().Before(deadline) {
+			a.report(fmt.Sprintf("waiting for the server to import %d %s rows", lastMissing, p.Type), 0)
+			t := time.NewTimer(verifyPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return it, ctx.Err()
+			case <-t.C:
+			}
+			if have, err = a.current(ctx, p.Type); err != nil {
+				return it, err
+			}
+			n := len(missing())
+			if n == 0 {
+				break
+			}
+			if n < lastMissing {
+				lastProgress, lastMissing = time.Now(), n
+			} else if time.Since(lastProgress) > verifyStall {
+				break
+			}
+		}
+	}
+
+	step := stepForType(p.Type)
+	var items []state.Item
+	for _, r := range rows {
+		pl := payload{Type: p.Type, Source: r.Pos.String(), Entry: r.Account, Reblogs: r.ShowBoosts, Notify: r.Notify,
+			Languages: r.Languages, HideNotif: r.HideNotifications}
+		item := state.Item{Step: step, Key: strings.ToLower(r.Account)}
+		acc, ok := have[accountKey(r.Account, host)]
+		switch {
+		case ok && p.Type == Following && acc.Moved != nil && acc.Moved.ID != "" && a.o.Method == MethodAuto:
+			// The importer followed the old address; follow the new one.
+			pl.TargetID, pl.MovedTo = acc.Moved.ID, strings.ToLower(acc.Moved.Acct)
+			item.Status = state.ItemPending
+		case ok:
+			pl.TargetID, pl.Note = acc.ID, "applied by the server's importer"
+			item.Status, item.RemoteID = state.ItemDone, acc.ID
+		case a.o.Method == MethodAuto:
+			pl.Note = "the server's importer left it out; applying through the API"
+			item.Status = state.ItemPending
+		default:
+			item.Status = state.ItemFailed
+			item.Error = "the server's importer did not apply it (account not found, unreachable, or it approves followers)"
+		}
+		b, _ := json.Marshal(pl)
+		item.Payload = string(b)
+		items = append(items, item)
+	}
+	if err := a.o.Journal.FreezePlan(ctx, a.job.ID, items); err != nil {
+		return it, err
+	}
+	a.mu.Lock()
+	a.total += len(items)
+	a.mu.Unlock()
+	out := it
+	out.Status, out.Error = state.ItemDone, ""
+	return out, nil
+}
+
+// current reads what the account has of type t, keyed by address.
+func (a *applier) current(ctx context.Context, t Type) (map[string]fedi.Account, error) {
+	c := a.o.Client
+	host := c.Base().Host
+	m := map[string]fedi.Account{}
+	collect := func(page []fedi.Account) error {
+		for _, acc := range page {
+			m[accountKey(acc.Acct, host)] = acc
+		}
+		return nil
+	}
+	var err error
+	switch t {
+	case Following:
+		var me fedi.Account
+		if me, err = fedi.VerifyCredentials(ctx, c); err == nil {
+			err = fedi.Following(ctx, c, me.ID, collect)
+		}
+	case Blocks:
+		err = fedi.Blocks(ctx, c, collect)
+	case Mutes:
+		err = fedi.Mutes(ctx, c, collect)
+	default:
+		err = fmt.Errorf("no bulk import for %s", t)
+	}
+	return m, err
+}
