@@ -410,14 +410,41 @@ func parseReset(v string, now time.Time) (time.Time, bool) {
 
 // budgetKey groups requests the way servers count them: per host and first
 // path segment (GoToSocial keeps separate budgets for /api, /fileserver,
-// /users …; Mastodon's headers describe the most constrained throttle of the
-// request, which for ferry's traffic is the /api one).
+// /users …). Mastodon answers the calls of its rate-limit families with that
+// family's headers instead of the general ones (follows 400/24 h, statuses
+// 300/3 h, media 30/30 min, deletes 30/30 min), so those calls get a budget
+// of their own: a spent follow budget must hold back follows, not every
+// request for a day.
 func budgetKey(req *http.Request) string {
 	p := strings.TrimPrefix(req.URL.Path, "/")
+	first := p
 	if i := strings.IndexByte(p, '/'); i >= 0 {
-		p = p[:i]
+		first = p[:i]
 	}
-	return req.URL.Host + "/" + p
+	key := req.URL.Host + "/" + first
+	if family := rateFamily(req.Method, p); family != "" {
+		key += "#" + family
+	}
+	return key
+}
+
+// rateFamily names the Mastodon rate-limit family of a request, if any
+// (source: app/lib/rate_limiter.rb, config/initializers/rack_attack.rb).
+func rateFamily(method, path string) string {
+	switch {
+	case method == http.MethodPost && strings.HasPrefix(path, "api/v1/accounts/") &&
+		strings.HasSuffix(path, "/follow"):
+		return "follows"
+	case method == http.MethodPost && (path == "api/v1/statuses" || strings.HasSuffix(path, "/reblog")),
+		method == http.MethodPut && strings.HasPrefix(path, "api/v1/statuses/"):
+		return "statuses"
+	case method == http.MethodPost && (path == "api/v2/media" || path == "api/v1/media"):
+		return "media"
+	case method == http.MethodDelete && strings.HasPrefix(path, "api/v1/statuses/"),
+		method == http.MethodPost && strings.HasSuffix(path, "/unreblog"):
+		return "deletes"
+	}
+	return ""
 }
 
 func (t *Transport) sleep(ctx context.Context, d time.Duration) error {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,4 +247,25 @@ func BenchmarkTransportRoundTrip(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(tr.Stats().Requests)/float64(b.N), "requests/op")
+}
+
+func TestBudgetKeySeparatesMastodonFamilies(t *testing.T) {
+	cases := map[string]string{
+		"GET https://m.example/api/v1/accounts/1/following":   "m.example/api",
+		"POST https://m.example/api/v1/accounts/1/follow":     "m.example/api#follows",
+		"POST https://m.example/api/v1/accounts/1/unfollow":   "m.example/api",
+		"POST https://m.example/api/v1/statuses":              "m.example/api#statuses",
+		"PUT https://m.example/api/v1/statuses/5":             "m.example/api#statuses",
+		"POST https://m.example/api/v1/statuses/5/reblog":     "m.example/api#statuses",
+		"DELETE https://m.example/api/v1/statuses/5":          "m.example/api#deletes",
+		"POST https://m.example/api/v2/media":                 "m.example/api#media",
+		"GET https://m.example/fileserver/a/b/original/c.png": "m.example/fileserver",
+	}
+	for in, want := range cases {
+		method, raw, _ := strings.Cut(in, " ")
+		req, _ := http.NewRequest(method, raw, nil)
+		if got := budgetKey(req); got != want {
+			t.Errorf("budgetKey(%s) = %s, want %s", in, got, want)
+		}
+	}
 }
