@@ -125,6 +125,7 @@ func newApp(g *globalOptions) *cli.App {
 			newAccountsCommand(g),
 			newArchiveCommand(g),
 			newExportCommand(g), newImportCommand(g),
+			newMigrateCommand(g),
 			newVersionCommand(g),
 			newCompletionCommand(g),
 		},
