@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -160,6 +161,7 @@ func TestE2EArchiveAndPublish(t *testing.T) {
 	for i := len(arcStatuses(t, ctx, alice)); i < 205; i++ {
 		arcPost(t, ctx, alice, url.Values{"status": {fmt.Sprintf("filler post number %d", i)}, "visibility": {"public"}})
 	}
+	arcSetPictures(t, ctx, alice)
 	t.Logf("created the fixture posts in %s", time.Since(start).Round(time.Millisecond))
 
 	c := newCLI(t, env.CAFile)
@@ -181,9 +183,7 @@ func TestE2EArchiveAndPublish(t *testing.T) {
 		t.Errorf("first run read %d status pages for %d posts, want ≤ %d", s1.StatusPages, s1.NewPosts, max)
 	}
 	arcCheckOutbox(t, dir, s1.TotalPosts)
-	if fi, err := os.Stat(zipFile); err != nil || fi.Size() == 0 {
-		t.Errorf("zip: %v", err)
-	}
+	arcCheckPictures(t, dir, zipFile)
 
 	// Five new posts: the second run fetches only those.
 	for i := range 5 {
@@ -195,6 +195,11 @@ func TestE2EArchiveAndPublish(t *testing.T) {
 	t.Logf("second run: %+v", s2)
 	if s2.NewPosts != 5 || s2.StatusPages != 1 || s2.MediaDownloaded != 0 {
 		t.Errorf("second run summary %+v, want 5 new posts from 1 page and no media", s2)
+	}
+	// The profile, one page of posts, favourites, bookmarks: the unchanged
+	// avatar and header are not downloaded again.
+	if s2.Requests > 4 {
+		t.Errorf("second run made %d requests, want ≤ 4", s2.Requests)
 	}
 
 	// A deleted post is marked, not lost.
@@ -352,11 +357,12 @@ func arcCheckOutbox(t *testing.T, dir string, total int) {
 		ID           string `json:"id"`
 		TotalItems   int    `json:"totalItems"`
 		OrderedItems []struct {
-			ID     string          `json:"id"`
-			Type   string          `json:"type"`
-			Actor  string          `json:"actor"`
-			To     []string        `json:"to"`
-			Object json.RawMessage `json:"object"`
+			ID        string          `json:"id"`
+			Type      string          `json:"type"`
+			Actor     string          `json:"actor"`
+			Published time.Time       `json:"published"`
+			To        []string        `json:"to"`
+			Object    json.RawMessage `json:"object"`
 		} `json:"orderedItems"`
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "outbox.json"))
@@ -370,6 +376,28 @@ func arcCheckOutbox(t *testing.T, dir string, total int) {
 		t.Errorf("outbox: type %s id %s total %d items %d, want %d", ob.Type, ob.ID, ob.TotalItems, len(ob.OrderedItems), total)
 	}
 	kinds := map[string]int{}
+	// Oldest first, and so every reply after the post it replies to.
+	type noteRef struct {
+		ID        string  `json:"id"`
+		InReplyTo *string `json:"inReplyTo"`
+	}
+	notes := make([]noteRef, len(ob.OrderedItems))
+	own := map[string]bool{}
+	for i, it := range ob.OrderedItems {
+		if json.Unmarshal(it.Object, &notes[i]) == nil && notes[i].ID != "" {
+			own[notes[i].ID] = true
+		}
+	}
+	listed := map[string]bool{}
+	for i, it := range ob.OrderedItems {
+		if i > 0 && it.Published.Before(ob.OrderedItems[i-1].Published) {
+			t.Errorf("outbox item %d (%s, %s) is older than the one before it (%s)", i, it.ID, it.Published, ob.OrderedItems[i-1].Published)
+		}
+		if p := notes[i].InReplyTo; p != nil && own[*p] && !listed[*p] {
+			t.Errorf("outbox item %d (%s) comes before the post it replies to (%s)", i, notes[i].ID, *p)
+		}
+		listed[notes[i].ID] = true
+	}
 	for _, it := range ob.OrderedItems {
 		switch it.Type {
 		case "Announce":
@@ -429,5 +457,66 @@ func arcCheckOutbox(t *testing.T, dir string, total int) {
 		if f != "actor.json" && len(v.OrderedItems) != 1 {
 			t.Errorf("%s items %v", f, v.OrderedItems)
 		}
+	}
+}
+
+// arcSetPictures gives u an avatar and a header.
+func arcSetPictures(t *testing.T, ctx context.Context, u *testenv.User) {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for _, name := range []string{"avatar", "header"} {
+		fw, _ := w.CreateFormFile(name, name+".png")
+		fw.Write(arcPNG(t))
+	}
+	w.Close()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, u.Instance.BaseURL+"/api/v1/accounts/update_credentials", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+u.Token)
+	resp, err := u.Instance.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("update_credentials: %s", resp.Status)
+	}
+}
+
+// arcCheckPictures checks that actor.json names the downloaded avatar and
+// header, and that the zip holds them.
+func arcCheckPictures(t *testing.T, dir, zipFile string) {
+	t.Helper()
+	var actor struct {
+		Icon, Image *struct{ Type, MediaType, URL string }
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "actor.json"))
+	if err != nil || json.Unmarshal(data, &actor) != nil {
+		t.Fatalf("actor.json: %v", err)
+	}
+	zr, err := zip.OpenReader(zipFile)
+	if err != nil {
+		t.Fatalf("zip: %v", err)
+	}
+	defer zr.Close()
+	inZip := map[string]bool{}
+	for _, f := range zr.File {
+		inZip[f.Name] = true
+	}
+	for name, img := range map[string]*struct{ Type, MediaType, URL string }{"avatar": actor.Icon, "header": actor.Image} {
+		if img == nil || img.URL != name+".png" || img.MediaType != "image/png" {
+			t.Errorf("actor.json %s: %+v", name, img)
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(dir, img.URL))
+		if err != nil || len(got) == 0 {
+			t.Errorf("%s file: %v", name, err)
+		}
+		if !inZip[img.URL] {
+			t.Errorf("the zip has no %s", img.URL)
+		}
+	}
+	if !inZip["outbox.json"] || !inZip["actor.json"] {
+		t.Errorf("zip members: %v", inZip)
 	}
 }

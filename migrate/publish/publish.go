@@ -130,6 +130,7 @@ func Plan(ctx context.Context, each func(func(post.Post) error) error, o Options
 		vis = []post.Visibility{post.Public, post.Unlisted, post.Private}
 	}
 	var plan []Planned
+	lastPart := map[string]string{} // original → key of its last part, for posts split in parts
 	var skip Skip
 	var warnings []string
 	err := each(func(p post.Post) error {
@@ -168,8 +169,17 @@ func Plan(ctx context.Context, each func(func(post.Post) error) error, o Options
 			}
 			plan = append(plan, Planned{Key: key, Payload: pl})
 		}
+		if len(parts) > 1 {
+			lastPart[p.OriginID] = plan[len(plan)-1].Key
+		}
 		return ctx.Err()
 	})
+	// A reply to a split post continues its thread from the last part.
+	for i, p := range plan {
+		if last, ok := lastPart[p.Payload.ParentKey]; ok && p.Payload.Original != p.Payload.ParentKey {
+			plan[i].Payload.ParentKey = last
+		}
+	}
 	return parentsFirst(plan), skip, warnings, err
 }
 
@@ -252,6 +262,7 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 			text += pollText(p.Poll)
 		}
 	}
+	note := ""
 	if o.Mode == Repost {
 		ceiling := o.RepostVisibility
 		if ceiling == "" {
@@ -261,12 +272,11 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 			out.Visibility = ceiling
 		}
 		if !o.NoNote {
-			note := o.Note
+			note = o.Note
 			if note == "" {
 				note = DefaultNote
 			}
 			note = strings.NewReplacer("{date}", p.CreatedAt.UTC().Format("2006-01-02"), "{url}", link).Replace(note)
-			text = strings.TrimSpace(text + "\n\n" + note)
 		}
 	}
 	for _, m := range p.Media {
@@ -280,19 +290,28 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 		}
 		out.Media = append(out.Media, m)
 	}
-	if text == "" && len(out.Media) == 0 && out.Poll == nil {
-		text = "." // servers refuse an empty post
+	out.Text = strings.TrimSpace(text)
+	if note != "" {
+		out.Text = strings.TrimSpace(out.Text + "\n\n" + note)
+	}
+	if out.Text == "" && len(out.Media) == 0 && out.Poll == nil {
+		out.Text = "." // servers refuse an empty post
 	}
 	budget := lim.MaxChars - length(out.Summary, 0)
-	if length(text, lim.CharsPerURL) <= budget {
-		out.Text = text
+	if length(out.Text, lim.CharsPerURL) <= budget {
 		return []post.Post{out}, warn
 	}
 	if o.Truncate {
-		out.Text = truncate(text, link, budget, lim.CharsPerURL)
+		// The note (which names the original) or a link to the original
+		// closes the cut text.
+		tail := "… " + link
+		if note != "" {
+			tail = "…\n\n" + note
+		}
+		out.Text = truncate(text, tail, budget, lim.CharsPerURL)
 		return []post.Post{out}, warn
 	}
-	texts := splitText(text, budget, lim.CharsPerURL)
+	texts := splitText(out.Text, budget, lim.CharsPerURL)
 	parts := make([]post.Post, len(texts))
 	for i, t := range texts {
 		part := out
@@ -464,7 +483,6 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 				return res, err
 			}
 			ref, err := sink.Publish(ctx, d)
-			log.Debug("published", "post", it.Key, "reply_to", d.ReplyTo, "id", ref.ID, "err", err)
 			lastPost = time.Now()
 			if len(d.Post.Media) > 0 {
 				lastMedia = lastPost
@@ -477,6 +495,7 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 				it.Status, it.Error = state.ItemFailed, err.Error()
 				res.Failed = append(res.Failed, ItemFailure{Key: it.Key, Error: err.Error()})
 			} else {
+				log.Debug("published", "post", it.Key, "id", ref.ID, "reply_to", d.ReplyTo)
 				it.Status, it.RemoteID = state.ItemDone, ref.ID
 				res.Published++
 			}

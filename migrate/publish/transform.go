@@ -34,20 +34,38 @@ func neutralizeMentions(text string, mentions []post.Mention) string {
 			}
 		}
 	}
-	return mentionRE.ReplaceAllStringFunc(text, func(s string) string {
-		sub := mentionRE.FindStringSubmatch(s)
-		lead, name, host := sub[1], sub[2], sub[3]
-		if host == "" {
-			if h, ok := hosts[strings.ToLower(name)]; ok {
-				host = "@" + h
+	return outsideURLs(text, func(text string) string {
+		return mentionRE.ReplaceAllStringFunc(text, func(s string) string {
+			sub := mentionRE.FindStringSubmatch(s)
+			lead, name, host := sub[1], sub[2], sub[3]
+			if host == "" {
+				if h, ok := hosts[strings.ToLower(name)]; ok {
+					host = "@" + h
+				}
 			}
-		}
-		return lead + "@" + zwsp + name + host
+			return lead + "@" + zwsp + name + host
+		})
 	})
 }
 
 // stripHashtags turns "#tag" into "tag".
-func stripHashtags(text string) string { return hashtagRE.ReplaceAllString(text, "$1$2") }
+func stripHashtags(text string) string {
+	return outsideURLs(text, func(text string) string { return hashtagRE.ReplaceAllString(text, "$1$2") })
+}
+
+// outsideURLs applies f to the parts of text that are not URLs, so that
+// "https://host/@name" and "https://host/page#part" stay working links.
+func outsideURLs(text string, f func(string) string) string {
+	var b strings.Builder
+	last := 0
+	for _, loc := range urlRE.FindAllStringIndex(text, -1) {
+		b.WriteString(f(text[last:loc[0]]))
+		b.WriteString(text[loc[0]:loc[1]])
+		last = loc[1]
+	}
+	b.WriteString(f(text[last:]))
+	return b.String()
+}
 
 // pollText renders a poll as text, with the original results.
 func pollText(p *post.Poll) string {
@@ -137,10 +155,15 @@ func splitKeep(text string) []string {
 	return out
 }
 
-// truncate cuts text to fit limit with "… link" appended.
-func truncate(text, link string, limit, charsPerURL int) string {
-	tail := "… " + link
+// truncate cuts text at a word boundary so that it fits limit (as length
+// counts) with tail appended. A tail too long to leave room for text is
+// not the caller's intent: the text is then cut hard with "…".
+func truncate(text, tail string, limit, charsPerURL int) string {
 	budget := limit - length(tail, charsPerURL)
+	if budget < limit/4 {
+		tail = "…"
+		budget = limit - 1
+	}
 	rs := []rune(text)
 	lo, hi := 0, len(rs)
 	for lo < hi { // the longest prefix that fits
@@ -152,8 +175,10 @@ func truncate(text, link string, limit, charsPerURL int) string {
 		}
 	}
 	cut := string(rs[:lo])
-	if i := strings.LastIndexAny(cut, " \n"); i > len(cut)/2 {
-		cut = cut[:i]
+	if lo < len(rs) {
+		if i := strings.LastIndexAny(cut, " \n"); i > len(cut)/2 {
+			cut = cut[:i]
+		}
 	}
 	return strings.TrimSpace(cut) + tail
 }

@@ -6,7 +6,7 @@
 //
 // Per-post records live in a ferry-private SQLite file (DIR/.ferry/archive.db)
 // and the JSON files are regenerated from it by streaming, so memory stays
-// flat in the number of posts. An Archiver fetches an account's posts into
+// flat in the number of posts. Run fetches an account's posts into
 // the directory incrementally; Write regenerates the JSON files; Zip packs
 // the layout into a zip file.
 package archive

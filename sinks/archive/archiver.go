@@ -99,13 +99,8 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 		return sum, err
 	}
 
-	if err := fetchNew(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
+	if err := fetchPosts(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
 		return sum, err
-	}
-	if o.Refresh {
-		if err := refresh(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
-			return sum, err
-		}
 	}
 	if err := resolveParents(ctx, s, o.Client); err != nil {
 		return sum, err
@@ -149,41 +144,57 @@ func idAfter(a, b string) bool {
 	return a > b
 }
 
-// fetchNew pages the account's posts newest first down to the cursor.
-func fetchNew(ctx context.Context, s *Store, o Options, accountID, actor string, sum *Summary, log *slog.Logger) error {
+// fetchPosts pages the account's posts newest first: down to the last
+// run's cursor, or all of them on a first run and with Refresh. New and
+// edited posts are stored; with Refresh, stored posts the listing left out
+// are looked up one by one and marked deleted when gone. The cursor moves
+// to the newest post once everything it covers is stored.
+func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor string, sum *Summary, log *slog.Logger) error {
 	key := cursorKey(o.Account, s.dir)
-	cursor, err := o.Cursors.Get(ctx, key)
-	if err != nil {
-		cursor = ""
-	}
-	if cursor != "" {
-		if ok, err := s.Has(ctx, cursor); err != nil {
-			return err
-		} else if !ok {
-			log.Info("the archive does not hold the last run's newest post; fetching everything", "dir", s.dir)
-			cursor = ""
+	cursor := ""
+	if !o.Refresh {
+		if c, err := o.Cursors.Get(ctx, key); err == nil && c != "" {
+			if ok, err := s.Has(ctx, c); err != nil {
+				return err
+			} else if ok {
+				cursor = c
+			} else {
+				log.Info("the archive does not hold the last run's newest post; fetching everything", "dir", s.dir)
+			}
 		}
+	} else if err := s.StartRefresh(ctx); err != nil {
+		return err
 	}
 	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
 	if cursor != "" {
 		q.Set("since_id", cursor)
 	}
 	newest := ""
-	err = walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
+	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
 		if cursor != "" && !idAfter(st.ID, cursor) {
 			return false, nil
 		}
 		if newest == "" || idAfter(st.ID, newest) {
 			newest = st.ID
 		}
-		_, found, err := s.Edited(ctx, st.ID)
+		if o.Refresh {
+			if err := s.Seen(ctx, st.ID); err != nil {
+				return false, err
+			}
+		}
+		edited, deleted, found, err := s.Stored(ctx, st.ID)
 		if err != nil {
 			return false, err
+		}
+		if found && edited == editedAt(st) && !deleted {
+			return true, nil // unchanged
 		}
 		if err := storeStatus(ctx, s, st, actor); err != nil {
 			return false, err
 		}
-		if !found {
+		if found {
+			sum.UpdatedPosts++
+		} else {
 			sum.NewPosts++
 		}
 		return true, nil
@@ -191,13 +202,25 @@ func fetchNew(ctx context.Context, s *Store, o Options, accountID, actor string,
 	if err != nil {
 		return fmt.Errorf("archive the posts of %s: %w", o.Account, err)
 	}
-	log.Info("fetched new posts", "account", o.Account, "new", sum.NewPosts, "pages", sum.StatusPages)
-	if newest != "" {
-		if err := o.Cursors.Set(ctx, key, newest); err != nil {
-			return err
+	log.Info("fetched posts", "account", o.Account, "new", sum.NewPosts, "updated", sum.UpdatedPosts, "pages", sum.StatusPages)
+	if o.Refresh {
+		if err := markDeleted(ctx, s, o, actor, sum, log); err != nil {
+			return fmt.Errorf("refresh the posts of %s: %w", o.Account, err)
 		}
 	}
+	if newest != "" {
+		return o.Cursors.Set(ctx, key, newest)
+	}
 	return nil
+}
+
+// editedAt is a status's edit time as the store keeps it ("" if never
+// edited).
+func editedAt(st fedi.Status) string {
+	if st.EditedAt == nil {
+		return ""
+	}
+	return fmtTime(*st.EditedAt)
 }
 
 // walkStatuses pages a statuses list; fn returns false to stop.
@@ -250,42 +273,11 @@ func storeStatus(ctx context.Context, s *Store, st fedi.Status, actor string) er
 	return nil
 }
 
-// refresh re-reads every post: edits replace the stored record, posts no
-// longer on the server are marked deleted (and kept).
-func refresh(ctx context.Context, s *Store, o Options, accountID, actor string, sum *Summary, log *slog.Logger) error {
-	seen := map[string]bool{}
-	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
-	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
-		seen[st.ID] = true
-		edited, found, err := s.Edited(ctx, st.ID)
-		if err != nil {
-			return false, err
-		}
-		now := ""
-		if st.EditedAt != nil {
-			now = fmtTime(*st.EditedAt)
-		}
-		if !found || edited != now {
-			if err := storeStatus(ctx, s, st, actor); err != nil {
-				return false, err
-			}
-			if found {
-				sum.UpdatedPosts++
-			} else {
-				sum.NewPosts++
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("refresh the posts of %s: %w", o.Account, err)
-	}
-	// Posts not listed may still exist (lists leave some out, e.g. direct
-	// messages on some servers): ask for each before marking it.
-	err = s.EachID(ctx, func(id string) error {
-		if seen[id] {
-			return nil
-		}
+// markDeleted looks up every stored post the refresh's listing left out
+// (lists leave some out, e.g. direct messages on some servers) and marks
+// those gone from the server as deleted; the records are kept.
+func markDeleted(ctx context.Context, s *Store, o Options, actor string, sum *Summary, log *slog.Logger) error {
+	return s.EachUnseen(ctx, func(id string) error {
 		st, err := fedi.GetStatus(ctx, o.Client, id)
 		if fedi.IsNotFound(err) {
 			sum.DeletedPosts++
@@ -297,10 +289,6 @@ func refresh(ctx context.Context, s *Store, o Options, accountID, actor string, 
 		}
 		return storeStatus(ctx, s, st, actor)
 	})
-	if err != nil {
-		return fmt.Errorf("refresh the posts of %s: %w", o.Account, err)
-	}
-	return nil
 }
 
 // resolveParents finds the URIs of the posts replied to: from the archive

@@ -59,7 +59,7 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("open archive store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1) // one writer; the archiver is the only user
-	const ddl = `
+	ddl := `
 CREATE TABLE IF NOT EXISTS activities (
 	id         TEXT PRIMARY KEY, -- status ID on the origin server
 	uri        TEXT NOT NULL,
@@ -87,6 +87,13 @@ CREATE TABLE IF NOT EXISTS collections (
 	PRIMARY KEY (name, uri)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The posts a --refresh has listed so far (on disk, so memory stays flat).
+CREATE TABLE IF NOT EXISTS refresh_seen (id TEXT PRIMARY KEY) WITHOUT ROWID;
+-- Stores written before times were fixed-width (RFC 3339 with trailing
+-- zeros trimmed, which sorts ".1Z" after ".12Z" and "05Z" after "05.3Z"):
+-- pad the fraction to nine digits. Idempotent.
+UPDATE activities SET published = ` + padTimeSQL("published") + ` WHERE length(published) != ` + timeLen + `;
+UPDATE activities SET edited = ` + padTimeSQL("edited") + ` WHERE edited != '' AND length(edited) != ` + timeLen + `;
 `
 	if _, err := db.ExecContext(ctx, ddl); err != nil {
 		db.Close()
@@ -101,7 +108,22 @@ func (s *Store) Dir() string { return s.dir }
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// timeLayout is how the store writes times: UTC with a fixed-width
+// fraction, so that comparing the strings compares the times (RFC 3339 as
+// time.RFC3339Nano writes it trims trailing zeros and does not sort).
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// timeLen is len(timeLayout), as SQL text.
+const timeLen = "30"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// padTimeSQL is an SQL expression rewriting column col from RFC 3339 UTC
+// with a trimmed fraction ("…:05Z", "…:05.12Z") to timeLayout.
+func padTimeSQL(col string) string {
+	frac := `CASE WHEN length(` + col + `) > 20 THEN substr(` + col + `, 21, length(` + col + `) - 21) ELSE '' END`
+	return `substr(` + col + `, 1, 19) || '.' || substr(` + frac + ` || '000000000', 1, 9) || 'Z'`
+}
 
 // Record is one stored post with what the store tracks beside it.
 type Record struct {
@@ -148,17 +170,18 @@ func (s *Store) Has(ctx context.Context, id string) (bool, error) {
 	return n > 0, nil
 }
 
-// Edited returns the stored edit time of post id ("" when never edited or
-// unknown) and whether the post is stored.
-func (s *Store) Edited(ctx context.Context, id string) (edited string, found bool, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT edited FROM activities WHERE id = ?`, id).Scan(&edited)
+// Stored returns the stored edit time of post id ("" when never edited),
+// whether it is marked deleted, and whether the post is stored at all.
+func (s *Store) Stored(ctx context.Context, id string) (edited string, deleted, found bool, err error) {
+	var del string
+	err = s.db.QueryRowContext(ctx, `SELECT edited, deleted FROM activities WHERE id = ?`, id).Scan(&edited, &del)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("look up post %s: %w", id, err)
+		return "", false, false, fmt.Errorf("look up post %s: %w", id, err)
 	}
-	return edited, true, nil
+	return edited, del != "", true, nil
 }
 
 // Count returns how many posts the store holds and how many are marked
@@ -181,31 +204,56 @@ func (s *Store) MarkDeleted(ctx context.Context, id string, at time.Time) error 
 	return nil
 }
 
-// EachID calls fn with the status ID of every stored post not marked
-// deleted, in no particular order. fn must not use the store.
-func (s *Store) EachID(ctx context.Context, fn func(id string) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM activities WHERE deleted = ''`)
-	if err != nil {
-		return fmt.Errorf("list posts: %w", err)
-	}
-	var ids []string // collected first: fn may call the server while rows are open otherwise
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("list posts: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("list posts: %w", err)
-	}
-	for _, id := range ids {
-		if err := fn(id); err != nil {
-			return err
-		}
+// StartRefresh forgets the posts a previous (interrupted) refresh saw.
+func (s *Store) StartRefresh(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM refresh_seen`); err != nil {
+		return fmt.Errorf("start the refresh: %w", err)
 	}
 	return nil
+}
+
+// Seen records that the server still lists post id (see EachUnseen).
+func (s *Store) Seen(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO refresh_seen (id) VALUES (?) ON CONFLICT DO NOTHING`, id); err != nil {
+		return fmt.Errorf("refresh post %s: %w", id, err)
+	}
+	return nil
+}
+
+// EachUnseen calls fn with the status ID of every stored post not marked
+// deleted and not Seen since StartRefresh, a page of IDs at a time (fn may
+// use the store and take long: no rows stay open while it runs).
+func (s *Store) EachUnseen(ctx context.Context, fn func(id string) error) error {
+	const page = 100
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM activities a WHERE deleted = '' AND id > ?
+	AND NOT EXISTS (SELECT 1 FROM refresh_seen r WHERE r.id = a.id) ORDER BY id LIMIT ?`, after, page)
+		if err != nil {
+			return fmt.Errorf("list posts: %w", err)
+		}
+		ids := make([]string, 0, page)
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("list posts: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("list posts: %w", err)
+		}
+		for _, id := range ids {
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+		if len(ids) < page {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
 }
 
 // ResolveParents fills in the parent URI of replies whose parent is stored,
@@ -243,8 +291,10 @@ func (s *Store) SetParentURI(ctx context.Context, parentID, uri string) error {
 	return nil
 }
 
-// EachActivity calls fn with every stored activity, oldest first, with the
-// reply parent and deletion mark filled in. Memory stays at one record.
+// EachActivity calls fn with every stored activity, oldest first (by
+// creation time, then status ID: both Mastodon's and GoToSocial's IDs grow
+// with time), with the reply parent and deletion mark filled in. Memory
+// stays at one record.
 func (s *Store) EachActivity(ctx context.Context, fn func(Activity) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT record, parent_uri, deleted FROM activities ORDER BY published, id`)
 	if err != nil {
@@ -265,7 +315,7 @@ func (s *Store) EachActivity(ctx context.Context, fn func(Activity) error) error
 			n.InReplyTo, n.InReplyToAtomURI = &p, &p
 		}
 		if deleted != "" {
-			if t, err := time.Parse(time.RFC3339Nano, deleted); err == nil {
+			if t, err := time.Parse(time.RFC3339, deleted); err == nil {
 				a.Deleted = &t
 			}
 		}

@@ -35,7 +35,7 @@ func BenchmarkSearch10k(b *testing.B) {
 	if n, err := Reindex(ctx, dir); err != nil || n != 10000 {
 		b.Fatalf("%d %v", n, err)
 	}
-	b.ReportMetric(float64(time.Since(start).Milliseconds()), "index-ms")
+	indexMS := float64(time.Since(start).Milliseconds())
 	queries := []Query{{Text: "garden coffee"}, {Text: `"near the river"`}, {Text: "winter", From: base.AddDate(0, 6, 0)}, {Text: "tea*"}}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -43,4 +43,5 @@ func BenchmarkSearch10k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(indexMS, "index-ms") // after the loop, which resets the metrics
 }

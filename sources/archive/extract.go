@@ -122,7 +122,7 @@ func Import(ctx context.Context, src, into string, l Limits) (sum ImportSummary,
 			return sum, fmt.Errorf("import %s: not a zip or tar.gz archive", src)
 		case bytes.Equal(magic[:], []byte("PK\x03\x04")) || bytes.Equal(magic[:], []byte("PK\x05\x06")):
 			sum.Format = "zip"
-			err = x.fromZip(ctx, src, fi.Size())
+			err = x.fromZip(ctx, src)
 		case magic[0] == 0x1f && magic[1] == 0x8b:
 			sum.Format = "tar.gz"
 			err = x.fromTarGz(ctx, src, fi.Size())
@@ -275,7 +275,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func (x *extractor) fromZip(ctx context.Context, src string, size int64) error {
+func (x *extractor) fromZip(ctx context.Context, src string) error {
 	zr, err := zip.OpenReader(src)
 	if err != nil {
 		return fmt.Errorf("read zip: %w", err)
@@ -300,7 +300,7 @@ func (x *extractor) fromZip(ctx context.Context, src string, size int64) error {
 			continue
 		}
 		if f.UncompressedSize64 > ratioFloor && float64(f.UncompressedSize64) > x.l.MaxRatio*float64(max(f.CompressedSize64, 1)) {
-			return &EntryError{Entry: f.Name, Reason: fmt.Sprintf("compression ratio over %.0f (a decompression bomb?)", x.l.MaxRatio)}
+			return x.bomb(f.Name)
 		}
 		rc, err := f.Open()
 		if err != nil {
@@ -312,7 +312,7 @@ func (x *extractor) fromZip(ctx context.Context, src string, size int64) error {
 		err = x.write(ctx, f.Name, dst, lr, int64(min(f.UncompressedSize64, 1<<62)))
 		rc.Close()
 		if lr.over {
-			return &EntryError{Entry: f.Name, Reason: fmt.Sprintf("compression ratio over %.0f (a decompression bomb?)", x.l.MaxRatio)}
+			return x.bomb(f.Name)
 		}
 		if err != nil {
 			var ee *EntryError
@@ -322,8 +322,12 @@ func (x *extractor) fromZip(ctx context.Context, src string, size int64) error {
 			return &EntryError{Entry: f.Name, Reason: err.Error()}
 		}
 	}
-	_ = size
 	return nil
+}
+
+// bomb is the refusal of a member (or stream) that inflates too much.
+func (x *extractor) bomb(entry string) *EntryError {
+	return &EntryError{Entry: entry, Reason: fmt.Sprintf("compression ratio over %.0f (a decompression bomb?)", x.l.MaxRatio)}
 }
 
 // ratioReader fails once more than limit bytes were read.
@@ -365,7 +369,7 @@ func (x *extractor) fromTarGz(ctx context.Context, src string, size int64) error
 			return nil
 		}
 		if lr.over {
-			return &EntryError{Entry: "(tar stream)", Reason: fmt.Sprintf("compression ratio over %.0f (a decompression bomb?)", x.l.MaxRatio)}
+			return x.bomb("(tar stream)")
 		}
 		if err != nil {
 			return fmt.Errorf("read tar.gz: %w", err)
@@ -393,7 +397,7 @@ func (x *extractor) fromTarGz(ctx context.Context, src string, size int64) error
 		}
 		if err := x.write(ctx, h.Name, dst, tr, h.Size); err != nil {
 			if lr.over {
-				return &EntryError{Entry: h.Name, Reason: fmt.Sprintf("compression ratio over %.0f (a decompression bomb?)", x.l.MaxRatio)}
+				return x.bomb(h.Name)
 			}
 			return err
 		}
@@ -426,11 +430,12 @@ func (x *extractor) fromDir(ctx context.Context, src string) error {
 			return &EntryError{Entry: rel, Reason: "not a regular file"}
 		}
 		dst, err := x.target(rel)
-		if err != nil || dst == "" {
-			if dst == "" && err == nil {
-				x.sum.Ignored = append(x.sum.Ignored, rel)
-			}
+		if err != nil {
 			return err
+		}
+		if dst == "" {
+			x.sum.Ignored = append(x.sum.Ignored, rel)
+			return nil
 		}
 		f, err := os.Open(p)
 		if err != nil {

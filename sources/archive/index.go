@@ -90,8 +90,17 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, summary, content='posts', conten
 		return 0, err
 	}
 	defer stmt.Close()
+	// Indexed row by row: FTS5 flushes its pending terms to disk as they
+	// grow, where a 'rebuild' at the end holds far more in memory.
+	fts, err := tx.PrepareContext(ctx, `INSERT INTO posts_fts (rowid, body, summary) VALUES (?, ?, ?)`)
+	if err != nil {
+		return 0, err
+	}
+	defer fts.Close()
 	n := 0
-	err = EachPost(ctx, dir, func(p post.Post) error {
+	// Threads play no part in search: one pass, without EachPost's map of
+	// the archive's posts.
+	err = eachPost(ctx, dir, nil, func(p post.Post) error {
 		body := p.Text
 		link := p.URL
 		if p.IsBoost() {
@@ -109,14 +118,19 @@ CREATE VIRTUAL TABLE posts_fts USING fts5(body, summary, content='posts', conten
 			link = p.URI
 		}
 		n++
-		_, err := stmt.ExecContext(ctx, p.OriginID, link, p.CreatedAt.UTC().Format(time.RFC3339), string(p.Visibility),
+		res, err := stmt.ExecContext(ctx, p.OriginID, link, p.CreatedAt.UTC().Format(time.RFC3339), string(p.Visibility),
 			len(p.Media), boolInt(p.IsBoost()), boolInt(p.Deleted), body, p.Summary)
+		if err != nil {
+			return err
+		}
+		rowid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		_, err = fts.ExecContext(ctx, rowid, body, p.Summary)
 		return err
 	})
 	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO posts_fts(posts_fts) VALUES ('rebuild')`); err != nil {
 		return 0, err
 	}
 	return n, tx.Commit()

@@ -245,7 +245,13 @@ func EachPost(ctx context.Context, dir string, fn func(post.Post) error) error {
 	if err != nil {
 		return err
 	}
-	return EachItem(ctx, file, func(n int, raw json.RawMessage) error {
+	return eachPost(ctx, dir, own, fn)
+}
+
+// eachPost streams the posts of outbox.json in dir; own holds the URIs of
+// the archive's posts (nil: InReplyTo is left empty).
+func eachPost(ctx context.Context, dir string, own map[string]bool, fn func(post.Post) error) error {
+	return EachItem(ctx, filepath.Join(dir, "outbox.json"), func(n int, raw json.RawMessage) error {
 		p, ok, err := convert(raw, dir, own)
 		if err != nil {
 			return fmt.Errorf("outbox.json: item %d: %w", n, err)
