@@ -15,6 +15,7 @@ import (
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrateV1,
 	migrateV2, // journal.go
+	migrateV3, // bridge.go
 }
 
 // migrateV1 creates the apps, accounts and kv tables. Times are TEXT in

@@ -123,6 +123,7 @@ func newApp(g *globalOptions) *cli.App {
 		Commands: []*cli.Command{
 			newLoginCommand(g),
 			newAccountsCommand(g),
+			newMirrorCommand(g), newDaemonCommand(g), newStatusCommand(g), newConfigCommand(g),
 			newArchiveCommand(g),
 			newExportCommand(g), newImportCommand(g),
 			newMigrateCommand(g),

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/sinks"
+	sinkmasto "github.com/fedi-ferry/ferry/sinks/mastodon"
+	"github.com/fedi-ferry/ferry/sources/feed"
+	srcmasto "github.com/fedi-ferry/ferry/sources/mastodon"
+	"github.com/fedi-ferry/ferry/state"
+)
+
+// mirrorOptions are the flags of `ferry mirror`.
+type mirrorOptions struct {
+	Once   bool
+	Routes cli.StringSlice
+	DryRun bool
+}
+
+func newMirrorCommand(g *globalOptions) *cli.Command {
+	o := &mirrorOptions{}
+	return &cli.Command{
+		Name:  "mirror",
+		Usage: "make one pass over the routes of the config file (for cron; `ferry daemon` runs them continuously)",
+		Description: "Each route reads its source (a feed or an account) and mirrors what is new, edited or deleted\n" +
+			"to its sink accounts. The first run of a route records existing posts as seen and posts nothing\n" +
+			"(or the last N, with first_run = \"last:N\").",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "once", Usage: "one pass, then exit (the default; accepted for clarity in crontabs)", Destination: &o.Once},
+			&cli.StringSliceFlag{Name: "route", Usage: "run only the route `NAME` (repeatable)", Destination: &o.Routes},
+			&cli.BoolFlag{Name: "dry-run", Usage: "show what would be posted, edited or deleted; change nothing", Destination: &o.DryRun},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("mirror takes no arguments; choose routes with --route NAME")
+			}
+			return runMirror(c.Context, g, o)
+		},
+	}
+}
+
+// routeReport is one route's outcome, as printed.
+type routeReport struct {
+	Route     string `json:"route"`
+	New       int    `json:"new"`
+	Published int    `json:"published"`
+	Edited    int    `json:"edited"`
+	Deleted   int    `json:"deleted"`
+	Skipped   int    `json:"skipped"`
+	Failed    int    `json:"failed"`
+	FirstRun  bool   `json:"first_run,omitempty"`
+	Capped    bool   `json:"capped,omitempty"`
+	Paused    bool   `json:"paused,omitempty"`
+	// BackingOff, when set, is when a failing route will be tried again.
+	BackingOff time.Time     `json:"backing_off_until,omitzero"`
+	Error      string        `json:"error,omitempty"`
+	Planned    []plannedStep `json:"planned,omitempty"`
+}
+
+// plannedStep is one step of a dry run.
+type plannedStep struct {
+	Action     string `json:"action"`
+	Sink       string `json:"sink"`
+	Origin     string `json:"origin"`
+	Part       int    `json:"part"`
+	Visibility string `json:"visibility,omitempty"`
+	CW         string `json:"cw,omitempty"`
+	Text       string `json:"text,omitempty"`
+	Media      int    `json:"media,omitempty"`
+}
+
+func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
+	cfg, err := loadConfig(g.Config)
+	if err != nil {
+		return err
+	}
+	names := o.Routes.Value()
+	for _, n := range names {
+		if !slices.ContainsFunc(cfg.Routes, func(r RouteSpec) bool { return r.Route.Name == n }) {
+			return usagef("no route %q in %s", n, cfg.Path)
+		}
+	}
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !o.DryRun {
+		// A daemon runs the same routes: two processes applying the same
+		// journal at once could both post a step before either records it.
+		release, err := st.LockDaemon()
+		if errors.Is(err, state.ErrLocked) {
+			return fmt.Errorf("a ferry daemon is running and mirrors these routes itself (see `ferry status`); stop it to run `ferry mirror`, or use --dry-run: %w", err)
+		}
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	w, err := newWiring(ctx, g, st, cfg, o.DryRun)
+	if err != nil {
+		return err
+	}
+	eng := bridge.New(newBridgeStore(st), bridge.Options{Logger: g.log, DryRun: o.DryRun})
+	var reports []routeReport
+	failed := 0
+	for _, spec := range cfg.Routes {
+		if len(names) > 0 && !slices.Contains(names, spec.Route.Name) {
+			continue
+		}
+		rep := routeReport{Route: spec.Route.Name}
+		if spec.Paused {
+			rep.Paused = true
+			if !o.DryRun {
+				if err := st.BridgeSetPaused(ctx, spec.Route.Name, true); err != nil {
+					return err
+				}
+			}
+			reports = append(reports, rep)
+			continue
+		}
+		if !o.DryRun && len(names) == 0 {
+			// A failing route backs off for cron users too; naming it
+			// with --route runs it anyway.
+			prev, err := st.BridgeRoute(ctx, spec.Route.Name)
+			if err != nil {
+				return err
+			}
+			if prev.FailCount > 0 && prev.NextRunAt.After(time.Now()) {
+				rep.BackingOff = prev.NextRunAt
+				reports = append(reports, rep)
+				continue
+			}
+		}
+		r, _, err := w.route(ctx, spec)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		res, runErr := eng.Run(ctx, r)
+		fillReport(&rep, res)
+		if runErr != nil {
+			rep.Error = runErr.Error()
+			failed++
+		}
+		if !o.DryRun {
+			sched, _ := parseSchedule(spec.Schedule)
+			next := sched.Next(time.Now())
+			if runErr != nil {
+				prev, _ := st.BridgeRoute(ctx, spec.Route.Name)
+				next = time.Now().Add(max(backoff(prev.FailCount+1, next.Sub(time.Now())), retryAfter(runErr)))
+			}
+			if err := st.BridgeRecordRun(ctx, spec.Route.Name, start, rep.Error, next); err != nil {
+				g.log.Warn("could not record the run", "route", spec.Route.Name, "err", err)
+			}
+		}
+		reports = append(reports, rep)
+	}
+	if !o.DryRun {
+		w.recordBudgets(ctx)
+	}
+	if err := printMirror(g, reports, o.DryRun); err != nil {
+		return err
+	}
+	switch {
+	case failed == 0:
+		return nil
+	case failed == len(reports):
+		return fmt.Errorf("every route failed; see the errors above")
+	}
+	return partialError{fmt.Sprintf("%d of %d routes failed", failed, len(reports))}
+}
+
+func fillReport(rep *routeReport, res bridge.Result) {
+	rep.New, rep.Published, rep.Edited, rep.Deleted = res.New, res.Published, res.Edited, res.Deleted
+	rep.Skipped, rep.Failed, rep.FirstRun, rep.Capped = res.Skipped, res.Failed, res.Baseline, res.Capped
+	for _, s := range res.Planned {
+		rep.Planned = append(rep.Planned, plannedStep{Action: s.Kind, Sink: s.Sink, Origin: s.Item, Part: s.Part,
+			Visibility: string(s.Draft.Post.Visibility), CW: s.Draft.Post.Summary, Text: s.Draft.Post.Text,
+			Media: len(s.Draft.Post.Media)})
+	}
+}
+
+func printMirror(g *globalOptions, reports []routeReport, dry bool) error {
+	if g.JSON {
+		return printJSON(g.stdout, reports)
+	}
+	t := newTable(g.stdout, "ROUTE", "NEW", "POSTED", "EDITED", "DELETED", "SKIPPED", "FAILED", "NOTE")
+	for _, r := range reports {
+		var note []string
+		if r.Paused {
+			note = append(note, "paused")
+		}
+		if r.FirstRun {
+			note = append(note, "first run: existing posts recorded as seen")
+		}
+		if r.Capped {
+			note = append(note, "hourly cap reached")
+		}
+		if !r.BackingOff.IsZero() {
+			note = append(note, "failing; backing off until "+r.BackingOff.Local().Format("15:04")+" (run it now with --route)")
+		}
+		if r.Error != "" {
+			note = append(note, "error: "+r.Error)
+		}
+		t.row(r.Route, r.New, r.Published, r.Edited, r.Deleted, r.Skipped, r.Failed, dash(strings.Join(note, "; ")))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if !dry {
+		return nil
+	}
+	for _, r := range reports {
+		for _, p := range r.Planned {
+			fmt.Fprintf(g.stdout, "\n[dry run] %s: would %s on %s (origin %s, part %d, %s", r.Route, p.Action, p.Sink, p.Origin, p.Part+1, p.Visibility)
+			if p.CW != "" {
+				fmt.Fprintf(g.stdout, ", CW %q", p.CW)
+			}
+			if p.Media > 0 {
+				fmt.Fprintf(g.stdout, ", %d media", p.Media)
+			}
+			fmt.Fprintln(g.stdout, "):")
+			for _, l := range strings.Split(p.Text, "\n") {
+				fmt.Fprintln(g.stdout, "    "+l)
+			}
+		}
+	}
+	return nil
+}
+
+// wiring builds routes from the config: API clients (one paced transport
+// per account, shared by a route's source and sinks and by every route),
+// sources and sinks. It is the registry of source types: an explicit
+// switch, no init-time registration.
+type wiring struct {
+	g       *globalOptions
+	st      *state.Store
+	accts   map[string]state.Account
+	dry     bool
+	clients map[string]*fedi.Client // by handle
+	trs     map[string]*fedi.Transport
+	sinks   map[string]sinks.Sink
+	feedHC  *http.Client
+}
+
+func newWiring(ctx context.Context, g *globalOptions, st *state.Store, cfg *Config, dry bool) (*wiring, error) {
+	accts, err := checkAccounts(ctx, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := fedi.LoadRoots(g.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	return &wiring{g: g, st: st, accts: accts, dry: dry, clients: map[string]*fedi.Client{},
+		trs: map[string]*fedi.Transport{}, sinks: map[string]sinks.Sink{},
+		// Feeds are fetched by a plain client: the paced API transport
+		// refuses plain http, which many feeds still use.
+		feedHC: &http.Client{Transport: fedi.NewBaseTransport(roots), Timeout: 60 * time.Second}}, nil
+}
+
+func (w *wiring) client(a state.Account) (*fedi.Client, error) {
+	if c, ok := w.clients[a.Handle]; ok {
+		return c, nil
+	}
+	c, tr, err := w.g.client(a)
+	if err != nil {
+		return nil, err
+	}
+	w.clients[a.Handle], w.trs[a.Handle] = c, tr
+	return c, nil
+}
+
+// route builds the bridge route for spec; streams reports whether its
+// source should also be streamed (account sources, unless stream = false).
+func (w *wiring) route(ctx context.Context, spec RouteSpec) (*bridge.Route, bool, error) {
+	r := spec.Route // a copy; Sinks is copied below before it is changed
+	r.Sinks = append([]bridge.Target(nil), spec.Route.Sinks...)
+	streams := false
+	switch {
+	case spec.Feed != nil:
+		src, err := feed.New(feed.Options{URL: spec.Feed.URL, Client: w.feedHC, UserAgent: orDefault(spec.Feed.UserAgent, userAgent())})
+		if err != nil {
+			return nil, false, fmt.Errorf("route %s: %w", r.Name, err)
+		}
+		r.Source = src
+	case spec.Account != nil:
+		a := w.accts[spec.Account.Account]
+		c, err := w.client(a)
+		if err != nil {
+			return nil, false, err
+		}
+		r.Source = srcmasto.New(srcmasto.Options{Client: c, AccountID: a.AccountID, Logger: w.g.log})
+		r.SourceAccount = a.Handle
+		streams = spec.Account.Stream == nil || *spec.Account.Stream
+	}
+	for i := range r.Sinks {
+		a := w.accts[r.Sinks[i].Account]
+		s, ok := w.sinks[a.Handle]
+		if !ok {
+			c, err := w.client(a)
+			if err != nil {
+				return nil, false, err
+			}
+			s = sinkmasto.New(sinkmasto.Options{Client: c, Logger: w.g.log})
+			if w.dry {
+				s = sinks.DryRun(s, w.g.log)
+			}
+			w.sinks[a.Handle] = s
+		}
+		r.Sinks[i].Account, r.Sinks[i].Sink = a.Handle, s
+	}
+	if err := r.Validate(); err != nil {
+		return nil, false, err
+	}
+	return &r, streams, nil
+}
+
+// accountBudget is what `ferry status` shows about an account's API use:
+// recorded by mirror and the daemon after their runs.
+type accountBudget struct {
+	Account     string        `json:"account"`
+	Updated     time.Time     `json:"updated"`
+	Requests    int64         `json:"requests"`     // by the recording process
+	RateLimited int64         `json:"rate_limited"` // 429 answers it received
+	Budgets     []fedi.Budget `json:"budgets"`      // as the server last announced them
+}
+
+// budgetKey is the kv key of an account's recorded budget.
+func budgetKey(handle string) string { return "ratebudget/" + strings.ToLower(handle) }
+
+// recordBudgets stores each account's rate-limit budgets as its server
+// last announced them, for `ferry status`.
+func (w *wiring) recordBudgets(ctx context.Context) {
+	for handle, tr := range w.trs {
+		stats := tr.Stats()
+		b, err := json.Marshal(accountBudget{Account: handle, Updated: time.Now().UTC(), Requests: stats.Requests,
+			RateLimited: stats.RateLimited, Budgets: tr.Budgets()})
+		if err == nil {
+			err = w.st.Set(ctx, budgetKey(handle), string(b))
+		}
+		if err != nil {
+			w.g.log.Warn("could not record the rate-limit budget", "account", handle, "err", err)
+		}
+	}
+}
+
+func orDefault(s, d string) string {
+	if s != "" {
+		return s
+	}
+	return d
+}
+
+// retryAfter reports how long a failed route asked to be left alone.
+func retryAfter(err error) time.Duration {
+	if d, ok := feed.IsRetry(err); ok {
+		return d
+	}
+	var rl *fedi.RateLimitError
+	if errors.As(err, &rl) && !rl.Reset.IsZero() {
+		return time.Until(rl.Reset)
+	}
+	return 0
+}

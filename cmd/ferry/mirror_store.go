@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/state"
+)
+
+// bridgeStore adapts the SQLite store to the bridge's Store interface:
+// the bridge declares what it needs, state implements it with its own
+// types, and this file, the only place that knows both, converts.
+type bridgeStore struct {
+	st *state.Store
+
+	mu   sync.Mutex
+	jobs map[string]int64 // route → journal job ID
+}
+
+func newBridgeStore(st *state.Store) *bridgeStore {
+	return &bridgeStore{st: st, jobs: map[string]int64{}}
+}
+
+func (b *bridgeStore) RouteState(ctx context.Context, route string) (bridge.RouteState, error) {
+	r, err := b.st.BridgeRoute(ctx, route)
+	if err != nil {
+		return bridge.RouteState{}, err
+	}
+	return bridge.RouteState{Cursor: r.Cursor, Started: r.Started, Paused: r.Paused}, nil
+}
+
+func (b *bridgeStore) SaveCursor(ctx context.Context, route, cursor string, newest time.Time) error {
+	return b.st.BridgeSaveCursor(ctx, route, cursor, newest)
+}
+
+func (b *bridgeStore) FindItem(ctx context.Context, route string, id bridge.Identity) (string, string, bool, error) {
+	return b.st.BridgeFindItem(ctx, route, id.OriginID, id.Link, id.ContentHash)
+}
+
+func (b *bridgeStore) KnownItems(ctx context.Context, route string, originIDs []string) (map[string]bridge.Known, error) {
+	m, err := b.st.BridgeItemsByOrigin(ctx, route, originIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bridge.Known, len(m))
+	for id, v := range m {
+		out[id] = bridge.Known{Item: v[0], Version: v[1]}
+	}
+	return out, nil
+}
+
+func (b *bridgeStore) SaveItems(ctx context.Context, route string, ids []bridge.Identity) error {
+	items := make([]state.BridgeItem, len(ids))
+	for i, id := range ids {
+		items[i] = state.BridgeItem{OriginID: id.OriginID, Item: id.Item, Link: id.Link,
+			ContentHash: id.ContentHash, Version: id.Version, CreatedAt: id.CreatedAt}
+	}
+	return b.st.BridgeSaveItems(ctx, route, items)
+}
+
+func toCopies(cs []state.BridgeCopy) []bridge.Copy {
+	out := make([]bridge.Copy, len(cs))
+	for i, c := range cs {
+		out[i] = bridge.Copy{Item: c.Item, Sink: c.Sink, Part: c.Part, State: c.State, RemoteID: c.RemoteID,
+			RemoteURL: c.RemoteURL, Version: c.Version, Error: c.Error, OriginAt: c.OriginAt, CreatedAt: c.CreatedAt}
+	}
+	return out
+}
+
+func (b *bridgeStore) Copies(ctx context.Context, route, item string) ([]bridge.Copy, error) {
+	cs, err := b.st.BridgeCopies(ctx, route, item)
+	return toCopies(cs), err
+}
+
+func (b *bridgeStore) CopiesBetween(ctx context.Context, route string, from, to time.Time) ([]bridge.Copy, error) {
+	cs, err := b.st.BridgeCopiesBetween(ctx, route, from, to)
+	return toCopies(cs), err
+}
+
+func (b *bridgeStore) IsCopy(ctx context.Context, account, remoteID string) (bool, error) {
+	return b.st.BridgeIsCopy(ctx, account, remoteID)
+}
+
+func (b *bridgeStore) PostedSince(ctx context.Context, route string, t time.Time) (int, error) {
+	return b.st.BridgePostedSince(ctx, route, t)
+}
+
+func (b *bridgeStore) job(ctx context.Context, route string) (state.Job, error) {
+	b.mu.Lock()
+	id, ok := b.jobs[route]
+	b.mu.Unlock()
+	if ok {
+		return state.Job{ID: id}, nil
+	}
+	j, err := b.st.BridgeJob(ctx, route)
+	if err != nil {
+		return j, err
+	}
+	b.mu.Lock()
+	b.jobs[route] = j.ID
+	b.mu.Unlock()
+	return j, nil
+}
+
+func (b *bridgeStore) Plan(ctx context.Context, route string, steps []bridge.Step) error {
+	j, err := b.job(ctx, route)
+	if err != nil {
+		return err
+	}
+	items := make([]state.Item, len(steps))
+	for i, s := range steps {
+		payload, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("journal a step of route %s: %w", route, err)
+		}
+		items[i] = state.Item{Step: s.Kind, Key: s.Key(), Payload: string(payload)}
+	}
+	return b.st.FreezePlan(ctx, j.ID, items)
+}
+
+func (b *bridgeStore) Pending(ctx context.Context, route string) ([]bridge.Step, error) {
+	j, err := b.job(ctx, route)
+	if err != nil {
+		return nil, err
+	}
+	items, err := b.st.Items(ctx, j.ID, state.ItemFilter{Status: state.ItemPending})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bridge.Step, 0, len(items))
+	for _, it := range items {
+		var s bridge.Step
+		if err := json.Unmarshal([]byte(it.Payload), &s); err != nil {
+			return nil, fmt.Errorf("route %s: journaled step %s: %w", route, it.Key, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (b *bridgeStore) Begin(ctx context.Context, route string, s bridge.Step) (int, error) {
+	j, err := b.job(ctx, route)
+	if err != nil {
+		return 0, err
+	}
+	return b.st.BeginItem(ctx, j.ID, s.Kind, s.Key())
+}
+
+func (b *bridgeStore) Finish(ctx context.Context, route string, s bridge.Step, c bridge.Copy) error {
+	j, err := b.job(ctx, route)
+	if err != nil {
+		return err
+	}
+	status := state.ItemDone
+	switch c.State {
+	case bridge.CopyFailed:
+		status = state.ItemFailed
+	case "", bridge.CopySkipped:
+		status = state.ItemSkipped
+	}
+	it := state.Item{JobID: j.ID, Step: s.Kind, Key: s.Key(), Status: status, Error: c.Error, RemoteID: c.RemoteID}
+	return b.st.BridgeFinish(ctx, it, state.BridgeCopy{Route: route, Item: c.Item, Sink: c.Sink, Part: c.Part,
+		State: c.State, RemoteID: c.RemoteID, RemoteURL: c.RemoteURL, Version: c.Version, Error: c.Error, OriginAt: c.OriginAt})
+}
+
+var _ bridge.Store = (*bridgeStore)(nil)

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fedi-ferry/ferry/state"
+)
+
+func newStatusCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show each route's last run, lag, posts mirrored, last error and next run",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("status takes no arguments")
+			}
+			return runStatus(c.Context, g)
+		},
+	}
+}
+
+// routeStatus is one route's state, as printed.
+type routeStatus struct {
+	Route      string     `json:"route"`
+	Configured bool       `json:"configured"`
+	Paused     bool       `json:"paused,omitempty"`
+	Schedule   string     `json:"schedule,omitempty"`
+	LastRun    *time.Time `json:"last_run,omitempty"`
+	LastOK     *time.Time `json:"last_ok,omitempty"`
+	NextRun    *time.Time `json:"next_run,omitempty"`
+	// LagSeconds is how long ago the newest origin post handled was made:
+	// with a busy source, how far behind the mirror is.
+	LagSeconds *int64 `json:"lag_seconds,omitempty"`
+	Mirrored   int    `json:"mirrored"`
+	Failed     int    `json:"failed"`
+	Failures   int    `json:"consecutive_failures"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// statusReport is the whole output of `ferry status`.
+type statusReport struct {
+	Daemon   string          `json:"daemon"` // "running" or "not running"
+	Routes   []routeStatus   `json:"routes"`
+	Accounts []accountBudget `json:"accounts"`
+}
+
+func runStatus(ctx context.Context, g *globalOptions) error {
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep := statusReport{Daemon: "not running", Routes: []routeStatus{}}
+	if release, err := st.LockDaemon(); errors.Is(err, state.ErrLocked) {
+		rep.Daemon = "running"
+	} else if err == nil {
+		_ = release()
+	}
+	configured := map[string]RouteSpec{}
+	cfg, cfgErr := loadConfig(g.Config)
+	if cfgErr == nil {
+		for _, r := range cfg.Routes {
+			configured[r.Route.Name] = r
+		}
+	}
+	stored, err := st.BridgeRoutes(ctx)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	for _, r := range stored {
+		spec, ok := configured[r.Name]
+		rs := routeStatus{Route: r.Name, Configured: ok, Paused: spec.Paused || r.Paused, Schedule: r.Schedule,
+			LastRun: opt(r.LastRunAt), LastOK: opt(r.LastOKAt), NextRun: opt(r.NextRunAt), Mirrored: r.Posted,
+			Failed: r.Failed, Failures: r.FailCount, LastError: r.LastError}
+		if ok && spec.Schedule != "" {
+			rs.Schedule = spec.Schedule
+		}
+		if !r.NewestAt.IsZero() {
+			lag := int64(time.Since(r.NewestAt).Seconds())
+			rs.LagSeconds = &lag
+		}
+		have[r.Name] = true
+		rep.Routes = append(rep.Routes, rs)
+	}
+	if cfg != nil {
+		for _, spec := range cfg.Routes {
+			if !have[spec.Route.Name] {
+				rep.Routes = append(rep.Routes, routeStatus{Route: spec.Route.Name, Configured: true, Paused: spec.Paused, Schedule: spec.Schedule})
+			}
+		}
+	}
+	accts, err := st.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("list accounts: %w", err)
+	}
+	rep.Accounts = []accountBudget{}
+	for _, a := range accts {
+		v, err := st.Get(ctx, budgetKey(a.Handle))
+		if err != nil {
+			continue // never used by mirror or the daemon
+		}
+		var ab accountBudget
+		if json.Unmarshal([]byte(v), &ab) == nil {
+			rep.Accounts = append(rep.Accounts, ab)
+		}
+	}
+	if g.JSON {
+		return printJSON(g.stdout, rep)
+	}
+	fmt.Fprintf(g.stdout, "daemon: %s\n", rep.Daemon)
+	if cfgErr != nil {
+		fmt.Fprintf(g.stdout, "config: %v\n", cfgErr)
+	}
+	if len(rep.Routes) == 0 {
+		_, err := fmt.Fprintln(g.stdout, "no routes yet: declare them in the config file (see examples/) and run `ferry mirror` or `ferry daemon`")
+		return err
+	}
+	fmt.Fprintln(g.stdout)
+	t := newTable(g.stdout, "ROUTE", "SCHEDULE", "LAST RUN", "NEXT RUN", "NEWEST POST", "MIRRORED", "FAILED", "LAST ERROR")
+	for _, r := range rep.Routes {
+		sched := dash(r.Schedule)
+		if r.Paused {
+			sched += " (paused)"
+		}
+		if !r.Configured {
+			sched += " (not in config)"
+		}
+		lag := "-"
+		if r.LagSeconds != nil {
+			lag = ago(time.Duration(*r.LagSeconds) * time.Second)
+		}
+		errText := dash(r.LastError)
+		if r.Failures > 1 {
+			errText = fmt.Sprintf("(%d× in a row) %s", r.Failures, r.LastError)
+		}
+		t.row(r.Route, sched, when(r.LastRun), when(r.NextRun), lag, r.Mirrored, r.Failed, errText)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(rep.Accounts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(g.stdout)
+	t = newTable(g.stdout, "ACCOUNT", "RATE BUDGET LEFT", "429s", "AS OF")
+	for _, a := range rep.Accounts {
+		left := "unknown (the server sends no rate-limit headers)"
+		if len(a.Budgets) > 0 {
+			var parts []string
+			for _, b := range a.Budgets {
+				if !b.Reset.IsZero() && b.Reset.Before(time.Now()) {
+					b.Remaining = b.Limit // the window has reset since
+				}
+				parts = append(parts, fmt.Sprintf("%s %d/%d", budgetName(b.Key), b.Remaining, b.Limit))
+			}
+			left = strings.Join(parts, ", ")
+		}
+		upd := a.Updated
+		t.row(a.Account, left, a.RateLimited, when(&upd))
+	}
+	return t.flush()
+}
+
+// budgetName shortens a transport budget key ("host/api#statuses") for
+// people: "api", "api statuses".
+func budgetName(key string) string {
+	_, rest, ok := strings.Cut(key, "/")
+	if !ok {
+		return key
+	}
+	return strings.ReplaceAll(rest, "#", " ")
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	d := time.Until(*t)
+	if d > 0 {
+		return "in " + d.Round(time.Second).String()
+	}
+	return ago(-d)
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}

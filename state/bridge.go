@@ -1,0 +1,580 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The bridge's tables. A route (one [[route]] of ferry.toml) has:
+//
+//   - a row in bridge_routes: its source cursor, whether its first run
+//     happened, and its schedule (next run, failures, last error), which the
+//     daemon keeps here rather than in memory (miniflux's model);
+//   - rows in bridge_items: every origin post or feed item the route has
+//     seen, under every identity it was seen with (feed GUID, canonical
+//     link, content hash), so a changed GUID or an evicted cache never
+//     reposts. Item is the first origin ID an item was seen under;
+//   - rows in bridge_copies: what became of an item on each sink, per part
+//     of a split post: its remote ID, the version (hash) last sent, and a
+//     state. Edits, deletes, thread parents and the two-way loop guard read
+//     this table.
+//
+// The plan → journal → apply steps themselves live in the shared journal
+// (journal.go) as one job per route, kind BridgeJobKind; BridgeFinish marks
+// a step done and writes its copy in one transaction.
+
+// BridgeJobKind is the journal job kind of bridge routes; the job key is
+// the route name.
+const BridgeJobKind = "bridge"
+
+// Copy states.
+const (
+	CopyPosted  = "posted"  // the copy exists on the sink
+	CopyFailed  = "failed"  // the sink refused it for good; never retried
+	CopySkipped = "skipped" // a policy left it out (e.g. cw = "skip")
+	CopyDeleted = "deleted" // the origin was deleted and so was the copy
+)
+
+// migrateV3 creates the bridge tables.
+func migrateV3(ctx context.Context, tx *sql.Tx) error {
+	const ddl = `
+CREATE TABLE bridge_routes (
+	name        TEXT NOT NULL PRIMARY KEY,
+	cursor      TEXT NOT NULL DEFAULT '',
+	started     INTEGER NOT NULL DEFAULT 0,
+	paused      INTEGER NOT NULL DEFAULT 0,
+	schedule    TEXT NOT NULL DEFAULT '',
+	next_run_at TEXT NOT NULL DEFAULT '',
+	last_run_at TEXT NOT NULL DEFAULT '',
+	last_ok_at  TEXT NOT NULL DEFAULT '',
+	last_error  TEXT NOT NULL DEFAULT '',
+	fail_count  INTEGER NOT NULL DEFAULT 0,
+	newest_at   TEXT NOT NULL DEFAULT '',
+	updated_at  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE bridge_items (
+	route         TEXT NOT NULL,
+	origin_id     TEXT NOT NULL,
+	item          TEXT NOT NULL,
+	link          TEXT NOT NULL DEFAULT '',
+	content_hash  TEXT NOT NULL DEFAULT '',
+	version       TEXT NOT NULL DEFAULT '',
+	created_at    TEXT NOT NULL DEFAULT '',
+	first_seen_at TEXT NOT NULL,
+	last_seen_at  TEXT NOT NULL,
+	PRIMARY KEY (route, origin_id)
+) STRICT;
+CREATE INDEX bridge_items_by_link ON bridge_items (route, link);
+CREATE INDEX bridge_items_by_hash ON bridge_items (route, content_hash);
+
+CREATE TABLE bridge_copies (
+	route      TEXT NOT NULL,
+	item       TEXT NOT NULL,
+	sink       TEXT NOT NULL COLLATE NOCASE,
+	part       INTEGER NOT NULL,
+	state      TEXT NOT NULL,
+	remote_id  TEXT NOT NULL DEFAULT '',
+	remote_url TEXT NOT NULL DEFAULT '',
+	version    TEXT NOT NULL DEFAULT '',
+	error      TEXT NOT NULL DEFAULT '',
+	origin_at  TEXT NOT NULL DEFAULT '',
+	created_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL,
+	PRIMARY KEY (route, item, sink, part)
+) STRICT;
+CREATE INDEX bridge_copies_by_remote ON bridge_copies (sink, remote_id) WHERE remote_id != '';
+CREATE INDEX bridge_copies_by_time ON bridge_copies (route, created_at);
+`
+	_, err := tx.ExecContext(ctx, ddl)
+	return err
+}
+
+// BridgeRoute is a route's stored state.
+type BridgeRoute struct {
+	Name      string
+	Cursor    string // the source's opaque cursor
+	Started   bool   // the first run happened (existing posts recorded as seen)
+	Paused    bool   // the route was paused; resuming skips the backlog
+	Schedule  string // the schedule it was last given (interval or cron)
+	NextRunAt time.Time
+	LastRunAt time.Time
+	LastOKAt  time.Time
+	LastError string
+	FailCount int
+	NewestAt  time.Time // creation time of the newest origin post handled
+	Posted    int       // copies in state posted
+	Failed    int       // copies in state failed
+}
+
+func nullableTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return formatTime(t)
+}
+
+func parseOptTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return parseTime(s)
+}
+
+// BridgeRoute returns the stored state of route; a route never seen has a
+// zero state (Started false) and no error.
+func (s *Store) BridgeRoute(ctx context.Context, name string) (BridgeRoute, error) {
+	rs, err := s.bridgeRoutes(ctx, name)
+	if err != nil {
+		return BridgeRoute{}, err
+	}
+	if len(rs) == 0 {
+		return BridgeRoute{Name: name}, nil
+	}
+	return rs[0], nil
+}
+
+// BridgeRoutes returns the stored state of every route, by name.
+func (s *Store) BridgeRoutes(ctx context.Context) ([]BridgeRoute, error) {
+	return s.bridgeRoutes(ctx, "")
+}
+
+func (s *Store) bridgeRoutes(ctx context.Context, name string) ([]BridgeRoute, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT r.name, r.cursor, r.started, r.paused, r.schedule, r.next_run_at, r.last_run_at, r.last_ok_at,
+       r.last_error, r.fail_count, r.newest_at,
+       (SELECT COUNT(*) FROM bridge_copies c WHERE c.route = r.name AND c.state = 'posted'),
+       (SELECT COUNT(*) FROM bridge_copies c WHERE c.route = r.name AND c.state = 'failed')
+FROM bridge_routes r WHERE ? = '' OR r.name = ? ORDER BY r.name`, name, name)
+	if err != nil {
+		return nil, fmt.Errorf("read bridge routes: %w", err)
+	}
+	defer rows.Close()
+	var out []BridgeRoute
+	for rows.Next() {
+		var r BridgeRoute
+		var next, last, ok, newest string
+		if err := rows.Scan(&r.Name, &r.Cursor, &r.Started, &r.Paused, &r.Schedule, &next, &last, &ok,
+			&r.LastError, &r.FailCount, &newest, &r.Posted, &r.Failed); err != nil {
+			return nil, fmt.Errorf("read bridge routes: %w", err)
+		}
+		for _, p := range []struct {
+			dst *time.Time
+			src string
+		}{{&r.NextRunAt, next}, {&r.LastRunAt, last}, {&r.LastOKAt, ok}, {&r.NewestAt, newest}} {
+			if *p.dst, err = parseOptTime(p.src); err != nil {
+				return nil, fmt.Errorf("read bridge route %s: %w", r.Name, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+const ensureRoute = `INSERT INTO bridge_routes (name, updated_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
+
+// BridgeSaveCursor records the route's source cursor, marks its first run
+// done and its pause over, and raises NewestAt to newest when later.
+func (s *Store) BridgeSaveCursor(ctx context.Context, route, cursor string, newest time.Time) error {
+	now := formatTime(time.Now())
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+UPDATE bridge_routes SET cursor = ?, started = 1, paused = 0, updated_at = ?,
+	newest_at = CASE WHEN ? > newest_at THEN ? ELSE newest_at END
+WHERE name = ?`, cursor, now, nullableTime(newest), nullableTime(newest), route)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save the cursor of route %s: %w", route, err)
+	}
+	return nil
+}
+
+// BridgeSetPaused records that route is paused (or not). A paused route
+// that resumes starts like a first run: what was posted meanwhile is
+// recorded as seen, not posted.
+func (s *Store) BridgeSetPaused(ctx context.Context, route string, paused bool) error {
+	now := formatTime(time.Now())
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET paused = ?, updated_at = ? WHERE name = ?`, paused, now, route)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pause route %s: %w", route, err)
+	}
+	return nil
+}
+
+// BridgeItem is one identity under which a route saw an origin item.
+type BridgeItem struct {
+	OriginID    string
+	Item        string // the item's first origin ID; "" = OriginID
+	Link        string // canonical link, "" if none
+	ContentHash string // "" when the route does not match by content
+	Version     string // the origin's version when last seen (an edit changes it)
+	CreatedAt   time.Time
+}
+
+// BridgeFindItem returns the item that an origin post with these
+// identities belongs to: by origin ID, else by link, else by content hash
+// (empty values are not looked up), and the version recorded with the
+// identity that matched. found is false for a new item.
+func (s *Store) BridgeFindItem(ctx context.Context, route, originID, link, hash string) (item, version string, found bool, err error) {
+	// Three indexed lookups in order; most posts are found by the first.
+	for _, q := range []struct{ col, val string }{{"origin_id", originID}, {"link", link}, {"content_hash", hash}} {
+		if q.val == "" {
+			continue
+		}
+		err = s.db.QueryRowContext(ctx, `SELECT item, version FROM bridge_items WHERE route = ? AND `+q.col+` = ? LIMIT 1`,
+			route, q.val).Scan(&item, &version)
+		if err == nil {
+			return item, version, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", "", false, fmt.Errorf("look up item %s of route %s: %w", originID, route, err)
+		}
+	}
+	return "", "", false, nil
+}
+
+// BridgeItemsByOrigin returns, for those of originIDs that route has
+// seen, the item each belongs to and the version recorded with it: one
+// query for a whole feed instead of one per item.
+func (s *Store) BridgeItemsByOrigin(ctx context.Context, route string, originIDs []string) (map[string][2]string, error) {
+	out := make(map[string][2]string, len(originIDs))
+	const chunk = 500 // well under SQLite's limit on bound parameters
+	for start := 0; start < len(originIDs); start += chunk {
+		ids := originIDs[start:min(start+chunk, len(originIDs))]
+		args := make([]any, 0, len(ids)+1)
+		args = append(args, route)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT origin_id, item, version FROM bridge_items WHERE route = ? AND origin_id IN (`+
+			strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up items of route %s: %w", route, err)
+		}
+		for rows.Next() {
+			var id, item, version string
+			if err := rows.Scan(&id, &item, &version); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("look up items of route %s: %w", route, err)
+			}
+			out[id] = [2]string{item, version}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("look up items of route %s: %w", route, err)
+		}
+	}
+	return out, nil
+}
+
+// BridgeSaveItems records items as seen by route, in one transaction, and
+// refreshes those already known: their link, hash and version (so an
+// edited item is found again by its new content), and their last-seen
+// time, which BridgePrune reads, at most hourly so that polling a large
+// unchanged feed writes nothing.
+func (s *Store) BridgeSaveItems(ctx context.Context, route string, items []BridgeItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	now := formatTime(time.Now())
+	staleSeen := formatTime(time.Now().Add(-time.Hour))
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `
+INSERT INTO bridge_items (route, origin_id, item, link, content_hash, version, created_at, first_seen_at, last_seen_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (route, origin_id) DO UPDATE SET link = excluded.link, content_hash = excluded.content_hash,
+	version = excluded.version, last_seen_at = excluded.last_seen_at
+WHERE version != excluded.version OR link != excluded.link OR content_hash != excluded.content_hash
+	OR last_seen_at < ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, it := range items {
+			item := it.Item
+			if item == "" {
+				item = it.OriginID
+			}
+			if _, err := stmt.ExecContext(ctx, route, it.OriginID, item, it.Link, it.ContentHash, it.Version,
+				nullableTime(it.CreatedAt), now, now, staleSeen); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %d items of route %s: %w", len(items), route, err)
+	}
+	return nil
+}
+
+// BridgeCopy is what became of one part of an item on one sink.
+type BridgeCopy struct {
+	Route     string
+	Item      string
+	Sink      string // the sink account's handle
+	Part      int    // 0 for the post itself, 1… for the rest of a split thread
+	State     string // CopyPosted, CopyFailed, CopySkipped or CopyDeleted
+	RemoteID  string
+	RemoteURL string
+	Version   string // hash of what was last sent
+	Error     string
+	OriginAt  time.Time // when the origin post was made
+	CreatedAt time.Time
+}
+
+const copyColumns = `route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at`
+
+func scanCopies(rows *sql.Rows) ([]BridgeCopy, error) {
+	defer rows.Close()
+	var out []BridgeCopy
+	for rows.Next() {
+		var c BridgeCopy
+		var origin, created string
+		if err := rows.Scan(&c.Route, &c.Item, &c.Sink, &c.Part, &c.State, &c.RemoteID, &c.RemoteURL,
+			&c.Version, &c.Error, &origin, &created); err != nil {
+			return nil, err
+		}
+		var err error
+		if c.OriginAt, err = parseOptTime(origin); err != nil {
+			return nil, err
+		}
+		if c.CreatedAt, err = parseOptTime(created); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// BridgeCopies returns the copies of item made by route, by sink and part.
+func (s *Store) BridgeCopies(ctx context.Context, route, item string) ([]BridgeCopy, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+copyColumns+` FROM bridge_copies
+WHERE route = ? AND item = ? ORDER BY sink, part`, route, item)
+	if err != nil {
+		return nil, fmt.Errorf("read copies of %s (route %s): %w", item, route, err)
+	}
+	out, err := scanCopies(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read copies of %s (route %s): %w", item, route, err)
+	}
+	return out, nil
+}
+
+// BridgeCopiesBetween returns route's posted copies (part 0) of origin
+// posts made between from and to, inclusive: the candidates for a deletion
+// check against the source's recent window.
+func (s *Store) BridgeCopiesBetween(ctx context.Context, route string, from, to time.Time) ([]BridgeCopy, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+copyColumns+` FROM bridge_copies
+WHERE route = ? AND part = 0 AND state = 'posted' AND origin_at != '' AND origin_at >= ? AND origin_at <= ?
+ORDER BY origin_at`, route, formatTime(from), formatTime(to))
+	if err != nil {
+		return nil, fmt.Errorf("read recent copies of route %s: %w", route, err)
+	}
+	out, err := scanCopies(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read recent copies of route %s: %w", route, err)
+	}
+	return out, nil
+}
+
+// BridgeIsCopy reports whether remoteID on account is a copy some route
+// made (posted or since deleted): a two-way route must not mirror it back.
+func (s *Store) BridgeIsCopy(ctx context.Context, account, remoteID string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bridge_copies WHERE sink = ? AND remote_id = ?`,
+		normHandle(account), remoteID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("check whether %s on %s is a copy: %w", remoteID, account, err)
+	}
+	return n > 0, nil
+}
+
+// BridgePostedSince counts the posts (first parts) route created since t,
+// posted or failed: the runaway guard's measure.
+func (s *Store) BridgePostedSince(ctx context.Context, route string, t time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM bridge_copies
+WHERE route = ? AND part = 0 AND created_at >= ? AND state IN ('posted', 'failed')`, route, formatTime(t)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count recent posts of route %s: %w", route, err)
+	}
+	return n, nil
+}
+
+// BridgeJob returns the journal job of route, creating it if needed.
+func (s *Store) BridgeJob(ctx context.Context, route string) (Job, error) {
+	j, _, err := s.CreateJob(ctx, Job{Kind: BridgeJobKind, Key: route})
+	return j, err
+}
+
+// BridgeFinish records the outcome of a journal step and the copy it made
+// or changed, in one transaction: a step is done if and only if its copy
+// is recorded. A copy with an empty State only finishes the step.
+func (s *Store) BridgeFinish(ctx context.Context, it Item, c BridgeCopy) error {
+	now := formatTime(time.Now())
+	return s.FinishItem(ctx, it, func(tx *sql.Tx) error {
+		if c.State == "" {
+			return nil
+		}
+		_, err := tx.ExecContext(context.WithoutCancel(ctx), `
+INSERT INTO bridge_copies (route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (route, item, sink, part) DO UPDATE SET state = excluded.state,
+	remote_id = CASE WHEN excluded.remote_id != '' THEN excluded.remote_id ELSE remote_id END,
+	remote_url = CASE WHEN excluded.remote_url != '' THEN excluded.remote_url ELSE remote_url END,
+	version = CASE WHEN excluded.version != '' THEN excluded.version ELSE version END,
+	error = excluded.error, updated_at = excluded.updated_at`,
+			c.Route, c.Item, normHandle(c.Sink), c.Part, c.State, c.RemoteID, c.RemoteURL, c.Version, c.Error,
+			nullableTime(c.OriginAt), now, now)
+		return err
+	})
+}
+
+// BridgePrune forgets what route no longer needs: finished journal steps
+// older than keep, and items not seen for keep that have no copy (feed
+// items long gone from their feed). Copies are kept: they are the map that
+// edits, deletes and the loop guard need.
+func (s *Store) BridgePrune(ctx context.Context, route string, keep time.Duration) error {
+	cutoff := formatTime(time.Now().Add(-keep))
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `
+DELETE FROM job_items WHERE status != 'pending' AND updated_at < ?
+	AND job_id IN (SELECT id FROM jobs WHERE kind = ? AND key = ?)`, cutoff, BridgeJobKind, route); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+DELETE FROM bridge_items WHERE route = ? AND last_seen_at < ?
+	AND NOT EXISTS (SELECT 1 FROM bridge_copies c WHERE c.route = bridge_items.route AND c.item = bridge_items.item)`,
+			route, cutoff)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("prune route %s: %w", route, err)
+	}
+	return nil
+}
+
+// BridgeSchedule makes sure each named route has a row and records its
+// schedule. A route whose schedule changed, that has no next run yet, or
+// every route when dueNow is set (a daemon starting: runs that a killed
+// daemon had claimed must not wait for their lease), becomes due now.
+func (s *Store) BridgeSchedule(ctx context.Context, schedules map[string]string, dueNow bool) error {
+	now := formatTime(time.Now())
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		for name, sched := range schedules {
+			if _, err := tx.ExecContext(ctx, ensureRoute, name, now); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `
+UPDATE bridge_routes SET schedule = ?, updated_at = ?,
+	next_run_at = CASE WHEN ? OR schedule != ? OR next_run_at = '' THEN ? ELSE next_run_at END
+WHERE name = ?`, sched, now, dueNow, sched, now, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record route schedules: %w", err)
+	}
+	return nil
+}
+
+// BridgeRunSoon makes route due now (after a stream reconnects, to catch
+// what it may have missed).
+func (s *Store) BridgeRunSoon(ctx context.Context, route string) error {
+	now := formatTime(time.Now())
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ? AND next_run_at > ?`, now, route, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("schedule route %s: %w", route, err)
+	}
+	return nil
+}
+
+// BridgeClaimDue returns the names among candidates whose next run is due
+// at now, and pushes their next run to now+lease in the same transaction,
+// so a route is never picked twice while it runs (miniflux's batch claim).
+func (s *Store) BridgeClaimDue(ctx context.Context, candidates []string, now time.Time, lease time.Duration) ([]string, error) {
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	var due []string
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		due = due[:0]
+		args := make([]any, 0, len(candidates)+1)
+		args = append(args, formatTime(now))
+		for _, c := range candidates {
+			args = append(args, c)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM bridge_routes WHERE next_run_at <= ?
+AND name IN (`+strings.TrimSuffix(strings.Repeat("?,", len(candidates)), ",")+`) ORDER BY next_run_at`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			due = append(due, n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, n := range due {
+			if _, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ?`,
+				formatTime(now.Add(lease)), n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pick due routes: %w", err)
+	}
+	return due, nil
+}
+
+// BridgeRecordRun records the end of a run of route: its time, its error
+// ("" for success, which resets the failure count) and its next run.
+func (s *Store) BridgeRecordRun(ctx context.Context, route string, at time.Time, runErr string, next time.Time) error {
+	now := formatTime(time.Now())
+	// The run happened; a shutdown must not lose its record.
+	ctx = context.WithoutCancel(ctx)
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+UPDATE bridge_routes SET last_run_at = ?, last_error = ?, next_run_at = ?, updated_at = ?,
+	fail_count = CASE WHEN ? = '' THEN 0 ELSE fail_count + 1 END,
+	last_ok_at = CASE WHEN ? = '' THEN ? ELSE last_ok_at END
+WHERE name = ?`, formatTime(at), runErr, nullableTime(next), now, runErr, runErr, formatTime(at), route)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record the run of route %s: %w", route, err)
+	}
+	return nil
+}
