@@ -240,7 +240,7 @@ func (s *Sink) Find(ctx context.Context, d sinks.Draft, since time.Time) (post.R
 			}
 			got := st.Text
 			if got == "" {
-				got = PlainText(st.Content)
+				got = fedi.HTMLText(st.Content, nil)
 			}
 			if normalize(got) == want {
 				return post.Ref{ID: st.ID, URL: st.URL}, true, nil

@@ -33,7 +33,7 @@ func (in inspector) Get(ctx context.Context, id string) (sinktest.Published, err
 		Language: st.Language, ReplyTo: st.InReplyToID, CreatedAt: st.CreatedAt,
 	}
 	if p.Text == "" {
-		p.Text = mastodon.PlainText(st.Content)
+		p.Text = fedi.HTMLText(st.Content, nil)
 	}
 	for _, m := range st.MediaAttachments {
 		pm := post.Media{URL: m.URL, Description: m.Description}

@@ -1,6 +1,7 @@
 package mastodon
 
 import (
+	"github.com/fedi-ferry/ferry/fedi"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func TestULIDPrefix(t *testing.T) {
 }
 
 func TestNormalize(t *testing.T) {
-	server := PlainText(`<p>hi <span class="h-card"><a href="https://b.example/@bob">@<span>bob</span></a></span> see <a href="https://x.example/a"><span class="invisible">https://</span><span>x.example/a</span></a></p><p>next<br/>line &amp; more</p>`)
+	server := fedi.HTMLText(`<p>hi <span class="h-card"><a href="https://b.example/@bob">@<span>bob</span></a></span> see <a href="https://x.example/a"><span class="invisible">https://</span><span>x.example/a</span></a></p><p>next<br/>line &amp; more</p>`, nil)
 	draft := "hi @bob@b.example see https://x.example/a\n\nnext\nline & more"
 	if normalize(server) != normalize(draft) {
 		t.Fatalf("normalize(server) = %q\nnormalize(draft)  = %q", normalize(server), normalize(draft))

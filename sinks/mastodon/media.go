@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"html"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -157,20 +156,9 @@ func (s *Sink) readMedia(ctx context.Context, m post.Media) (data []byte, name, 
 }
 
 var (
-	tagRE     = regexp.MustCompile(`<[^>]*>`)
-	breakRE   = regexp.MustCompile(`(?i)<br\s*/?>|</p>`)
 	spaceRE   = regexp.MustCompile(`\s+`)
 	mentionRE = regexp.MustCompile(`(^|\s)@([\w.-]+)@[\w.:-]+`)
 )
-
-// PlainText turns a server's HTML rendering of a post into plain text:
-// line and paragraph breaks become newlines, tags are dropped, entities
-// decoded. It is meant for comparing and indexing, not for display.
-func PlainText(s string) string {
-	s = breakRE.ReplaceAllString(s, "\n")
-	s = tagRE.ReplaceAllString(s, "")
-	return html.UnescapeString(s)
-}
 
 // normalize makes a draft's text and a server's rendering of it comparable:
 // white space collapsed, and mentions reduced to @user (servers render

@@ -10,16 +10,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/post"
 )
 
@@ -320,7 +319,7 @@ func convert(raw json.RawMessage, dir string, own map[string]bool) (post.Post, b
 		}
 		break
 	}
-	p.Text = HTMLText(p.HTML)
+	p.Text = fedi.HTMLText(p.HTML, nil)
 	if parent, ok := idOf(n.InReplyTo); ok && parent != "" {
 		p.ReplyToURI = parent
 		if own[parent] {
@@ -418,19 +417,4 @@ func visibility(to, cc list) post.Visibility {
 		}
 	}
 	return post.Direct
-}
-
-var (
-	paraRE  = regexp.MustCompile(`(?i)</p>\s*<p[^>]*>`)
-	breakRE = regexp.MustCompile(`(?i)<br\s*/?>`)
-	tagRE   = regexp.MustCompile(`<[^>]*>`)
-)
-
-// HTMLText turns a post's HTML into plain text: paragraphs become blank
-// lines, line breaks newlines, tags are dropped and entities decoded.
-func HTMLText(s string) string {
-	s = paraRE.ReplaceAllString(s, "\n\n")
-	s = breakRE.ReplaceAllString(s, "\n")
-	s = tagRE.ReplaceAllString(s, "")
-	return strings.TrimSpace(html.UnescapeString(s))
 }
