@@ -143,18 +143,6 @@ func ResolveAccount(ctx context.Context, c *Client, acct string) (Account, error
 		&APIError{Method: http.MethodGet, URL: c.base.JoinPath("/api/v2/search").String(), Status: http.StatusNotFound, Message: "no such account"})
 }
 
-// LookupAccount finds acct among the accounts the server already knows
-// (GET /api/v1/accounts/lookup, no WebFinger). IsNotFound is true for the
-// error when the server has never seen the account.
-func LookupAccount(ctx context.Context, c *Client, acct string) (Account, error) {
-	acct = strings.TrimPrefix(strings.TrimSpace(acct), "@")
-	var a Account
-	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/accounts/lookup", url.Values{"acct": {acct}}, nil, &a); err != nil {
-		return Account{}, fmt.Errorf("look up %s at %s: %w", acct, c.base.Host, err)
-	}
-	return a, nil
-}
-
 // SameAcct reports whether the acct a server returned ("user" for its own
 // accounts, "user@domain" for others) names the same account as want
 // ("user@domain"). localHost is the server's host, which is the domain of
@@ -273,14 +261,6 @@ func CreateList(ctx context.Context, c *Client, title string) (List, error) {
 	return l, nil
 }
 
-// DeleteList deletes the list with id.
-func DeleteList(ctx context.Context, c *Client, id string) error {
-	if _, err := c.Do(ctx, http.MethodDelete, "/api/v1/lists/"+url.PathEscape(id), nil, nil, nil); err != nil {
-		return fmt.Errorf("delete list %s at %s: %w", id, c.base.Host, err)
-	}
-	return nil
-}
-
 // ListMembers calls fn with every page of the members of list id.
 func ListMembers(ctx context.Context, c *Client, id string, fn func([]Account) error) error {
 	err := EachPage(ctx, c, "/api/v1/lists/"+url.PathEscape(id)+"/accounts", url.Values{"limit": {"80"}}, fn)
@@ -346,15 +326,6 @@ func ServerImport(ctx context.Context, c *Client, typ, mode, filename string, da
 		return fmt.Errorf("server import of %s (%d bytes) at %s: %w", typ, len(data), c.base.Host, err)
 	}
 	return nil
-}
-
-// AccountByID returns the account with id on the client's server.
-func AccountByID(ctx context.Context, c *Client, id string) (Account, error) {
-	var a Account
-	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/accounts/"+url.PathEscape(id), nil, nil, &a); err != nil {
-		return Account{}, fmt.Errorf("get account %s at %s: %w", id, c.base.Host, err)
-	}
-	return a, nil
 }
 
 // limitParam is the page size ferry asks for; servers cap it at their max.

@@ -20,9 +20,7 @@ type applier struct {
 	o   ImportOptions
 	job state.Job
 
-	total, done int
-	started     time.Time
-	appliedRun  int // items applied by this run, for the ETA
+	m *meter
 
 	mu      sync.Mutex
 	listIDs map[string]string
@@ -33,10 +31,13 @@ type applier struct {
 const pageSize = 200
 
 func (a *applier) run(ctx context.Context) error {
-	a.started = time.Now()
+	a.m = newMeter(a.o.Progress, "applying")
 	a.listIDs = map[string]string{}
-	if err := a.countItems(ctx); err != nil {
-		return err
+	err := eachItem(ctx, a.o.Journal, a.job.ID, func(items []state.Item) {
+		a.m.grow(len(items), notPending(items))
+	})
+	if err != nil {
+		return fmt.Errorf("import into %s: %w", a.o.Account, err)
 	}
 	for {
 		// Always take the first pending items: a server import may add
@@ -63,50 +64,38 @@ func (a *applier) run(ctx context.Context) error {
 	}
 }
 
-func (a *applier) countItems(ctx context.Context) error {
-	var after int64
-	for {
-		items, err := a.o.Journal.Items(ctx, a.job.ID, state.ItemFilter{AfterSeq: after, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("import into %s: %w", a.o.Account, err)
-		}
-		if len(items) == 0 {
-			return nil
-		}
-		for _, it := range items {
-			a.total++
-			if it.Status != state.ItemPending {
-				a.done++
-			}
-		}
-		after = items[len(items)-1].Seq
-	}
-}
-
 func (a *applier) applyBatch(ctx context.Context, items []state.Item) error {
 	conc := a.o.Concurrency
 	if items[0].Step == stepList || items[0].Step == stepServerImport {
 		conc = 1
 	}
-	ch := make(chan state.Item)
+	return forEach(ctx, conc, items, a.applyOne)
+}
+
+// forEach calls fn for every item, n at a time. The first error fn returns
+// stops the others and is returned; otherwise ctx's error, if any.
+func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan T)
 	var wg sync.WaitGroup
 	var fatal error
 	var once sync.Once
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range conc {
+	for range n {
 		wg.Go(func() {
 			for it := range ch {
-				if err := a.applyOne(ctx, it); err != nil {
+				if err := fn(ctx, it); err != nil {
 					once.Do(func() { fatal = err; cancel() })
 				}
 			}
 		})
 	}
+feed:
 	for _, it := range items {
 		select {
 		case ch <- it:
 		case <-ctx.Done():
+			break feed
 		}
 	}
 	close(ch)
@@ -139,9 +128,11 @@ func (a *applier) applyOne(ctx context.Context, it state.Item) error {
 			if rl.Reset.IsZero() || wait <= 0 {
 				wait = time.Minute
 			}
-			a.report(fmt.Sprintf("%s limit reached at %s; continuing at %s (stop with Ctrl-C and run the same command later to resume)",
-				it.Step, a.o.Client.Base().Host, time.Now().Add(wait).Format(time.DateTime)), wait)
-			a.o.Log.Info("rate limited; waiting", "step", it.Step, "wait", wait.Round(time.Second))
+			until := time.Now().Add(wait)
+			// Short enough for the progress line; the log says the rest.
+			a.m.report(fmt.Sprintf("%s limit reached; resuming at %s", it.Step, until.Format("Jan 2 15:04")), wait)
+			a.o.Log.Info("rate limited; waiting (stop with Ctrl-C and run the same command later to resume)",
+				"server", a.o.Client.Base().Host, "step", it.Step, "until", until.Format(time.DateTime))
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -171,26 +162,68 @@ func (a *applier) finish(ctx context.Context, it state.Item) error {
 	if err := a.o.Journal.FinishItem(ctx, it, nil); err != nil {
 		return fmt.Errorf("import into %s: %w", a.o.Account, err)
 	}
-	a.mu.Lock()
-	a.done++
-	a.appliedRun++
-	a.mu.Unlock()
-	a.report("", 0)
+	a.m.step()
 	return nil
 }
 
-func (a *applier) report(waiting string, extra time.Duration) {
-	if a.o.Progress == nil {
+// meter counts the items of one phase of an import and reports Progress.
+// It is safe for concurrent use.
+type meter struct {
+	fn      func(Progress)
+	phase   string
+	started time.Time
+
+	mu          sync.Mutex
+	total, done int
+	run         int // items done since started, for the ETA
+}
+
+func newMeter(fn func(Progress), phase string) *meter {
+	return &meter{fn: fn, phase: phase, started: time.Now()}
+}
+
+// notPending counts the items that are done, skipped or failed.
+func notPending(items []state.Item) int {
+	n := 0
+	for _, it := range items {
+		if it.Status != state.ItemPending {
+			n++
+		}
+	}
+	return n
+}
+
+// grow adds total items, done of which are already done.
+func (m *meter) grow(total, done int) {
+	m.mu.Lock()
+	m.total += total
+	m.done += done
+	m.mu.Unlock()
+}
+
+// step counts one item done and reports.
+func (m *meter) step() {
+	m.mu.Lock()
+	m.done++
+	m.run++
+	m.mu.Unlock()
+	m.report("", 0)
+}
+
+// report reports the progress; waiting says why the import pauses, and
+// extra is added to the ETA (the pause).
+func (m *meter) report(waiting string, extra time.Duration) {
+	if m.fn == nil {
 		return
 	}
-	a.mu.Lock()
-	pr := Progress{Done: a.done, Total: a.total, Waiting: waiting}
-	if a.appliedRun > 0 {
-		per := time.Since(a.started) / time.Duration(a.appliedRun)
-		pr.ETA = per*time.Duration(a.total-a.done) + extra
+	m.mu.Lock()
+	pr := Progress{Phase: m.phase, Done: m.done, Total: m.total, Waiting: waiting}
+	if m.run > 0 && m.total > m.done {
+		per := time.Since(m.started) / time.Duration(m.run)
+		pr.ETA = per*time.Duration(m.total-m.done) + extra
 	}
-	a.mu.Unlock()
-	a.o.Progress(pr)
+	m.mu.Unlock()
+	m.fn(pr)
 }
 
 // reason turns an apply error into a failures-CSV reason.

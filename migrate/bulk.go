@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,7 +44,7 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 	if err != nil {
 		return it, err
 	}
-	missing := func() []Row {
+	missing := func(have map[string]fedi.Account) []Row {
 		var out []Row
 		for _, r := range rows {
 			if _, ok := have[accountKey(r.Account, host)]; !ok {
@@ -52,7 +53,7 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 		}
 		return out
 	}
-	if m := missing(); len(m) > 0 {
+	if m := missing(have); len(m) > 0 {
 		// After an interruption only what is still missing is sent again.
 		var sb strings.Builder
 		w := NewWriter(&sb, p.Type)
@@ -64,30 +65,8 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 			return it, err
 		}
 		a.o.Log.Debug("applied", "step", it.Step, "key", it.Key, "rows", len(m), "resumed", prev > 0)
-
-		deadline := time.Now().Add(a.o.VerifyTimeout)
-		lastProgress, lastMissing := time.Now(), len(m)
-		for time.Now().Before(deadline) {
-			a.report(fmt.Sprintf("waiting for the server to import %d %s rows", lastMissing, p.Type), 0)
-			t := time.NewTimer(verifyPoll)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return it, ctx.Err()
-			case <-t.C:
-			}
-			if have, err = a.current(ctx, p.Type); err != nil {
-				return it, err
-			}
-			n := len(missing())
-			if n == 0 {
-				break
-			}
-			if n < lastMissing {
-				lastProgress, lastMissing = time.Now(), n
-			} else if time.Since(lastProgress) > verifyStall {
-				break
-			}
+		if have, err = a.awaitServerImport(ctx, p.Type, have, missing); err != nil {
+			return it, err
 		}
 	}
 
@@ -110,8 +89,12 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 			pl.Note = "the server's importer left it out; applying through the API"
 			item.Status = state.ItemPending
 		default:
-			item.Status = state.ItemFailed
-			item.Error = "the server's importer did not apply it (account not found, unreachable, or it approves followers)"
+			// Not in the list: a follow may still await the account's
+			// Accept (the lists show accepted follows only), or the
+			// importer skipped the row. Ask the server which.
+			if err := a.checkLeftOut(ctx, p.Type, &pl, &item); err != nil {
+				return it, err
+			}
 		}
 		b, _ := json.Marshal(pl)
 		item.Payload = string(b)
@@ -120,12 +103,73 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 	if err := a.o.Journal.FreezePlan(ctx, a.job.ID, items); err != nil {
 		return it, err
 	}
-	a.mu.Lock()
-	a.total += len(items)
-	a.mu.Unlock()
+	a.m.grow(len(items), notPending(items))
 	out := it
 	out.Status, out.Error = state.ItemDone, ""
 	return out, nil
+}
+
+// awaitServerImport polls what the account has of type t until no row is
+// missing, until no progress for verifyStall, or until VerifyTimeout.
+func (a *applier) awaitServerImport(ctx context.Context, t Type, have map[string]fedi.Account,
+	missing func(map[string]fedi.Account) []Row) (map[string]fedi.Account, error) {
+	deadline := time.Now().Add(a.o.VerifyTimeout)
+	lastProgress, lastMissing := time.Now(), len(missing(have))
+	for lastMissing > 0 && time.Now().Before(deadline) {
+		a.m.report(fmt.Sprintf("waiting for the server to import %d %s rows", lastMissing, t), 0)
+		timer := time.NewTimer(verifyPoll)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		var err error
+		if have, err = a.current(ctx, t); err != nil {
+			return nil, err
+		}
+		if n := len(missing(have)); n < lastMissing {
+			lastProgress, lastMissing = time.Now(), n
+		} else if time.Since(lastProgress) > verifyStall {
+			break
+		}
+	}
+	return have, nil
+}
+
+// checkLeftOut settles a row the server's importer did not visibly apply
+// (MethodServer): resolved and related as wanted (a follow requested, a
+// block, a mute) it is done; otherwise it failed, with the reason. Only
+// errors that stop the import are returned.
+func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *state.Item) error {
+	item.Status = state.ItemFailed
+	acc, err := fedi.ResolveAccount(ctx, a.o.Client, pl.Entry)
+	if err != nil {
+		if fedi.IsUnauthorized(err) || ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		item.Error = "the server's importer did not apply it: " + reason(err)
+		return nil
+	}
+	rel, err := relationship(ctx, a.o.Client, acc.ID)
+	if err != nil {
+		if fedi.IsUnauthorized(err) || ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		item.Error = "the server's importer did not apply it; its relationship could not be read: " + err.Error()
+		return nil
+	}
+	pl.TargetID = acc.ID
+	switch {
+	case t == Following && rel.Requested && !rel.Following:
+		item.Status, item.RemoteID, item.Error = state.ItemDone, acc.ID, "follow requested; the account has not accepted it yet"
+	case t == Following && rel.Following, t == Blocks && rel.Blocking, t == Mutes && rel.Muting:
+		item.Status, item.RemoteID = state.ItemDone, acc.ID
+		pl.Note = "applied by the server's importer"
+	default:
+		item.Error = "the server's importer did not apply it (it skips rows it fails on; try --method api)"
+	}
+	return nil
 }
 
 // current reads what the account has of type t, keyed by address.

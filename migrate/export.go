@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fedi-ferry/ferry/fedi"
 )
@@ -168,15 +169,11 @@ func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host strin
 // accountKeyCase is user@domain for an address a server wrote, keeping the
 // username's case (Mastodon writes local accounts as user@local_domain).
 func accountKeyCase(acct, localHost string) string {
-	if len(acct) > 0 && acct[0] == '@' {
-		acct = acct[1:]
+	acct = strings.TrimPrefix(acct, "@")
+	if !strings.Contains(acct, "@") {
+		acct += "@" + localHost
 	}
-	for i := 0; i < len(acct); i++ {
-		if acct[i] == '@' {
-			return acct
-		}
-	}
-	return acct + "@" + localHost
+	return acct
 }
 
 // writeAtomic writes path through a temporary file in the same directory

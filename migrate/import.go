@@ -104,14 +104,18 @@ type ImportOptions struct {
 	// VerifyTimeout bounds waiting for a server-side bulk import to show
 	// up through the API; 0 means 5 minutes.
 	VerifyTimeout time.Duration
-	// Progress, when not nil, is called after each applied item.
+	// Progress, when not nil, is called after each resolved address and
+	// each applied item, from several goroutines.
 	Progress func(Progress)
 	// Log receives debug and info lines; nil discards.
 	Log *slog.Logger
 }
 
-// Progress is a snapshot of an apply.
+// Progress is a snapshot of an import.
 type Progress struct {
+	// Phase is "resolving" while the plan resolves addresses, then
+	// "applying".
+	Phase       string
 	Done, Total int
 	// ETA is the estimated time left, 0 when unknown; when a per-family
 	// limit is reached it includes the wait for the next window.
@@ -375,21 +379,27 @@ func fileNames(fs []Parsed) []string {
 
 // fillReport counts the journal's items into rep.
 func fillReport(ctx context.Context, j Journal, jobID int64, rep *Report) error {
-	var all []state.Item
+	if err := eachItem(ctx, j, jobID, func(items []state.Item) { summarize(rep, items) }); err != nil {
+		return fmt.Errorf("report of import job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// eachItem calls fn with every item of the job, in plan order, a page at a
+// time: memory stays flat however large the plan.
+func eachItem(ctx context.Context, j Journal, jobID int64, fn func([]state.Item)) error {
 	var after int64
 	for {
 		items, err := j.Items(ctx, jobID, state.ItemFilter{AfterSeq: after, Limit: 1000})
 		if err != nil {
-			return fmt.Errorf("report of import job %d: %w", jobID, err)
+			return err
 		}
 		if len(items) == 0 {
-			break
+			return nil
 		}
-		all = append(all, items...)
+		fn(items)
 		after = items[len(items)-1].Seq
 	}
-	summarize(rep, all)
-	return nil
 }
 
 // summarize adds the items' outcomes to rep.

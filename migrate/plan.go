@@ -307,11 +307,7 @@ func (p *planner) key(acct string) string { return accountKey(acct, p.c.Base().H
 // accountKey is the lower-cased user@domain of an address a server wrote
 // ("user" for its own accounts, whose domain is localHost).
 func accountKey(acct, localHost string) string {
-	acct = strings.ToLower(strings.TrimPrefix(acct, "@"))
-	if !strings.Contains(acct, "@") {
-		acct += "@" + strings.ToLower(localHost)
-	}
-	return acct
+	return strings.ToLower(accountKeyCase(acct, localHost))
 }
 
 // unknown returns the addresses of rows that are not in have.
@@ -328,39 +324,23 @@ func (p *planner) unknown(rows []Row, have map[string]fedi.Account) []string {
 // resolveAll resolves the addresses with o.Concurrency requests at a time,
 // each address once.
 func (p *planner) resolveAll(ctx context.Context, accts []string) error {
-	ch := make(chan string)
-	var wg sync.WaitGroup
-	var fatal error
-	var once sync.Once
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range p.o.Concurrency {
-		wg.Go(func() {
-			for a := range ch {
-				if err := p.resolve(ctx, a); err != nil {
-					once.Do(func() { fatal = err; cancel() })
-				}
-			}
-		})
-	}
 	seen := map[string]bool{}
+	var uniq []string
 	for _, a := range accts {
-		k := strings.ToLower(a)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		select {
-		case ch <- a:
-		case <-ctx.Done():
+		if k := strings.ToLower(a); !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, a)
 		}
 	}
-	close(ch)
-	wg.Wait()
-	if fatal != nil {
-		return fatal
-	}
-	return ctx.Err()
+	m := newMeter(p.o.Progress, "resolving")
+	m.grow(len(uniq), 0)
+	return forEach(ctx, p.o.Concurrency, uniq, func(ctx context.Context, a string) error {
+		if err := p.resolve(ctx, a); err != nil {
+			return err
+		}
+		m.step()
+		return nil
+	})
 }
 
 // resolve looks one address up and records the outcome. Only problems that

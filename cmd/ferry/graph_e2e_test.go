@@ -283,6 +283,7 @@ func TestE2EGraphExportImport(t *testing.T) {
 	if srv.code != exitPartial { // nosuchuser is not applied by the server either
 		t.Fatalf("server import: exit %d\n%s\n%s", srv.code, srv.stdout, srv.stderr)
 	}
+	assertNoToken(t, dst2.Token, srv)
 	for _, a := range []string{a1.Acct, b1.Acct, c1.Acct} {
 		if r := relationTo(t, ctx, dst2, a); !r.Following {
 			t.Errorf("server import: %s not followed: %+v", a, r)

@@ -283,6 +283,10 @@ func newProgress(w io.Writer) *progress {
 	return &progress{w: w, on: on}
 }
 
+// progressWidth bounds the drawn line: a line that wraps cannot be redrawn
+// in place with \r.
+const progressWidth = 79
+
 func (p *progress) update(pr migrate.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -290,20 +294,29 @@ func (p *progress) update(pr migrate.Progress) {
 		return
 	}
 	p.last = time.Now()
-	const width = 30
+	fmt.Fprint(p.w, "\r"+progressLine(pr)+"\x1b[K")
+	p.drawn = true
+}
+
+// progressLine renders pr in at most progressWidth characters:
+// "applying [=====     ] 120/1000 ETA 3m10s — waiting …".
+func progressLine(pr migrate.Progress) string {
+	const bar = 20
 	filled := 0
 	if pr.Total > 0 {
-		filled = width * pr.Done / pr.Total
+		filled = min(max(bar*pr.Done/pr.Total, 0), bar)
 	}
-	line := fmt.Sprintf("\r[%s%s] %d/%d", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pr.Done, pr.Total)
+	line := fmt.Sprintf("%s [%s%s] %d/%d", pr.Phase, strings.Repeat("=", filled), strings.Repeat(" ", bar-filled), pr.Done, pr.Total)
 	if pr.ETA > 0 {
 		line += " ETA " + pr.ETA.Round(time.Second).String()
 	}
 	if pr.Waiting != "" {
 		line += " — " + pr.Waiting
 	}
-	fmt.Fprint(p.w, line+"\x1b[K")
-	p.drawn = true
+	if r := []rune(line); len(r) > progressWidth {
+		line = string(r[:progressWidth-1]) + "…"
+	}
+	return line
 }
 
 func (p *progress) end() {

@@ -95,7 +95,7 @@ func TestE2EImportBench(t *testing.T) {
 			line := fmt.Sprintf("method=%s N=%d applied=%d failed=%d requests=%d requests/follow=%.3f 429s=%d wall=%s maxrss=%.1fMiB",
 				method, n, applied, rep.Types["following"].Failed, rep.Requests, float64(rep.Requests)/float64(max(applied, 1)),
 				rep.RateLimited, wall.Round(time.Millisecond), float64(rss)/1024)
-			t.Log(line)
+			fmt.Println("FIGURES import-bench " + line)
 			report.WriteString(line + "\n")
 			if applied != n {
 				t.Errorf("%s: applied %d of %d", method, applied, n)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
-
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/fedi-ferry/ferry/fedi"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/internal/testenv"
 )
 
