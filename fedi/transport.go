@@ -39,6 +39,10 @@ type Transport struct {
 
 	mu      sync.Mutex
 	budgets map[string]*budget
+	// split records the rate-limit families a server counts on their own
+	// (Mastodon's follows, statuses …), learnt from the headers of their
+	// answers; until then they share the general budget (GoToSocial).
+	split map[string]bool
 
 	requests    atomic.Int64
 	rateLimited atomic.Int64
@@ -86,6 +90,7 @@ func NewTransport(o TransportOptions) *Transport {
 		log:       o.Logger,
 		now:       time.Now,
 		budgets:   map[string]*budget{},
+		split:     map[string]bool{},
 	}
 	if t.base == nil {
 		t.base = NewBaseTransport(nil)
@@ -185,10 +190,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(ctx)
 		req.Header.Set("Idempotency-Key", k)
 	}
-	key := budgetKey(req)
+	base, family := budgetGroup(req)
 	canRetry := retrySafe(req)
 
 	for attempt := 1; ; attempt++ {
+		key := t.keyFor(base, family)
 		if err := t.acquire(ctx, key, req.URL.Host); err != nil {
 			return nil, err
 		}
@@ -196,7 +202,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > 1 && req.GetBody != nil {
 			body, err := req.GetBody()
 			if err != nil {
-				t.release(key, nil)
+				t.release(key, base, family, nil)
 				return nil, fmt.Errorf("replay request body: %w", err)
 			}
 			r.Body = body
@@ -204,7 +210,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.Header.Set("User-Agent", t.userAgent)
 		t.requests.Add(1)
 		resp, err := t.base.RoundTrip(r)
-		t.release(key, resp)
+		key = t.release(key, base, family, resp)
 		if err != nil {
 			return nil, err
 		}
@@ -319,8 +325,12 @@ func probeIfBusy(b *budget) time.Duration {
 // again.
 const probeInterval = 50 * time.Millisecond
 
-// release records the response's rate-limit headers for key.
-func (t *Transport) release(key string, resp *http.Response) {
+// release records the response's rate-limit headers and returns the key
+// of the budget they were filed under. A family request sent on the general
+// budget whose answer reports a different limit teaches that the server
+// counts the family on its own: its headers go to the family's budget from
+// then on.
+func (t *Transport) release(key, base, family string, resp *http.Response) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.budgets[key]
@@ -328,14 +338,22 @@ func (t *Transport) release(key string, resp *http.Response) {
 		b.inflight--
 	}
 	if resp == nil {
-		return // a failed connection teaches nothing; another request probes
+		return key // a failed connection teaches nothing; another request probes
 	}
 	b.probed = true
 	limit, errL := strconv.Atoi(resp.Header.Get("X-RateLimit-Limit"))
 	remaining, errR := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining"))
 	reset, okReset := parseReset(resp.Header.Get("X-RateLimit-Reset"), t.now())
 	if errL != nil || errR != nil || !okReset {
-		return
+		return key
+	}
+	if family != "" && key == base && b.known && limit != b.limit {
+		key = base + "#" + family
+		t.split[key] = true
+		if t.budgets[key] == nil {
+			t.budgets[key] = &budget{probed: true}
+		}
+		b = t.budgets[key]
 	}
 	b.known = true
 	// Responses overtake each other: within one window keep the lowest count
@@ -347,6 +365,20 @@ func (t *Transport) release(key string, resp *http.Response) {
 		b.reset = reset
 	}
 	b.limit = limit
+	return key
+}
+
+// keyFor returns the budget a request of family on base draws from.
+func (t *Transport) keyFor(base, family string) string {
+	if family == "" {
+		return base
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k := base + "#" + family; t.split[k] {
+		return k
+	}
+	return base
 }
 
 // hold marks key's budget as spent until until.
@@ -408,24 +440,21 @@ func parseReset(v string, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// budgetKey groups requests the way servers count them: per host and first
-// path segment (GoToSocial keeps separate budgets for /api, /fileserver,
-// /users …). Mastodon answers the calls of its rate-limit families with that
+// budgetGroup groups requests the way servers count them: per host and
+// first path segment (GoToSocial keeps separate budgets for /api,
+// /fileserver, /users …), plus the Mastodon rate-limit family of the
+// request, if any. Mastodon answers the calls of its families with that
 // family's headers instead of the general ones (follows 400/24 h, statuses
-// 300/3 h, media 30/30 min, deletes 30/30 min), so those calls get a budget
-// of their own: a spent follow budget must hold back follows, not every
-// request for a day.
-func budgetKey(req *http.Request) string {
+// 300/3 h, media 30/30 min, deletes 30/30 min): a spent follow budget must
+// hold back follows, not every request for a day. Whether a server counts
+// a family apart is learnt from its answers (see release).
+func budgetGroup(req *http.Request) (base, family string) {
 	p := strings.TrimPrefix(req.URL.Path, "/")
 	first := p
 	if i := strings.IndexByte(p, '/'); i >= 0 {
 		first = p[:i]
 	}
-	key := req.URL.Host + "/" + first
-	if family := rateFamily(req.Method, p); family != "" {
-		key += "#" + family
-	}
-	return key
+	return req.URL.Host + "/" + first, rateFamily(req.Method, p)
 }
 
 // rateFamily names the Mastodon rate-limit family of a request, if any

@@ -249,23 +249,75 @@ func BenchmarkTransportRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(tr.Stats().Requests)/float64(b.N), "requests/op")
 }
 
-func TestBudgetKeySeparatesMastodonFamilies(t *testing.T) {
+func TestBudgetGroupNamesMastodonFamilies(t *testing.T) {
 	cases := map[string]string{
 		"GET https://m.example/api/v1/accounts/1/following":   "m.example/api",
-		"POST https://m.example/api/v1/accounts/1/follow":     "m.example/api#follows",
+		"POST https://m.example/api/v1/accounts/1/follow":     "m.example/api follows",
 		"POST https://m.example/api/v1/accounts/1/unfollow":   "m.example/api",
-		"POST https://m.example/api/v1/statuses":              "m.example/api#statuses",
-		"PUT https://m.example/api/v1/statuses/5":             "m.example/api#statuses",
-		"POST https://m.example/api/v1/statuses/5/reblog":     "m.example/api#statuses",
-		"DELETE https://m.example/api/v1/statuses/5":          "m.example/api#deletes",
-		"POST https://m.example/api/v2/media":                 "m.example/api#media",
+		"POST https://m.example/api/v1/statuses":              "m.example/api statuses",
+		"PUT https://m.example/api/v1/statuses/5":             "m.example/api statuses",
+		"POST https://m.example/api/v1/statuses/5/reblog":     "m.example/api statuses",
+		"DELETE https://m.example/api/v1/statuses/5":          "m.example/api deletes",
+		"POST https://m.example/api/v2/media":                 "m.example/api media",
 		"GET https://m.example/fileserver/a/b/original/c.png": "m.example/fileserver",
 	}
 	for in, want := range cases {
 		method, raw, _ := strings.Cut(in, " ")
 		req, _ := http.NewRequest(method, raw, nil)
-		if got := budgetKey(req); got != want {
-			t.Errorf("budgetKey(%s) = %s, want %s", in, got, want)
+		base, family := budgetGroup(req)
+		if got := strings.TrimSpace(base + " " + family); got != want {
+			t.Errorf("budgetGroup(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// A server whose follow answers carry the general budget's headers
+// (GoToSocial) keeps one budget; one whose follow answers report another
+// limit (Mastodon's 400 follows a day) gets a follow budget of its own, so
+// spending it does not hold back other requests.
+func TestTransportLearnsSeparateFamilies(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		followLimit int
+		wantSplit   bool
+	}{{"shared like GoToSocial", 300, false}, {"separate like Mastodon", 400, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			reset := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				limit, remaining := 300, 250
+				if strings.HasSuffix(r.URL.Path, "/follow") {
+					limit, remaining = tc.followLimit, 1 // nearly spent
+				}
+				w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
+				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+				w.Header().Set("X-RateLimit-Reset", reset)
+				fmt.Fprint(w, `{}`)
+			}))
+			defer srv.Close()
+			hc, tr := NewHTTPClient(HTTPOptions{Transport: TransportOptions{MaxWait: time.Second}})
+			base, _ := url.Parse(srv.URL)
+			c := NewClient(base, "tok", hc)
+			ctx := context.Background()
+			if _, err := c.Do(ctx, http.MethodGet, "/api/v1/accounts/verify_credentials", nil, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.DoForm(ctx, http.MethodPost, "/api/v1/accounts/1/follow", url.Values{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			// The follow answer said "1 left". Where that was the shared
+			// budget, the next request must wait (and fail fast here, the
+			// reset being beyond MaxWait); where it was the follow family's,
+			// other requests go on.
+			_, err := c.Do(ctx, http.MethodGet, "/api/v1/accounts/verify_credentials", nil, nil, nil)
+			if tc.wantSplit && err != nil {
+				t.Fatalf("a spent follow budget held back another request: %v", err)
+			}
+			if !tc.wantSplit && !IsRateLimited(err) {
+				t.Fatalf("a shared budget at its reserve did not hold: %v", err)
+			}
+			if got := tr.split[base.Host+"/api#follows"]; got != tc.wantSplit {
+				t.Fatalf("split = %v, want %v", got, tc.wantSplit)
+			}
+		})
 	}
 }
