@@ -211,6 +211,26 @@ func (g *globalOptions) client(acct state.Account) (*fedi.Client, *fedi.Transpor
 	return fedi.NewClient(base, acct.Token, hc), tr, nil
 }
 
+// openAccount opens the database and the stored account ref, with a client
+// for it: how most commands start. The caller closes the returned store.
+func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Store, state.Account, *fedi.Client, *fedi.Transport, error) {
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return nil, state.Account{}, nil, nil, err
+	}
+	acct, err := account(ctx, st, ref)
+	if err != nil {
+		st.Close()
+		return nil, state.Account{}, nil, nil, err
+	}
+	client, tr, err := g.client(acct)
+	if err != nil {
+		st.Close()
+		return nil, state.Account{}, nil, nil, err
+	}
+	return st, acct, client, tr, nil
+}
+
 // account loads a stored account by handle or name, with an error that
 // tells the person what to do when it is missing.
 func account(ctx context.Context, st *state.Store, ref string) (state.Account, error) {

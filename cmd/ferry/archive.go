@@ -56,19 +56,11 @@ func newArchiveCommand(g *globalOptions) *cli.Command {
 }
 
 func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref string) error {
-	st, err := g.openStore(ctx)
+	st, acct, client, tr, err := g.openAccount(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := account(ctx, st, ref)
-	if err != nil {
-		return err
-	}
-	client, tr, err := g.client(acct)
-	if err != nil {
-		return err
-	}
 	dir, err := filepath.Abs(o.Out)
 	if err != nil {
 		return usagef("archive: --out %q: %v", o.Out, err)

@@ -119,19 +119,11 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 	if _, err := os.Stat(filepath.Join(dir, "outbox.json")); err != nil {
 		return usagef("archive publish: %s holds no outbox.json: give an archive directory (see `ferry archive import`)", dir)
 	}
-	st, err := g.openStore(ctx)
+	st, acct, client, _, err := g.openAccount(ctx, o.To)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := account(ctx, st, o.To)
-	if err != nil {
-		return err
-	}
-	client, _, err := g.client(acct)
-	if err != nil {
-		return err
-	}
 	sink := mastodon.New(mastodon.Options{Client: client, Logger: g.log})
 	dctx, cancel := withTimeout(ctx)
 	srv, err := fedi.Detect(dctx, client)

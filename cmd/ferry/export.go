@@ -50,19 +50,11 @@ func runExport(ctx context.Context, g *globalOptions, o exportOptions, ref strin
 			types = append(types, t)
 		}
 	}
-	st, err := g.openStore(ctx)
+	st, acct, client, _, err := g.openAccount(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := account(ctx, st, ref)
-	if err != nil {
-		return err
-	}
-	client, _, err := g.client(acct)
-	if err != nil {
-		return err
-	}
 	res, err := migrate.Export(ctx, migrate.ExportOptions{Client: client, Dir: o.Out, Types: types, Log: g.log})
 	if err != nil {
 		return authHint(err, acct)

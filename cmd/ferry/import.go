@@ -93,19 +93,11 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 		}
 	}
 
-	st, err := g.openStore(ctx)
+	st, acct, client, tr, err := g.openAccount(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := account(ctx, st, ref)
-	if err != nil {
-		return err
-	}
-	client, tr, err := g.client(acct)
-	if err != nil {
-		return err
-	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
