@@ -208,6 +208,10 @@ func TestE2EArchiveAndPublish(t *testing.T) {
 	if err := alice.API(ctx, http.MethodDelete, "/api/v1/statuses/"+victim.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	// GoToSocial completes a delete in the background.
+	waitFor(t, "the delete to take effect", func() bool {
+		return alice.API(ctx, http.MethodGet, "/api/v1/statuses/"+victim.ID, nil, nil) != nil
+	})
 	var s3 arcSummary
 	run3 := c.run("--json", "archive", "old", "--out", dir, "--refresh").mustSucceed(t)
 	json.Unmarshal([]byte(run3.stdout), &s3)

@@ -432,8 +432,16 @@ max_chars = 500   # GoToSocial allows 5000; a lower limit, as a 500-character se
 	if err := a.API(t.Context(), http.MethodDelete, "/api/v1/statuses/"+second, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	// GoToSocial completes deletes in the background, on A and then on B.
+	waitFor(t, "the delete on A to take effect", func() bool {
+		return a.API(t.Context(), http.MethodGet, "/api/v1/statuses/"+second, nil, nil) != nil
+	})
 	mirror()
-	err := b.API(t.Context(), http.MethodGet, "/api/v1/statuses/"+c2.ID, nil, &got)
+	var err error
+	waitFor(t, "B's copy to be deleted", func() bool {
+		err = b.API(t.Context(), http.MethodGet, "/api/v1/statuses/"+c2.ID, nil, &got)
+		return err != nil
+	})
 	if ae, ok := err.(*testenv.APIError); !ok || ae.StatusCode != http.StatusNotFound {
 		t.Errorf("after the delete, B's copy: %v", err)
 	}
