@@ -193,45 +193,58 @@ func printPlan(g *globalOptions, p move.Plan, dir string) {
 	fmt.Fprintf(w, "\n%s\nThe lifeboat and reports go to %s.\n", p.Warning, dir)
 }
 
-func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
+// newRunner loads the migration's accounts from the flags: the new account
+// always, and either the old one (--from) or the lifeboat directory
+// (--from-archive). The caller closes the returned store.
+func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd string) (*move.Runner, *state.Store, error) {
 	if o.To == "" || (o.From == "") == (o.FromArchive == "") {
-		return usagef("migrate run: give --to NEW and either --from OLD or --from-archive DIR")
-	}
-	if o.Publish != "" && o.Publish != "backdate" && o.Publish != "repost" {
-		return usagef("migrate run: --publish-archive must be backdate or repost")
-	}
-	st, err := g.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	nw, newAcct, err := loadSide(ctx, g, st, o.To)
-	if err != nil {
-		return err
+		return nil, nil, usagef("migrate %s: give --to NEW and either --from OLD or --from-archive DIR", cmd)
 	}
 	hc, _, err := g.httpClient()
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*move.Runner, *state.Store, error) { st.Close(); return nil, nil, err }
+	nw, _, err := loadSide(ctx, g, st, o.To)
+	if err != nil {
+		return fail(err)
 	}
 	r := &move.Runner{New: nw, Journal: st, Public: hc, Out: g.stderr, Log: g.log, AliasManual: o.AliasManual,
 		AliasWait: o.AliasWait, MoveWait: o.MoveWait, VerifyWindow: o.VerifyWindow}
 	if o.FromArchive != "" {
 		if r.Dir, err = filepath.Abs(o.FromArchive); err != nil {
-			return usagef("migrate run: --from-archive: %v", err)
+			return fail(usagef("migrate %s: --from-archive: %v", cmd, err))
 		}
 		if _, err := os.Stat(filepath.Join(r.Dir, "graph")); err != nil {
-			return usagef("migrate run: %s holds no graph/ directory: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", r.Dir)
+			return fail(usagef("migrate %s: %s holds no graph/ directory: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, r.Dir))
 		}
-	} else {
-		old, _, err := loadSide(ctx, g, st, o.From)
-		if err != nil {
-			return err
-		}
-		r.Old = old
-		if r.Dir, err = filepath.Abs(o.dir(g, old.Handle, nw.Handle)); err != nil {
-			return err
-		}
-		plan, err := move.Preflight(ctx, old, nw, hc)
+		return r, st, nil
+	}
+	if r.Old, _, err = loadSide(ctx, g, st, o.From); err != nil {
+		return fail(err)
+	}
+	if r.Dir, err = filepath.Abs(o.dir(g, r.Old.Handle, nw.Handle)); err != nil {
+		return fail(err)
+	}
+	return r, st, nil
+}
+
+func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
+	if o.Publish != "" && o.Publish != "backdate" && o.Publish != "repost" {
+		return usagef("migrate run: --publish-archive must be backdate or repost")
+	}
+	r, st, err := newRunner(ctx, g, o, "run")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	nw, newAcct := r.New, r.New.Handle
+	if old := r.Old; old != nil {
+		plan, err := move.Preflight(ctx, old, nw, r.Public)
 		if err != nil {
 			return err
 		}
@@ -265,7 +278,7 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 		if err != nil {
 			return "", err
 		}
-		err = runImport(ctx, g, importOptions{Mode: "merge", Method: o.ReplayMethod, FailuresDir: dir, Yes: true}, newAcct.Handle, files)
+		err = runImport(ctx, g, importOptions{Mode: "merge", Method: o.ReplayMethod, FailuresDir: dir, Yes: true}, newAcct, files)
 		var pe partialError
 		if errors.As(err, &pe) {
 			return "replayed, with rows not applied: " + pe.msg, nil
@@ -273,11 +286,11 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 		if err != nil {
 			return "", err
 		}
-		return "graph replayed on " + newAcct.Handle, nil
+		return "graph replayed on " + newAcct, nil
 	}
 	if o.Publish != "" {
 		r.Steps.Publish = func(ctx context.Context, dir string) (string, error) {
-			po := archivePublishOptions{To: newAcct.Handle, Mode: o.Publish, Boosts: "skip",
+			po := archivePublishOptions{To: newAcct, Mode: o.Publish, Boosts: "skip",
 				RepostVisibility: "unlisted", Note: publish.DefaultNote, Long: "split"}
 			err := runArchivePublish(ctx, g, po, filepath.Join(dir, "archive"))
 			var pe partialError
@@ -287,7 +300,7 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 			if err != nil {
 				return "", err
 			}
-			return "archive published on " + newAcct.Handle + " (" + o.Publish + ")", nil
+			return "archive published on " + newAcct + " (" + o.Publish + ")", nil
 		}
 	}
 	res, err := r.Run(ctx)
@@ -419,34 +432,13 @@ func runMigrateStatus(ctx context.Context, g *globalOptions) error {
 }
 
 func runMigrateVerify(ctx context.Context, g *globalOptions, o migrateOptions) error {
-	if o.To == "" || (o.From == "") == (o.FromArchive == "") {
-		return usagef("migrate verify: give --to NEW and either --from OLD or --from-archive DIR")
-	}
-	st, err := g.openStore(ctx)
+	r, st, err := newRunner(ctx, g, o, "verify")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	nw, _, err := loadSide(ctx, g, st, o.To)
-	if err != nil {
-		return err
-	}
-	hc, _, err := g.httpClient()
-	if err != nil {
-		return err
-	}
-	r := &move.Runner{New: nw, Journal: st, Public: hc, Out: g.stderr, Log: g.log, VerifyWindow: o.VerifyWindow}
 	if r.VerifyWindow <= 0 {
 		r.VerifyWindow = time.Second // a one-off check unless asked to wait
-	}
-	if o.FromArchive != "" {
-		r.Dir = o.FromArchive
-	} else {
-		old, _, err := loadSide(ctx, g, st, o.From)
-		if err != nil {
-			return err
-		}
-		r.Old, r.Dir = old, o.dir(g, old.Handle, nw.Handle)
 	}
 	v, err := r.Verify(ctx)
 	if err != nil {
