@@ -324,11 +324,42 @@ func (s *Store) Item(ctx context.Context, jobID int64, step, key string) (Item, 
 	return it, nil
 }
 
+// InFlightGrace is how long a request sent by an attempt may still be on
+// its way to the server after the process that sent it was killed. A check
+// of the server made sooner could miss a write that lands a moment later
+// and lead to a duplicate.
+const InFlightGrace = 3 * time.Second
+
+// SettleWait is how long to wait before checking the server for the
+// outcome of the item's last attempt: what is left of InFlightGrace since
+// that attempt began, or 0.
+func (it Item) SettleWait(now time.Time) time.Duration {
+	if it.Attempts == 0 {
+		return 0
+	}
+	return max(InFlightGrace-now.Sub(it.UpdatedAt), 0)
+}
+
 // BeginItem durably counts an attempt to apply the item and returns how
 // many attempts there were before this one. Call it right before a remote
 // write that cannot be repeated safely; a result above zero means an earlier
-// run may have applied the item already (it crashed before FinishItem).
+// run may have applied the item already (it crashed before FinishItem), and
+// BeginItem has waited out what is left of InFlightGrace since that attempt
+// began, so the caller's check of the server sees any write it made.
 func (s *Store) BeginItem(ctx context.Context, jobID int64, step, key string) (previous int, err error) {
+	it, err := s.Item(ctx, jobID, step, key)
+	if err != nil {
+		return 0, fmt.Errorf("begin item: %w", err)
+	}
+	if wait := it.SettleWait(time.Now()); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		}
+	}
 	err = s.Write(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `
 UPDATE job_items SET attempts = attempts + 1, updated_at = ?

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestJournalPlanApplyResume(t *testing.T) {
@@ -40,9 +41,14 @@ func TestJournalPlanApplyResume(t *testing.T) {
 	if prev, err := s.BeginItem(ctx, j.ID, "follow", "b@b.example"); err != nil || prev != 0 {
 		t.Fatalf("BeginItem = %d, %v", prev, err)
 	}
-	// A crash here: the rerun sees one earlier attempt.
+	// A crash here: the rerun sees one earlier attempt, after giving a
+	// request the killed run may have sent time to land.
+	start := time.Now()
 	if prev, err := s.BeginItem(ctx, j.ID, "follow", "b@b.example"); err != nil || prev != 1 {
 		t.Fatalf("BeginItem after crash = %d, %v", prev, err)
+	}
+	if waited := time.Since(start); waited < InFlightGrace-500*time.Millisecond {
+		t.Fatalf("BeginItem after a recent attempt returned after %s; want it to wait about %s", waited, InFlightGrace)
 	}
 
 	// FinishItem writes the outcome and the caller's rows atomically; if

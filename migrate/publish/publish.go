@@ -457,6 +457,10 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 				}
 			}
 			if it.Attempts > 0 && finder != nil {
+				// A post the stopped run sent may still be landing.
+				if err := sleepCtx(ctx, it.SettleWait(time.Now())); err != nil {
+					return res, err
+				}
 				ref, found, err := finder.Find(ctx, d, it.UpdatedAt.Add(-time.Minute))
 				if err != nil {
 					return res, fmt.Errorf("check whether %s was published before the interruption: %w", it.Key, err)
@@ -533,6 +537,21 @@ func wait(ctx context.Context, last time.Time, gap time.Duration) error {
 		return nil
 	}
 	d := time.Until(last.Add(gap))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
