@@ -344,8 +344,11 @@ func (a *applier) apply(ctx context.Context, it state.Item, p payload, prev int)
 		applied()
 	case stepBookmark:
 		if prev > 0 {
-			var s fedi.StatusRef
-			if _, err := c.Do(ctx, http.MethodGet, "/api/v1/statuses/"+url.PathEscape(p.TargetID), nil, nil, &s); err == nil && s.Bookmarked {
+			done, err := bookmarked(ctx, c, p.TargetID)
+			if err != nil {
+				return it, err
+			}
+			if done {
 				return resumed("bookmarked")
 			}
 		}
@@ -440,4 +443,29 @@ func awaitFollow(ctx context.Context, c *fedi.Client, id string) error {
 		case <-t.C:
 		}
 	}
+}
+
+// bookmarked reports whether the account has bookmarked the status, for an
+// item an interrupted run began. The status's own flag can lag behind a
+// bookmark made a moment ago (GoToSocial answers it from a cache), and a
+// bookmark made twice is stored twice, so the newest bookmarks, where a
+// bookmark from the interrupted run must be, are read as well.
+func bookmarked(ctx context.Context, c *fedi.Client, id string) (bool, error) {
+	var s fedi.StatusRef
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/statuses/"+url.PathEscape(id), nil, nil, &s); err != nil {
+		return false, fmt.Errorf("check the bookmark of status %s: %w", id, err)
+	}
+	if s.Bookmarked {
+		return true, nil
+	}
+	var recent []fedi.StatusRef
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/bookmarks", url.Values{"limit": {"40"}}, nil, &recent); err != nil {
+		return false, fmt.Errorf("check the newest bookmarks: %w", err)
+	}
+	for _, r := range recent {
+		if r.ID == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }

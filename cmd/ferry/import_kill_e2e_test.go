@@ -155,9 +155,10 @@ func TestE2EImportKillResume(t *testing.T) {
 
 	// Everything is there, once.
 	nb := 0
+	seen := map[string]int{}
 	next := "/api/v1/bookmarks?limit=40"
 	for next != "" {
-		var page []struct{ URI string }
+		var page []struct{ ID, URI string }
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, B.BaseURL+next, nil)
 		req.Header.Set("Authorization", "Bearer "+dst.Token)
 		resp, err := B.HTTPClient().Do(req)
@@ -168,6 +169,12 @@ func TestE2EImportKillResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		nb += len(page)
+		for _, p := range page {
+			seen[p.URI]++
+			if seen[p.URI] > 1 {
+				t.Logf("bookmark listed twice: %s (status %s), page %s", p.URI, p.ID, next)
+			}
+		}
 		next = ""
 		if l := linkNext(resp.Header); l != "" && len(page) > 0 {
 			u, _ := url.Parse(l)
