@@ -532,22 +532,12 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 	return res, nil
 }
 
+// wait paces publishing: it returns once gap has passed since last.
 func wait(ctx context.Context, last time.Time, gap time.Duration) error {
 	if gap <= 0 || last.IsZero() {
 		return nil
 	}
-	d := time.Until(last.Add(gap))
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleepCtx(ctx, time.Until(last.Add(gap)))
 }
 
 // sleepCtx waits d or until ctx ends.
