@@ -39,10 +39,7 @@ func TestE2EArchiveBench(t *testing.T) {
 	a := env.Instances[0]
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "ferry")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := ferryBinary(t)
 	sizes := []int{200, 2000}
 	if s := os.Getenv("FERRY_BENCH_ARCHIVE_N"); s != "" {
 		sizes = nil

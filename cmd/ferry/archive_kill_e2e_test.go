@@ -57,10 +57,7 @@ func TestE2EArchivePublishKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "ferry")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build ferry: %v\n%s", err, out)
-	}
+	bin := ferryBinary(t)
 	c := newCLI(t, env.CAFile)
 	c.run("login", b.BaseURL, "--token-file", writeTokenFile(t, bob.Token), "--name", "target").mustSucceed(t)
 	dir := filepath.Join(t.TempDir(), "archive")

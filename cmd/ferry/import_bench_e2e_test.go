@@ -32,10 +32,7 @@ func TestE2EImportBench(t *testing.T) {
 	A, B, C := env.Instances[0], env.Instances[1], env.Instances[2]
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "ferry")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := ferryBinary(t)
 	sizes := []int{100, 300}
 	if s := os.Getenv("FERRY_BENCH_N"); s != "" {
 		sizes = nil

@@ -34,11 +34,7 @@ func TestE2EImportKillResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
-	bin := filepath.Join(t.TempDir(), "ferry")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := ferryBinary(t)
 
 	var ins []*testenv.Instance
 	for range 6 {

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -89,4 +93,33 @@ func (r result) mustSucceed(t *testing.T) result {
 		t.Fatalf("ferry exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	return r
+}
+
+// ferryBuild is the binary ferryBinary built, shared by the tests.
+var ferryBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// ferryBinary builds the ferry binary once per test binary, for tests that
+// run it as a child process (to kill it, or to measure its memory).
+func ferryBinary(t *testing.T) string {
+	t.Helper()
+	ferryBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ferry-test-bin-")
+		if err != nil {
+			ferryBuild.err = err
+			return
+		}
+		ferryBuild.path = filepath.Join(dir, "ferry")
+		out, err := exec.Command("go", "build", "-o", ferryBuild.path, ".").CombinedOutput()
+		if err != nil {
+			ferryBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if ferryBuild.err != nil {
+		t.Fatal(ferryBuild.err)
+	}
+	return ferryBuild.path
 }

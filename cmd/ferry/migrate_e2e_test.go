@@ -112,10 +112,7 @@ func TestE2EMigrateMoveReplayVerify(t *testing.T) {
 
 	// The first run is the real binary, killed right after the Move; the
 	// second run (in-process) must finish without sending the Move again.
-	bin := filepath.Join(t.TempDir(), "ferry")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := ferryBinary(t)
 	dir := filepath.Join(t.TempDir(), "migration")
 	pw := writePassword(t, old)
 	args := []string{"migrate", "run", "--from", old.Acct, "--to", neu.Acct, "--yes", "--password-file", pw, "--dir", dir, "--verify-window", "90s"}

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,37 +19,6 @@ import (
 	"github.com/fedi-ferry/ferry/internal/testenv"
 	"github.com/fedi-ferry/ferry/post"
 )
-
-// End-to-end tests of `ferry daemon`: a real binary killed with SIGKILL and
-// restarted, SIGTERM, and (with FERRY_BENCH=1) latency and idle-cost
-// benchmarks.
-
-var mirBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// mirBinary builds ferry once per test binary.
-func mirBinary(t *testing.T) string {
-	t.Helper()
-	mirBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "ferry-mirror-bin-")
-		if err != nil {
-			mirBuild.err = err
-			return
-		}
-		mirBuild.path = filepath.Join(dir, "ferry")
-		out, err := exec.Command("go", "build", "-o", mirBuild.path, ".").CombinedOutput()
-		if err != nil {
-			mirBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if mirBuild.err != nil {
-		t.Fatal(mirBuild.err)
-	}
-	return mirBuild.path
-}
 
 // mirDaemon is a ferry daemon running as a child process.
 type mirDaemon struct {
@@ -107,7 +75,7 @@ func mirWaitPosts(t *testing.T, u *testenv.User, n int, within time.Duration) in
 
 func TestE2EMirrorDaemonKill(t *testing.T) {
 	env := testenv.Shared(t, 2)
-	bin := mirBinary(t)
+	bin := ferryBinary(t)
 	a, b := mirUser(t, env.Instances[0]), mirUser(t, env.Instances[1])
 	c := newCLI(t, env.CAFile)
 	ha, hb := mirLogin(t, c, env.Instances[0], a), mirLogin(t, c, env.Instances[1], b)
@@ -249,7 +217,7 @@ func TestE2EMirrorIdleBench(t *testing.T) {
 		t.Skip("set FERRY_BENCH=1 to run the idle benchmark")
 	}
 	env := testenv.Shared(t, 1)
-	bin := mirBinary(t)
+	bin := ferryBinary(t)
 	u := mirUser(t, env.Instances[0])
 	c := newCLI(t, env.CAFile)
 	h := mirLogin(t, c, env.Instances[0], u)
