@@ -14,23 +14,11 @@ import (
 	"github.com/fedi-ferry/ferry/schedule"
 )
 
-// The keys each table understands, in the order suggestions prefer.
-var (
-	fileKeys   = []string{"route", "backup"}
-	routeKeys  = []string{"name", "source", "schedule", "first_run", "max_per_hour", "max_age", "catch_up", "paused", "replies", "boosts", "template", "filter", "sink"}
-	sinkKeys   = []string{"account", "visibility", "default_visibility", "thread", "cw", "mentions", "length", "max_chars", "media"}
-	filterKeys = []string{"include", "exclude", "tags", "exclude_tags", "visibility", "language", "has_media"}
-	backupKeys = []string{"name", "account", "graph", "archive", "schedule"}
-	// sourceKeys are the keys of each source type.
-	sourceKeys = map[string][]string{
-		bridge.KindFeed:    {"type", "url", "user_agent"},
-		bridge.KindAccount: {"type", "account", "stream"},
-		"archive":          {"type", "path"},
-	}
-	sourceTypes = []string{bridge.KindFeed, bridge.KindAccount, "archive"}
-)
+// sourceArchive is the type of an archive source. (Feeds and accounts
+// are named by bridge.KindFeed and bridge.KindAccount.)
+const sourceArchive = "archive"
 
-// sourceTypeList is sourceTypes as messages write it.
+// sourceTypeList names the source types as messages write them.
 const sourceTypeList = `"feed", "account" or "archive"`
 
 // decoder checks a parsed file, collecting every mistake.
@@ -53,9 +41,9 @@ func (d *decoder) file(doc *node) ([]RouteSpec, []BackupSpec) {
 		backups = append(backups, d.backup(i, t))
 	}
 	for _, k := range doc.keys {
-		if !slices.Contains(fileKeys, k) {
+		if valid := []string{"route", "backup"}; !slices.Contains(valid, k) {
 			d.errs.add(doc.fields[k].key, k, "unknown table or key %q (this file holds [[route]] and [[backup]] tables)%s",
-				k, didYouMean(k, fileKeys))
+				k, didYouMean(k, valid))
 		}
 	}
 	return routes, backups
@@ -168,7 +156,8 @@ func (d *decoder) route(i int, t *node) RouteSpec {
 	for j, st := range sinks {
 		d.sink(f.ctx, j, st, &spec)
 	}
-	f.unknown(routeKeys...)
+	f.unknown("name", "source", "schedule", "first_run", "max_per_hour", "max_age", "catch_up", "paused",
+		"replies", "boosts", "template", "filter", "sink")
 	return spec
 }
 
@@ -200,6 +189,7 @@ func (d *decoder) source(rf *fields, spec *RouteSpec) {
 			f.failf(place(urlN, st), "route.source.url", "source.url %q: want an http or https URL", url)
 		}
 		spec.Feed, r.Kind = &FeedSource{Type: typ, URL: url, UserAgent: ua}, bridge.KindFeed
+		f.unknown("type", "url", "user_agent")
 	case bridge.KindAccount:
 		acct, acctN, _ := f.str("account")
 		acct = strings.TrimSpace(acct)
@@ -210,7 +200,8 @@ func (d *decoder) source(rf *fields, spec *RouteSpec) {
 			spec.refs = append(spec.refs, accountRef{name: acct, key: "route.source.account", at: acctN.at})
 		}
 		spec.Account, r.Kind = &AccountSource{Type: typ, Account: acct, Stream: stream}, bridge.KindAccount
-	case "archive":
+		f.unknown("type", "account", "stream")
+	case sourceArchive:
 		dir, dirN, _ := f.str("path")
 		dir, err := expandHome(dir)
 		switch {
@@ -222,16 +213,15 @@ func (d *decoder) source(rf *fields, spec *RouteSpec) {
 		// An archive holds statuses with IDs, which is how account routes
 		// recognise posts.
 		spec.Archive, r.Kind = &ArchiveSource{Path: dir}, bridge.KindAccount
+		f.unknown("type", "path")
 	case "":
 		if ok || typN == nil {
 			f.failf(place(typN, st), "route.source.type", "source needs a type: %s", sourceTypeList)
 		}
-		return
 	default:
-		f.failf(typN.at, "route.source.type", "source type %q: use %s%s", typ, sourceTypeList, didYouMean(typ, sourceTypes))
-		return
+		f.failf(typN.at, "route.source.type", "source type %q: use %s%s", typ, sourceTypeList,
+			didYouMean(typ, []string{bridge.KindFeed, bridge.KindAccount, sourceArchive}))
 	}
-	f.unknown(sourceKeys[typ]...)
 }
 
 // filter decodes [route.filter].
@@ -265,7 +255,7 @@ func (d *decoder) filter(f *fields) bridge.Filter {
 		}
 		flt.Visibility = append(flt.Visibility, post.Visibility(v))
 	}
-	f.unknown(filterKeys...)
+	f.unknown("include", "exclude", "tags", "exclude_tags", "visibility", "language", "has_media")
 	return flt
 }
 
@@ -333,7 +323,7 @@ func (d *decoder) sink(route string, j int, t *node, spec *RouteSpec) {
 	if err := pol.Validate(); err != nil && !bad {
 		f.failf(t.at, "route.sink", "%v", err)
 	}
-	f.unknown(sinkKeys...)
+	f.unknown("account", "visibility", "default_visibility", "thread", "cw", "mentions", "length", "max_chars", "media")
 	if acct == "" {
 		return
 	}
@@ -387,7 +377,7 @@ func (d *decoder) backup(i int, t *node) BackupSpec {
 	if _, err := schedule.Parse(b.Schedule); err != nil {
 		f.failf(place(schedN, t), "backup.schedule", "schedule: %v", err)
 	}
-	f.unknown(backupKeys...)
+	f.unknown("name", "account", "graph", "archive", "schedule")
 	return b
 }
 

@@ -207,6 +207,9 @@ func (b *docBuilder) expression(e *unstable.Node) {
 // go into a table outside the document, unchecked, so that one mistake
 // does not cause a cascade of others.
 func (b *docBuilder) header(parts []string, places []pos, array bool) *node {
+	if len(parts) == 0 { // the parser never gives one, but a panic would be worse
+		return newTable(pos{}, byHeader)
+	}
 	at := places[0]
 	t := b.root
 	for i, k := range parts[:len(parts)-1] {
@@ -257,6 +260,9 @@ func (b *docBuilder) header(parts []string, places []pos, array bool) *node {
 // tables that dotted keys made, as TOML says.
 func (b *docBuilder) keyValue(t *node, path []string, e *unstable.Node) {
 	parts, places := b.keyParts(e)
+	if len(parts) == 0 {
+		return
+	}
 	parts = append(slices.Clip(path), parts...)
 	places = append(make([]pos, len(path)), places...)
 	first := len(path)
