@@ -11,30 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// TestExamplesLoad loads every examples/*.toml through the real config
-// loader, so the examples never rot.
-func TestExamplesLoad(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.toml"))
-	if err != nil || len(files) < 3 {
-		t.Fatalf("examples: %v %v", files, err)
-	}
-	for _, f := range files {
-		cfg, err := loadConfig(f)
-		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
-		}
-		if len(cfg.Routes) == 0 {
-			t.Errorf("%s: no routes", f)
-		}
-		for _, r := range cfg.Routes {
-			if r.Line == 0 || len(r.SinkAcct) == 0 {
-				t.Errorf("%s: route %s: line %d, sinks %v", f, r.Route.Name, r.Line, r.SinkAcct)
-			}
-		}
-	}
-}
-
 // TestExampleUnit checks that the systemd unit runs the daemon with the
 // signals it handles.
 func TestExampleUnit(t *testing.T) {
@@ -58,56 +34,63 @@ func TestExampleUnit(t *testing.T) {
 	}
 }
 
-func TestConfigErrors(t *testing.T) {
-	const good = `
-[[route]]
+// TestConfigCheckEveryMistake runs `ferry config check` on a file with
+// three mistakes: it prints all three, each on the line of its key, and
+// exits 1.
+func TestConfigCheckEveryMistake(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ferry.toml")
+	src := `[[route]]
 name = "blog"
 source = { type = "feed", url = "https://blog.example/feed.xml" }
+schedul = "15m"
 
 [[route.sink]]
 account = "me@social.example"
+length = "shorten"
+
+[[backup]]
+account = "me@social.example"
+graph = "/srv/lifeboat"
+schedule = "1s"
 `
-	tests := []struct {
-		name, src string
-		want      string // substring of the error, including file:line
-	}{
-		{"unknown sink key", good + "colour = \"red\"\n", "ferry.toml:8: unknown key \"route.sink.colour\""},
-		{"unknown source key", strings.Replace(good, `type = "feed",`, `type = "feed", ttl = 5,`, 1), "ferry.toml:4: unknown key \"route.source.ttl\""},
-		{"unknown top-level", good + "\n[server]\nport = 1\n", "ferry.toml:9: unknown table or key \"server\""},
-		{"backup without dirs", good + "\n[[backup]]\naccount = \"x\"\n", "ferry.toml:9: backup/x: say where to keep it"},
-		{"backup unknown key", good + "\n[[backup]]\naccount = \"x\"\ngraph = \"/tmp/g\"\nkeep = 3\n", "ferry.toml:12: unknown key \"backup.keep\""},
-		{"backup schedule", good + "\n[[backup]]\naccount = \"x\"\ngraph = \"/tmp/g\"\nschedule = \"daily\"\n", "backup/x: schedule"},
-		{"bad first_run", strings.Replace(good, `name = "blog"`, "name = \"blog\"\nfirst_run = \"all\"", 1), "ferry.toml:2: route \"blog\": first_run \"all\""},
-		{"bad schedule", strings.Replace(good, `name = "blog"`, "name = \"blog\"\nschedule = \"often\"", 1), "schedule: \"often\": neither an interval"},
-		{"too frequent", strings.Replace(good, `name = "blog"`, "name = \"blog\"\nschedule = \"1s\"", 1), "at least 10s"},
-		{"bad source type", strings.Replace(good, `"feed"`, `"gopher"`, 1), "source type \"gopher\""},
-		{"no sink", good[:strings.Index(good, "[[route.sink]]")], "add at least one [[route.sink]]"},
-		{"bad policy", good + "length = \"shorten\"\n", "route \"blog\", sink me@social.example: length = \"shorten\""},
-		{"bad regex", good + "[route.filter]\ninclude = \"(\"\n", "filter: include"},
-		{"bad template", strings.Replace(good, `name = "blog"`, "name = \"blog\"\ntemplate = \"{{.Titel}}\"", 1), "template"},
-		{"syntax", good + "x = = 1\n", "ferry.toml:8:"},
-		{"duplicate", good + good, "the name is used twice"},
-		{"wrong type", strings.Replace(good, `name = "blog"`, "name = \"blog\"\nmax_per_hour = \"ten\"", 1), "ferry.toml"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseConfig("ferry.toml", tt.src)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
-			}
-		})
-	}
-	if _, err := parseConfig("ferry.toml", good); err != nil {
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	r := newCLI(t, "").run("--config", p, "config", "check")
+	if r.code != exitError {
+		t.Errorf("exit %d, want %d", r.code, exitError)
+	}
+	want := "ferry: " + p + `:4: unknown key "route.schedul"; did you mean "schedule"?` + "\n" +
+		p + `:8: route "blog", sink me@social.example: length = "shorten": use split, truncate, cw` + "\n" +
+		p + `:13: backup/me@social.example: schedule: "1s": at least 10s between runs` + "\n"
+	if r.stderr != want || r.stdout != "" {
+		t.Errorf("stdout %q\nstderr:\n%s\nwant:\n%s", r.stdout, r.stderr, want)
 	}
 }
 
-func TestParseSchedule(t *testing.T) {
-	for _, s := range []string{"5m", "1h30m", "*/10 * * * *", "@hourly", "0 6 * * 1-5"} {
-		if _, err := parseSchedule(s); err != nil {
-			t.Errorf("%q: %v", s, err)
-		}
+// TestConfigCheckAccounts runs `ferry config check` on a valid file whose
+// accounts ferry does not know: every place naming one is reported.
+func TestConfigCheckAccounts(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ferry.toml")
+	src := `[[route]]
+name = "main-to-backup"
+source = { type = "account", account = "me@old.example" }
+[[route.sink]]
+account = "me@new.example"
+`
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	r := newCLI(t, "").run("--config", p, "config", "check")
+	hint := ": run `ferry accounts` to list accounts or `ferry login SERVER` to add one\n"
+	want := "ferry: " + p + `:3: route "main-to-backup": no account "me@old.example"` + hint +
+		p + `:5: route "main-to-backup": no account "me@new.example"` + hint
+	if r.code != exitError || r.stderr != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
+	}
+}
+
+func TestBackoff(t *testing.T) {
 	for _, n := range []int{1, 2, 5, 30} {
 		b := backoff(n, time.Minute)
 		if b <= 0 || b > maxBackoff*12/10 {

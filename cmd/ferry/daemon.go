@@ -16,6 +16,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/config"
+	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/sources"
 	"github.com/fedi-ferry/ferry/state"
 )
@@ -67,9 +69,9 @@ const (
 
 // daemonRoute is one route as the daemon runs it.
 type daemonRoute struct {
-	spec    RouteSpec
+	spec    config.RouteSpec
 	route   *bridge.Route
-	sched   schedule
+	sched   schedule.Schedule
 	streams bool
 }
 
@@ -85,7 +87,7 @@ type daemon struct {
 
 	mu       sync.Mutex
 	routes   map[string]*daemonRoute
-	backups  map[string]BackupSpec
+	backups  map[string]config.BackupSpec
 	wiring   *wiring
 	stopping bool
 	streams  context.CancelFunc // cancels the streams of the current config
@@ -180,7 +182,7 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 // load (re)reads the config, builds the routes and (re)starts the streams.
 // On error the running configuration stays as it was.
 func (d *daemon) load(ctx context.Context, starting bool) error {
-	cfg, err := loadConfig(d.g.Config)
+	cfg, err := config.Load(d.g.Config)
 	if err != nil {
 		return err
 	}
@@ -189,7 +191,7 @@ func (d *daemon) load(ctx context.Context, starting bool) error {
 		return err
 	}
 	routes := map[string]*daemonRoute{}
-	backups := map[string]BackupSpec{}
+	backups := map[string]config.BackupSpec{}
 	scheds := map[string]string{}
 	for _, b := range cfg.Backups {
 		backups[b.Name] = b
@@ -206,7 +208,7 @@ func (d *daemon) load(ctx context.Context, starting bool) error {
 		if err != nil {
 			return err
 		}
-		sched, _ := parseSchedule(spec.Schedule) // validated by loadConfig
+		sched, _ := schedule.Parse(spec.Schedule) // validated by config.Load
 		routes[spec.Route.Name] = &daemonRoute{spec: spec, route: r, sched: sched, streams: streams}
 		scheds[spec.Route.Name] = spec.Schedule
 	}
@@ -333,7 +335,7 @@ func (d *daemon) run(dr *daemonRoute) {
 // for its account, in this process through the same entry point as the
 // command line, so it behaves exactly as those commands do (incremental,
 // resumable). Their logs go to the daemon's.
-func (d *daemon) runBackup(b BackupSpec) {
+func (d *daemon) runBackup(b config.BackupSpec) {
 	defer d.wg.Done()
 	d.slots <- struct{}{}
 	defer func() { <-d.slots }()
@@ -361,7 +363,7 @@ func (d *daemon) runBackup(b BackupSpec) {
 	}
 	msg := strings.Join(msgs, "; ")
 	now := time.Now()
-	sched, _ := parseSchedule(b.Schedule)
+	sched, _ := schedule.Parse(b.Schedule)
 	next := sched.Next(now)
 	if msg != "" {
 		prev, _ := d.st.BridgeRoute(d.work, b.Name)

@@ -13,7 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/sinks"
 	sinkmasto "github.com/fedi-ferry/ferry/sinks/mastodon"
 	"github.com/fedi-ferry/ferry/sources/feed"
@@ -81,13 +83,13 @@ type plannedStep struct {
 }
 
 func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
-	cfg, err := loadConfig(g.Config)
+	cfg, err := config.Load(g.Config)
 	if err != nil {
 		return err
 	}
 	names := o.Routes.Value()
 	for _, n := range names {
-		if !slices.ContainsFunc(cfg.Routes, func(r RouteSpec) bool { return r.Route.Name == n }) {
+		if !slices.ContainsFunc(cfg.Routes, func(r config.RouteSpec) bool { return r.Route.Name == n }) {
 			return usagef("no route %q in %s", n, cfg.Path)
 		}
 	}
@@ -155,7 +157,7 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 			failed++
 		}
 		if !o.DryRun {
-			sched, _ := parseSchedule(spec.Schedule)
+			sched, _ := schedule.Parse(spec.Schedule)
 			next := sched.Next(time.Now())
 			if runErr != nil {
 				prev, _ := st.BridgeRoute(ctx, spec.Route.Name)
@@ -255,7 +257,7 @@ type wiring struct {
 	feedHC  *http.Client
 }
 
-func newWiring(ctx context.Context, g *globalOptions, st *state.Store, cfg *Config, dry bool) (*wiring, error) {
+func newWiring(ctx context.Context, g *globalOptions, st *state.Store, cfg *config.Config, dry bool) (*wiring, error) {
 	accts, err := checkAccounts(ctx, st, cfg)
 	if err != nil {
 		return nil, err
@@ -285,7 +287,7 @@ func (w *wiring) client(a state.Account) (*fedi.Client, error) {
 
 // route builds the bridge route for spec; streams reports whether its
 // source should also be streamed (account sources, unless stream = false).
-func (w *wiring) route(ctx context.Context, spec RouteSpec) (*bridge.Route, bool, error) {
+func (w *wiring) route(ctx context.Context, spec config.RouteSpec) (*bridge.Route, bool, error) {
 	r := spec.Route // a copy; Sinks is copied below before it is changed
 	r.Sinks = append([]bridge.Target(nil), spec.Route.Sinks...)
 	streams := false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -63,8 +64,8 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 	} else if err == nil {
 		_ = release()
 	}
-	configured := map[string]RouteSpec{}
-	cfg, cfgErr := loadConfig(g.Config)
+	configured := map[string]config.RouteSpec{}
+	cfg, cfgErr := config.Load(g.Config)
 	if cfgErr == nil {
 		for _, r := range cfg.Routes {
 			configured[r.Route.Name] = r
