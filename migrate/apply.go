@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/state"
 )
@@ -75,33 +77,16 @@ func (a *applier) applyBatch(ctx context.Context, items []state.Item) error {
 // forEach calls fn for every item, n at a time. The first error fn returns
 // stops the others and is returned; otherwise ctx's error, if any.
 func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := make(chan T)
-	var wg sync.WaitGroup
-	var fatal error
-	var once sync.Once
-	for range n {
-		wg.Go(func() {
-			for it := range ch {
-				if err := fn(ctx, it); err != nil {
-					once.Do(func() { fatal = err; cancel() })
-				}
-			}
-		})
-	}
-feed:
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(n, 1))
 	for _, it := range items {
-		select {
-		case ch <- it:
-		case <-ctx.Done():
-			break feed
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error { return fn(gctx, it) })
 	}
-	close(ch)
-	wg.Wait()
-	if fatal != nil {
-		return fatal
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
