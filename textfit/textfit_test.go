@@ -73,6 +73,9 @@ func TestSplitSentencesAndMarkers(t *testing.T) {
 	if !strings.HasSuffix(strings.TrimSuffix(parts[0], " (1/2)"), ".") {
 		t.Errorf("first part does not end at a sentence: %q", parts[0])
 	}
+	// A URL is never cut, and counts as the server counts it.
+	long := strings.Repeat("word ", 90) + "https://example.com/" + strings.Repeat("x", 300)
+	checkThread(t, mastodon, long, 500, mastodon.Split(long, 500, SplitOptions{Number: true}), true)
 	if got := mastodon.Split("short", 500, SplitOptions{Number: true}); len(got) != 1 || got[0] != "short" {
 		t.Errorf("short text split: %q", got)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/sinks"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/textfit"
 )
 
 // Journal is the part of the state store a publish uses. *state.Store
@@ -248,10 +249,10 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 		text = "↪ " + p.ReplyToURI + "\n\n" + text
 	}
 	if !o.KeepMentions {
-		text = neutralizeMentions(text, p.Mentions)
+		text = textfit.NeutraliseMentions(text, p.Mentions)
 	}
 	if o.StripHashtags {
-		text = stripHashtags(text)
+		text = textfit.StripHashtags(text)
 	}
 	if p.Poll != nil {
 		if o.Mode == Repost && o.NativePolls {
@@ -297,8 +298,10 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 	if out.Text == "" && len(out.Media) == 0 && out.Poll == nil {
 		out.Text = "." // servers refuse an empty post
 	}
-	budget := lim.MaxChars - length(out.Summary, 0)
-	if length(out.Text, lim.CharsPerURL) <= budget {
+	rules := textfit.ForLimits(lim)
+	// The warning counts in full: servers weigh URLs in the text only.
+	budget := lim.MaxChars - textfit.Rules{Unit: rules.Unit}.Count(out.Summary)
+	if rules.Count(out.Text) <= budget {
 		return []post.Post{out}, warn
 	}
 	if o.Truncate {
@@ -308,10 +311,10 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 		if note != "" {
 			tail = "…\n\n" + note
 		}
-		out.Text = truncate(text, tail, budget, lim.CharsPerURL)
+		out.Text = rules.Truncate(text, tail, budget)
 		return []post.Post{out}, warn
 	}
-	texts := splitText(out.Text, budget, lim.CharsPerURL)
+	texts := rules.Split(out.Text, budget, textfit.SplitOptions{Number: true})
 	parts := make([]post.Post, len(texts))
 	for i, t := range texts {
 		part := out
