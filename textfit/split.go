@@ -71,14 +71,26 @@ func (r Rules) Split(text string, limit int, o SplitOptions) []string {
 
 // Truncate returns the start of text that fits in limit together with tail,
 // followed by tail. The cut is at the end of a word when that keeps at
-// least half of the room, and never inside a URL or a mention. A tail that
+// least half of the room, and never inside a URL or a mention unless it
+// alone is larger than the room. A tail that
 // would leave less than a quarter of limit for the text is replaced by "…".
 // Leading and trailing white space of text is dropped. The result counts
 // at most limit when limit ≥ 1 and the tail is not chosen to merge with the
 // text (it starts with white space or punctuation such as "…").
 func (r Rules) Truncate(text, tail string, limit int) string {
-	f := r.newFitter(text, limit-r.Count(tail))
-	return f.truncate(f.first(0), limit, tail)
+	tail, room := r.closing(tail, limit)
+	f := r.newFitter(text, room)
+	return f.truncate(f.first(0), room, tail)
+}
+
+// closing returns the tail a truncation to limit ends with, and the room
+// it leaves for the text.
+func (r Rules) closing(tail string, limit int) (string, int) {
+	room := limit - r.Count(tail)
+	if room < limit/4 || room < 0 {
+		return "…", max(limit-1, 0)
+	}
+	return tail, room
 }
 
 // fitter holds a text cut into atoms, with prefix sums of their weights
@@ -116,7 +128,7 @@ func (r Rules) newFitter(text string, limit int) *fitter {
 		if k == n {
 			continue
 		}
-		if last := text[f.atoms[k-1].start:f.atoms[k-1].end]; strings.ContainsAny(last, ".!?") && text[f.atoms[k].start] == ' ' {
+		if c := text[f.atoms[k-1].end-1]; (c == '.' || c == '!' || c == '?') && text[f.atoms[k].start] == ' ' {
 			f.sentEnd[k] = k
 		}
 		j := k
@@ -173,7 +185,8 @@ func (f *fitter) split(room int, o SplitOptions) []string {
 			if tail == "" {
 				tail = "…"
 			}
-			parts = append(parts, f.truncate(i, room, tail))
+			tail, left := f.r.closing(tail, room)
+			parts = append(parts, f.truncate(i, left, tail))
 			break
 		}
 		j := f.reach(i, room)
@@ -194,15 +207,10 @@ func (f *fitter) split(room int, o SplitOptions) []string {
 	return parts
 }
 
-// truncate cuts the text from atom i (not white space) to fit limit with
-// tail.
-func (f *fitter) truncate(i, limit int, tail string) string {
-	room := limit - f.r.Count(tail)
-	if room < limit/4 || room < 0 {
-		tail = "…"
-		room = limit - 1
-	}
-	end := f.reach(i, max(room, 0))
+// truncate cuts the text from atom i (not white space) to fit room and
+// appends tail.
+func (f *fitter) truncate(i, room int, tail string) string {
+	end := f.reach(i, room)
 	if e := f.wordEnd[end]; e > i && 2*(f.sum[e]-f.sum[i]) >= room {
 		end = e
 	}
