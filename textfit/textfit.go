@@ -107,9 +107,13 @@ func (r Rules) atomize(text string, limit int) []atom {
 			spans = spans[1:]
 		}
 		if len(spans) > 0 && spans[0][0] < a.end {
-			for a.end < spans[0][1] && rest != "" {
-				cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
-				a.end += len(cluster)
+			// Spans that start inside the grown atom join it too.
+			for len(spans) > 0 && spans[0][0] < a.end {
+				for a.end < spans[0][1] && rest != "" {
+					cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
+					a.end += len(cluster)
+				}
+				spans = spans[1:]
 			}
 			pos = a.end
 			a.weight = r.Count(text[a.start:a.end])
