@@ -45,7 +45,7 @@ func genRules(rng *rand.Rand) Rules {
 
 func TestSplitProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 2026))
-	for range 2000 {
+	for range 500 {
 		text, r, limit, number := genText(rng), genRules(rng), 1+rng.IntN(300), rng.IntN(2) == 0
 		checkSplit(t, r, text, limit, number)
 		if t.Failed() {
@@ -57,7 +57,7 @@ func TestSplitProperties(t *testing.T) {
 func TestTruncateProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 2026))
 	tails := []string{"…", "… https://old.example/@me/1", "…\n\nOriginally posted on 2023-04-05 at https://old.example/@me/1", "…\n\n" + strings.Repeat("n", 90)}
-	for range 2000 {
+	for range 500 {
 		text, r, limit, tail := genText(rng), genRules(rng), 1+rng.IntN(300), tails[rng.IntN(len(tails))]
 		checkTruncate(t, r, text, tail, limit)
 		if t.Failed() {
@@ -68,7 +68,7 @@ func TestTruncateProperties(t *testing.T) {
 
 func TestMentionProperties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 2026))
-	for range 2000 {
+	for range 500 {
 		checkNeutralise(t, genText(rng))
 		if t.Failed() {
 			return
