@@ -13,6 +13,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/sinks"
+	"github.com/fedi-ferry/ferry/textfit"
 )
 
 // TemplateData is what a route's template sees.
@@ -127,10 +128,10 @@ func render(tmpl *template.Template, p post.Post, pol Policy, lim post.Limits, c
 	}
 	switch pol.Mentions {
 	case PolicyLink:
-		text = linkMentions(text, p.Mentions)
+		text = textfit.LinkMentions(text, p.Mentions)
 	case PolicySkip:
 	default:
-		text = NeutraliseMentions(text)
+		text = textfit.NeutraliseMentions(text, nil)
 	}
 
 	media, links := fitMedia(p.Media, pol.Media, lim)
@@ -166,25 +167,31 @@ func render(tmpl *template.Template, p post.Post, pol Policy, lim post.Limits, c
 	if pol.MaxChars > 0 && pol.MaxChars < max {
 		max = pol.MaxChars
 	}
+	rules := textfit.ForLimits(lim)
 	// The content warning counts towards the limit on Mastodon and
 	// GoToSocial alike.
-	budget := max - Count(summary, lim.CharsPerURL)
+	budget := max - rules.Count(summary)
 	if budget < 50 {
 		budget = 50
+	}
+	// A cut text ends with a link to the original, unless it has one.
+	tail := "…"
+	if p.URL != "" && !strings.Contains(text, p.URL) {
+		tail = "…\n\n" + p.URL
 	}
 	var parts []string
 	partSummary := summary
 	switch {
-	case Count(text, lim.CharsPerURL) <= budget:
+	case rules.Count(text) <= budget:
 		parts = []string{text}
 	case pol.Length == PolicyTruncate:
-		parts = []string{Truncate(text, p.URL, budget, lim.CharsPerURL)}
+		parts = []string{rules.Truncate(text, tail, budget)}
 	default:
 		if pol.Length == PolicyCW && partSummary == "" {
 			partSummary = "Long post"
-			budget = max - Count(partSummary, lim.CharsPerURL)
+			budget = max - rules.Count(partSummary)
 		}
-		parts = Split(text, budget, lim.CharsPerURL, p.URL)
+		parts = rules.Split(text, budget, textfit.SplitOptions{Number: true, MaxParts: maxParts, Tail: tail})
 	}
 
 	base := p
@@ -226,133 +233,4 @@ func fitMedia(ms []post.Media, policy string, lim post.Limits) (keep []post.Medi
 		}
 	}
 	return keep, links
-}
-
-var (
-	// mentionRE finds @user and @user@host not preceded by a word
-	// character (so e-mail addresses are left alone).
-	mentionRE = regexp.MustCompile(`(^|[^\w@/])@([\w.-]*\w(?:@[\w.-]*\w)?)`)
-	urlRE     = regexp.MustCompile(`https?://[^\s<>"]+`)
-)
-
-// NeutraliseMentions inserts a zero-width space after every mention's '@'
-// so that the text still reads "@user@host" but no server parses it as a
-// mention, and nobody is notified.
-func NeutraliseMentions(text string) string {
-	return mentionRE.ReplaceAllString(text, "$1@\u200b$2")
-}
-
-// linkMentions replaces mentions of known accounts with their profile
-// URL, and neutralises any other.
-func linkMentions(text string, ms []post.Mention) string {
-	return mentionRE.ReplaceAllStringFunc(text, func(m string) string {
-		sub := mentionRE.FindStringSubmatch(m)
-		name := sub[2]
-		for _, x := range ms {
-			user, _, _ := strings.Cut(x.Acct, "@")
-			if x.URL != "" && (strings.EqualFold(x.Acct, name) || strings.EqualFold(user, name)) {
-				return sub[1] + x.URL
-			}
-		}
-		return sub[1] + "@\u200b" + name
-	})
-}
-
-// Count measures text as Mastodon-API servers do: in characters (runes),
-// with every URL counted as perURL characters when perURL > 0.
-func Count(text string, perURL int) int {
-	if perURL <= 0 {
-		return len([]rune(text))
-	}
-	n := 0
-	last := 0
-	for _, loc := range urlRE.FindAllStringIndex(text, -1) {
-		n += len([]rune(text[last:loc[0]])) + perURL
-		last = loc[1]
-	}
-	return n + len([]rune(text[last:]))
-}
-
-// Truncate cuts text to fit budget with "…" and, when link is set, a link
-// to the original after it. Words are not cut unless one is longer than
-// the budget.
-func Truncate(text, link string, budget, perURL int) string {
-	suffix := "…"
-	if link != "" && !strings.Contains(text, link) {
-		suffix = "…\n\n" + link
-	}
-	room := budget - Count(suffix, perURL)
-	if room < 1 {
-		room = 1
-	}
-	return strings.TrimRight(fitPrefix(text, room, perURL), " \t\n") + suffix
-}
-
-// fitPrefix returns the longest prefix of text, ending at a word boundary
-// when possible, that counts at most room.
-func fitPrefix(text string, room, perURL int) string {
-	tokens := tokenRE.FindAllString(text, -1)
-	var b strings.Builder
-	n := 0
-	for _, tok := range tokens {
-		c := Count(tok, perURL)
-		if n+c > room {
-			if n == 0 { // one token longer than the room: cut it
-				r := []rune(tok)
-				if len(r) > room {
-					r = r[:room]
-				}
-				return string(r)
-			}
-			break
-		}
-		b.WriteString(tok)
-		n += c
-	}
-	return b.String()
-}
-
-var tokenRE = regexp.MustCompile(`\S+\s*|\s+`)
-
-// Split breaks text into parts of at most budget characters each,
-// including a " (i/n)" marker, preferring paragraph, then word boundaries.
-// A text that needs more than maxParts parts is truncated in the last one,
-// with link.
-func Split(text string, budget, perURL int, link string) []string {
-	const marker = 8 // " (12/20)"
-	room := budget - marker
-	if room < 20 {
-		room = 20
-	}
-	var parts []string
-	rest := text
-	for rest != "" {
-		if len(parts) == maxParts-1 {
-			parts = append(parts, Truncate(rest, link, room, perURL))
-			break
-		}
-		if Count(rest, perURL) <= room {
-			parts = append(parts, rest)
-			break
-		}
-		chunk := fitPrefix(rest, room, perURL)
-		// Prefer to end at a paragraph or sentence break in the second
-		// half of the chunk.
-		if i := strings.LastIndex(chunk, "\n\n"); i > len(chunk)/2 {
-			chunk = chunk[:i+2]
-		} else if i := strings.LastIndexAny(chunk, ".!?"); i > len(chunk)/2 && i+1 < len(chunk) && chunk[i+1] == ' ' {
-			chunk = chunk[:i+2]
-		}
-		if chunk == "" {
-			break
-		}
-		parts = append(parts, strings.TrimSpace(chunk))
-		rest = strings.TrimLeft(rest[len(chunk):], " \t\n")
-	}
-	if len(parts) > 1 {
-		for i := range parts {
-			parts[i] = fmt.Sprintf("%s (%d/%d)", parts[i], i+1, len(parts))
-		}
-	}
-	return parts
 }

@@ -6,87 +6,8 @@ import (
 	"testing"
 
 	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/textfit"
 )
-
-func TestCount(t *testing.T) {
-	tests := []struct {
-		text   string
-		perURL int
-		want   int
-	}{
-		{"hello", 23, 5},
-		{"héllo wörld", 0, 11},
-		{"see https://example.com/a/very/long/path?with=query", 23, 4 + 23},
-		{"see https://example.com/a/very/long/path?with=query", 0, 51},
-		{"two https://a.example and http://b.example/x", 25, 4 + 25 + 5 + 25},
-	}
-	for _, tt := range tests {
-		if got := Count(tt.text, tt.perURL); got != tt.want {
-			t.Errorf("Count(%q, %d) = %d, want %d", tt.text, tt.perURL, got, tt.want)
-		}
-	}
-}
-
-func TestSplit(t *testing.T) {
-	text := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 16) // 720 chars
-	parts := Split(strings.TrimSpace(text), 500, 23, "https://example.com/p/1")
-	if len(parts) != 2 {
-		t.Fatalf("%d parts: %q", len(parts), parts)
-	}
-	joined := ""
-	for i, p := range parts {
-		if n := Count(p, 23); n > 500 {
-			t.Errorf("part %d has %d chars", i, n)
-		}
-		if !strings.HasSuffix(p, []string{" (1/2)", " (2/2)"}[i]) {
-			t.Errorf("part %d lacks its marker: %q", i, p)
-		}
-		joined += strings.TrimSuffix(strings.TrimSuffix(p, " (1/2)"), " (2/2)") + " "
-	}
-	if strings.Join(strings.Fields(joined), " ") != strings.Join(strings.Fields(text), " ") {
-		t.Errorf("split lost or changed words")
-	}
-	// Parts end at a sentence when one is in reach.
-	if !strings.HasSuffix(strings.TrimSuffix(parts[0], " (1/2)"), ".") {
-		t.Errorf("first part does not end at a sentence: %q", parts[0])
-	}
-	// A URL is never cut, and counts as the server counts it.
-	long := strings.Repeat("word ", 90) + "https://example.com/" + strings.Repeat("x", 300)
-	for _, p := range Split(long, 500, 23, "") {
-		if Count(p, 23) > 500 {
-			t.Errorf("part too long: %d", Count(p, 23))
-		}
-	}
-	if got := Split("short", 500, 23, ""); len(got) != 1 || got[0] != "short" {
-		t.Errorf("short text split: %q", got)
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	text := strings.Repeat("lorem ipsum ", 100)
-	got := Truncate(text, "https://blog.example/post/1", 100, 23)
-	if n := Count(got, 23); n > 100 {
-		t.Errorf("truncated to %d chars", n)
-	}
-	if !strings.HasSuffix(got, "…\n\nhttps://blog.example/post/1") || strings.Contains(got, "ipsu…") {
-		t.Errorf("truncate = %q", got)
-	}
-}
-
-func TestNeutraliseMentions(t *testing.T) {
-	tests := map[string]string{
-		"hi @alice@example.org!":     "hi @\u200balice@example.org!",
-		"@bob thanks":                "@\u200bbob thanks",
-		"mail me: me@example.org":    "mail me: me@example.org",
-		"see https://x.example/@bob": "see https://x.example/@bob",
-		"(@carol@a.example)":         "(@\u200bcarol@a.example)",
-	}
-	for in, want := range tests {
-		if got := NeutraliseMentions(in); got != want {
-			t.Errorf("NeutraliseMentions(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
 
 func TestRender(t *testing.T) {
 	tmpl := DefaultTemplate(KindAccount)
@@ -150,6 +71,7 @@ func TestRender(t *testing.T) {
 		}
 	})
 	t.Run("length", func(t *testing.T) {
+		rules := textfit.Rules{CharsPerURL: 23}
 		p := base
 		p.Mentions = nil
 		p.Text = strings.Repeat("x ", 350) // 700 characters
@@ -174,7 +96,7 @@ func TestRender(t *testing.T) {
 				max = tt.pol.MaxChars
 			}
 			for _, d := range out.Drafts {
-				if n := Count(d.Post.Text, 23) + Count(d.Post.Summary, 23); n > max {
+				if n := rules.Count(d.Post.Text) + rules.Count(d.Post.Summary); n > max {
 					t.Errorf("%+v: a part of %d chars", tt.pol, n)
 				}
 				if d.Post.Summary != tt.cw {

@@ -11,14 +11,16 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fedi-ferry/ferry/fedi"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/journal"
 )
 
 // applier applies the pending items of a frozen plan.
 type applier struct {
 	o   ImportOptions
-	job state.Job
+	job journal.Job
 
 	m *meter
 
@@ -33,7 +35,7 @@ const pageSize = 200
 func (a *applier) run(ctx context.Context) error {
 	a.m = newMeter(a.o.Progress, "applying")
 	a.listIDs = map[string]string{}
-	err := eachItem(ctx, a.o.Journal, a.job.ID, func(items []state.Item) {
+	err := eachItem(ctx, a.o.Journal, a.job.ID, func(items []journal.Item) {
 		a.m.grow(len(items), notPending(items))
 	})
 	if err != nil {
@@ -42,7 +44,7 @@ func (a *applier) run(ctx context.Context) error {
 	for {
 		// Always take the first pending items: a server import may add
 		// items behind the current position.
-		items, err := a.o.Journal.Items(ctx, a.job.ID, state.ItemFilter{Status: state.ItemPending, Limit: pageSize})
+		items, err := a.o.Journal.Items(ctx, a.job.ID, journal.ItemFilter{Status: journal.ItemPending, Limit: pageSize})
 		if err != nil {
 			return fmt.Errorf("import into %s: %w", a.o.Account, err)
 		}
@@ -64,7 +66,7 @@ func (a *applier) run(ctx context.Context) error {
 	}
 }
 
-func (a *applier) applyBatch(ctx context.Context, items []state.Item) error {
+func (a *applier) applyBatch(ctx context.Context, items []journal.Item) error {
 	conc := a.o.Concurrency
 	if items[0].Step == stepList || items[0].Step == stepServerImport {
 		conc = 1
@@ -75,43 +77,26 @@ func (a *applier) applyBatch(ctx context.Context, items []state.Item) error {
 // forEach calls fn for every item, n at a time. The first error fn returns
 // stops the others and is returned; otherwise ctx's error, if any.
 func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := make(chan T)
-	var wg sync.WaitGroup
-	var fatal error
-	var once sync.Once
-	for range n {
-		wg.Go(func() {
-			for it := range ch {
-				if err := fn(ctx, it); err != nil {
-					once.Do(func() { fatal = err; cancel() })
-				}
-			}
-		})
-	}
-feed:
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(n, 1))
 	for _, it := range items {
-		select {
-		case ch <- it:
-		case <-ctx.Done():
-			break feed
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error { return fn(gctx, it) })
 	}
-	close(ch)
-	wg.Wait()
-	if fatal != nil {
-		return fatal
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }
 
 // applyOne applies one item and records the outcome. Only errors that stop
 // the import are returned.
-func (a *applier) applyOne(ctx context.Context, it state.Item) error {
+func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 	var p payload
 	if err := json.Unmarshal([]byte(it.Payload), &p); err != nil {
-		it.Status, it.Error = state.ItemFailed, "corrupt journal entry: "+err.Error()
+		it.Status, it.Error = journal.ItemFailed, "corrupt journal entry: "+err.Error()
 		return a.finish(ctx, it)
 	}
 	for {
@@ -152,14 +137,14 @@ func (a *applier) applyOne(ctx context.Context, it state.Item) error {
 				return ctx.Err()
 			}
 			out = it
-			out.Status, out.Error = state.ItemFailed, reason(err)
+			out.Status, out.Error = journal.ItemFailed, reason(err)
 		}
 		return a.finish(ctx, out)
 	}
 }
 
-func (a *applier) finish(ctx context.Context, it state.Item) error {
-	if err := a.o.Journal.FinishItem(ctx, it, nil); err != nil {
+func (a *applier) finish(ctx context.Context, it journal.Item) error {
+	if err := a.o.Journal.FinishItem(ctx, it); err != nil {
 		return fmt.Errorf("import into %s: %w", a.o.Account, err)
 	}
 	a.m.step()
@@ -183,10 +168,10 @@ func newMeter(fn func(Progress), phase string) *meter {
 }
 
 // notPending counts the items that are done, skipped or failed.
-func notPending(items []state.Item) int {
+func notPending(items []journal.Item) int {
 	n := 0
 	for _, it := range items {
-		if it.Status != state.ItemPending {
+		if it.Status != journal.ItemPending {
 			n++
 		}
 	}
@@ -242,12 +227,12 @@ func reason(err error) string {
 // apply performs one item. prev > 0 means an earlier run began it and may
 // have applied it before being killed: the remote state is checked first so
 // that nothing is created twice.
-func (a *applier) apply(ctx context.Context, it state.Item, p payload, prev int) (state.Item, error) {
+func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev int) (journal.Item, error) {
 	c := a.o.Client
 	out := it
-	out.Status, out.RemoteID = state.ItemDone, p.TargetID
+	out.Status, out.RemoteID = journal.ItemDone, p.TargetID
 	log := a.o.Log.With("step", it.Step, "key", it.Key)
-	resumed := func(note string) (state.Item, error) {
+	resumed := func(note string) (journal.Item, error) {
 		log.Debug("found applied on resume", "note", note)
 		out.Error = "applied (confirmed after an interruption)"
 		return out, nil
@@ -369,7 +354,7 @@ func (a *applier) apply(ctx context.Context, it state.Item, p payload, prev int)
 	case stepServerImport:
 		return a.serverImport(ctx, it, p, prev)
 	default:
-		out.Status, out.Error = state.ItemFailed, "unknown step "+it.Step
+		out.Status, out.Error = journal.ItemFailed, "unknown step "+it.Step
 	}
 	return out, nil
 }

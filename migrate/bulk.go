@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/journal"
 )
 
 // Server-side bulk import (GoToSocial's POST /api/v1/import): one upload
@@ -27,7 +27,7 @@ const (
 // they show up through the API, and turns the outcome into one journal item
 // per row: done when the server applied it; otherwise pending for the API
 // path (MethodAuto) or failed (MethodServer).
-func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, prev int) (state.Item, error) {
+func (a *applier) serverImport(ctx context.Context, it journal.Item, p payload, prev int) (journal.Item, error) {
 	c := a.o.Client
 	parsed, err := ParseFile(strings.NewReader(p.CSV), "bulk import", p.Type)
 	if err != nil {
@@ -71,23 +71,23 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 	}
 
 	step := stepForType(p.Type)
-	var items []state.Item
+	var items []journal.Item
 	for _, r := range rows {
 		pl := payload{Type: p.Type, Source: r.Pos.String(), Entry: r.Account, Reblogs: r.ShowBoosts, Notify: r.Notify,
 			Languages: r.Languages, HideNotif: r.HideNotifications}
-		item := state.Item{Step: step, Key: strings.ToLower(r.Account)}
+		item := journal.Item{Step: step, Key: strings.ToLower(r.Account)}
 		acc, ok := have[accountKey(r.Account, host)]
 		switch {
 		case ok && p.Type == Following && acc.Moved != nil && acc.Moved.ID != "" && a.o.Method == MethodAuto:
 			// The importer followed the old address; follow the new one.
 			pl.TargetID, pl.MovedTo = acc.Moved.ID, strings.ToLower(acc.Moved.Acct)
-			item.Status = state.ItemPending
+			item.Status = journal.ItemPending
 		case ok:
 			pl.TargetID, pl.Note = acc.ID, "applied by the server's importer"
-			item.Status, item.RemoteID = state.ItemDone, acc.ID
+			item.Status, item.RemoteID = journal.ItemDone, acc.ID
 		case a.o.Method == MethodAuto:
 			pl.Note = "the server's importer left it out; applying through the API"
-			item.Status = state.ItemPending
+			item.Status = journal.ItemPending
 		default:
 			// Not in the list: a follow may still await the account's
 			// Accept (the lists show accepted follows only), or the
@@ -105,7 +105,7 @@ func (a *applier) serverImport(ctx context.Context, it state.Item, p payload, pr
 	}
 	a.m.grow(len(items), notPending(items))
 	out := it
-	out.Status, out.Error = state.ItemDone, ""
+	out.Status, out.Error = journal.ItemDone, ""
 	return out, nil
 }
 
@@ -141,8 +141,8 @@ func (a *applier) awaitServerImport(ctx context.Context, t Type, have map[string
 // (MethodServer): resolved and related as wanted (a follow requested, a
 // block, a mute) it is done; otherwise it failed, with the reason. Only
 // errors that stop the import are returned.
-func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *state.Item) error {
-	item.Status = state.ItemFailed
+func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *journal.Item) error {
+	item.Status = journal.ItemFailed
 	acc, err := fedi.ResolveAccount(ctx, a.o.Client, pl.Entry)
 	if err != nil {
 		if fedi.IsUnauthorized(err) || ctx.Err() != nil {
@@ -162,9 +162,9 @@ func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *s
 	pl.TargetID = acc.ID
 	switch {
 	case t == Following && rel.Requested && !rel.Following:
-		item.Status, item.RemoteID, item.Error = state.ItemDone, acc.ID, "follow requested; the account has not accepted it yet"
+		item.Status, item.RemoteID, item.Error = journal.ItemDone, acc.ID, "follow requested; the account has not accepted it yet"
 	case t == Following && rel.Following, t == Blocks && rel.Blocking, t == Mutes && rel.Muting:
-		item.Status, item.RemoteID = state.ItemDone, acc.ID
+		item.Status, item.RemoteID = journal.ItemDone, acc.ID
 		pl.Note = "applied by the server's importer"
 	default:
 		item.Error = "the server's importer did not apply it (it skips rows it fails on; try --method api)"

@@ -10,6 +10,7 @@ package migrate
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -618,11 +619,14 @@ func short(s string) string {
 	return string(r[:n]) + "…"
 }
 
-// Writer writes one graph file in Mastodon's exact export format: the
-// header row where Mastodon writes one, fields quoted only when they
-// contain a comma, quote or line break (as Ruby's CSV does), "\n" line ends.
+// Writer writes one graph file in Mastodon's export format: the header row
+// where Mastodon writes one, fields quoted only when they contain a comma,
+// quote or line break (as Ruby's CSV does), "\n" line ends. It is
+// encoding/csv's writer, which quotes by the same rule with one addition: a
+// cell that starts with white space (or is exactly `\.`) is quoted too.
+// Both readers (Mastodon's and ParseFile) read such a cell back unchanged.
 type Writer struct {
-	w   *bufio.Writer
+	w   *csv.Writer
 	t   Type
 	err error
 }
@@ -630,7 +634,7 @@ type Writer struct {
 // NewWriter returns a Writer of type t on w and writes the header row (if
 // the type has one). Call Flush at the end.
 func NewWriter(w io.Writer, t Type) *Writer {
-	cw := &Writer{w: bufio.NewWriter(w), t: t}
+	cw := &Writer{w: csv.NewWriter(w), t: t}
 	if h := t.header(); h != nil {
 		cw.record(h...)
 	}
@@ -661,26 +665,15 @@ func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.w.Flush()
+	w.w.Flush()
+	return w.w.Error()
 }
 
 func (w *Writer) record(fields ...string) {
 	if w.err != nil {
 		return
 	}
-	for i, f := range fields {
-		if i > 0 {
-			w.w.WriteByte(',')
-		}
-		if strings.ContainsAny(f, ",\"\r\n") {
-			w.w.WriteByte('"')
-			w.w.WriteString(strings.ReplaceAll(f, `"`, `""`))
-			w.w.WriteByte('"')
-		} else {
-			w.w.WriteString(f)
-		}
-	}
-	_, w.err = w.w.WriteString("\n")
+	w.err = w.w.Write(fields)
 }
 
 func boolCell(b *bool, def bool) string {
@@ -703,7 +696,7 @@ type FailureWriter struct {
 
 // NewFailureWriter writes the header of a failures file of type t to w.
 func NewFailureWriter(w io.Writer, t Type) *FailureWriter {
-	fw := &FailureWriter{w: &Writer{w: bufio.NewWriter(w), t: t}}
+	fw := &FailureWriter{w: &Writer{w: csv.NewWriter(w), t: t}}
 	fw.w.record(t.failureHeader()...)
 	return fw
 }

@@ -14,7 +14,6 @@ package migrate
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,21 +23,21 @@ import (
 	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/journal"
 )
 
-// Journal is the part of the state store an import needs (the plan →
-// journal → apply contract is documented in package state). *state.Store
-// satisfies it.
+// Journal is what an import needs of the write journal (the plan →
+// journal → apply contract is documented in package journal). The state
+// store satisfies it.
 type Journal interface {
-	CreateJob(ctx context.Context, j state.Job) (state.Job, bool, error)
+	CreateJob(ctx context.Context, j journal.Job) (journal.Job, bool, error)
 	DeleteJob(ctx context.Context, id int64) error
 	UpdateJob(ctx context.Context, id int64, status, params string) error
-	FreezePlan(ctx context.Context, jobID int64, items []state.Item) error
-	Items(ctx context.Context, jobID int64, f state.ItemFilter) ([]state.Item, error)
-	Item(ctx context.Context, jobID int64, step, key string) (state.Item, error)
+	FreezePlan(ctx context.Context, jobID int64, items []journal.Item) error
+	Items(ctx context.Context, jobID int64, f journal.ItemFilter) ([]journal.Item, error)
+	Item(ctx context.Context, jobID int64, step, key string) (journal.Item, error)
 	BeginItem(ctx context.Context, jobID int64, step, key string) (int, error)
-	FinishItem(ctx context.Context, it state.Item, also func(tx *sql.Tx) error) error
+	FinishItem(ctx context.Context, it journal.Item) error
 }
 
 // Mode says what an import does with what the account has and the files
@@ -306,26 +305,26 @@ func Import(ctx context.Context, o ImportOptions) (*Report, error) {
 
 	key := jobKey(o)
 	params, _ := json.Marshal(map[string]any{"mode": o.Mode, "method": o.Method, "files": fileNames(o.Files)})
-	job, created, err := o.Journal.CreateJob(ctx, state.Job{Kind: JobKind, Key: key, Account: o.Account, Params: string(params)})
+	job, created, err := o.Journal.CreateJob(ctx, journal.Job{Kind: JobKind, Key: key, Account: o.Account, Params: string(params)})
 	if err != nil {
 		return nil, fmt.Errorf("import into %s: %w", o.Account, err)
 	}
-	if !created && job.Status == state.JobDone && o.Fresh {
+	if !created && job.Status == journal.JobDone && o.Fresh {
 		if err := o.Journal.DeleteJob(ctx, job.ID); err != nil {
 			return nil, fmt.Errorf("import into %s: start afresh: %w", o.Account, err)
 		}
-		if job, _, err = o.Journal.CreateJob(ctx, state.Job{Kind: JobKind, Key: key, Account: o.Account, Params: string(params)}); err != nil {
+		if job, _, err = o.Journal.CreateJob(ctx, journal.Job{Kind: JobKind, Key: key, Account: o.Account, Params: string(params)}); err != nil {
 			return nil, fmt.Errorf("import into %s: %w", o.Account, err)
 		}
 		created = true
 	}
 	rep.JobID = job.ID
 	switch {
-	case job.Status == state.JobDone:
+	case job.Status == journal.JobDone:
 		rep.Finished = true
 		rep.Notes = append(rep.Notes, fmt.Sprintf("this import already finished on %s; nothing was done (use --fresh to run it again)",
 			job.UpdatedAt.Local().Format(time.DateTime)))
-	case job.Status == state.JobPlanning:
+	case job.Status == journal.JobPlanning:
 		// New, or killed while planning: nothing was written yet, so plan
 		// (again) from scratch.
 		pl, err := newPlanner(o).plan(ctx)
@@ -348,7 +347,7 @@ func Import(ctx context.Context, o ImportOptions) (*Report, error) {
 		o.Log.Info("resuming import", "account", o.Account, "job", job.ID)
 	}
 
-	if job.Status != state.JobDone {
+	if job.Status != journal.JobDone {
 		ap := &applier{o: o, job: job}
 		if err := ap.run(ctx); err != nil {
 			// Keep the report of what happened so far.
@@ -357,7 +356,7 @@ func Import(ctx context.Context, o ImportOptions) (*Report, error) {
 			}
 			return rep, err
 		}
-		if err := o.Journal.UpdateJob(ctx, job.ID, state.JobDone, ""); err != nil {
+		if err := o.Journal.UpdateJob(ctx, job.ID, journal.JobDone, ""); err != nil {
 			return nil, fmt.Errorf("import into %s: %w", o.Account, err)
 		}
 	}
@@ -379,7 +378,7 @@ func fileNames(fs []Parsed) []string {
 
 // fillReport counts the journal's items into rep.
 func fillReport(ctx context.Context, j Journal, jobID int64, rep *Report) error {
-	if err := eachItem(ctx, j, jobID, func(items []state.Item) { summarize(rep, items) }); err != nil {
+	if err := eachItem(ctx, j, jobID, func(items []journal.Item) { summarize(rep, items) }); err != nil {
 		return fmt.Errorf("report of import job %d: %w", jobID, err)
 	}
 	return nil
@@ -387,10 +386,10 @@ func fillReport(ctx context.Context, j Journal, jobID int64, rep *Report) error 
 
 // eachItem calls fn with every item of the job, in plan order, a page at a
 // time: memory stays flat however large the plan.
-func eachItem(ctx context.Context, j Journal, jobID int64, fn func([]state.Item)) error {
+func eachItem(ctx context.Context, j Journal, jobID int64, fn func([]journal.Item)) error {
 	var after int64
 	for {
-		items, err := j.Items(ctx, jobID, state.ItemFilter{AfterSeq: after, Limit: 1000})
+		items, err := j.Items(ctx, jobID, journal.ItemFilter{AfterSeq: after, Limit: 1000})
 		if err != nil {
 			return err
 		}
@@ -403,7 +402,7 @@ func eachItem(ctx context.Context, j Journal, jobID int64, fn func([]state.Item)
 }
 
 // summarize adds the items' outcomes to rep.
-func summarize(rep *Report, items []state.Item) {
+func summarize(rep *Report, items []journal.Item) {
 	for _, it := range items {
 		var p payload
 		_ = json.Unmarshal([]byte(it.Payload), &p)
@@ -413,27 +412,27 @@ func summarize(rep *Report, items []state.Item) {
 		c := rep.counts(p.Type)
 		removal := isRemoval(it.Step)
 		switch it.Status {
-		case state.ItemDone:
+		case journal.ItemDone:
 			if removal {
 				c.Removed++
 			} else {
 				c.Applied++
 			}
-		case state.ItemSkipped:
+		case journal.ItemSkipped:
 			c.Already++
-		case state.ItemFailed:
+		case journal.ItemFailed:
 			c.Failed++
 			rep.Failures = append(rep.Failures, Failure{Row: p.row(), Type: p.Type, Source: p.Source, Entry: p.Entry, Reason: it.Error})
 		default:
 			c.Pending++
 		}
-		if p.MovedTo != "" && it.Step == stepFollow && it.Status != state.ItemFailed {
+		if p.MovedTo != "" && it.Step == stepFollow && it.Status != journal.ItemFailed {
 			rep.Moved = append(rep.Moved, Moved{From: p.Entry, To: p.MovedTo})
 		}
 	}
 }
 
-func planEntry(it state.Item) PlanEntry {
+func planEntry(it journal.Item) PlanEntry {
 	var p payload
 	_ = json.Unmarshal([]byte(it.Payload), &p)
 	note := p.Note
@@ -446,10 +445,10 @@ func planEntry(it state.Item) PlanEntry {
 	return PlanEntry{Step: it.Step, Entry: p.Entry, Status: string(it.Status), Note: note, Source: p.Source}
 }
 
-func removals(items []state.Item) []PlanEntry {
+func removals(items []journal.Item) []PlanEntry {
 	var out []PlanEntry
 	for _, it := range items {
-		if isRemoval(it.Step) && it.Status == state.ItemPending {
+		if isRemoval(it.Step) && it.Status == journal.ItemPending {
 			out = append(out, planEntry(it))
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/fedi-ferry/ferry/fedi"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/journal"
 )
 
 // Journal steps, in the order they are planned and applied. List members
@@ -52,7 +52,7 @@ type planner struct {
 	o     ImportOptions
 	c     *fedi.Client
 	me    fedi.Account
-	items []state.Item
+	items []journal.Item
 
 	// What the account has now, keyed by lower-cased address (or URI).
 	following map[string]fedi.Account
@@ -122,9 +122,9 @@ func cutListEntry(s string) (title, acct string, ok bool) {
 	return s[:i], s[i+2:], true
 }
 
-func (p *planner) add(step, key string, status state.ItemStatus, why string, pl payload) {
+func (p *planner) add(step, key string, status journal.ItemStatus, why string, pl payload) {
 	b, _ := json.Marshal(pl)
-	p.items = append(p.items, state.Item{Step: step, Key: key, Payload: string(b), Status: status, Error: why})
+	p.items = append(p.items, journal.Item{Step: step, Key: key, Payload: string(b), Status: status, Error: why})
 }
 
 // bulk reports whether rows of t go through the server's bulk importer.
@@ -196,7 +196,7 @@ func (p *planner) plan(ctx context.Context) (*planner, error) {
 		return nil, err
 	}
 	for _, r := range p.rowsOf(Followers) {
-		p.add(stepFollow, "followers:"+strings.ToLower(r.Account), state.ItemFailed,
+		p.add(stepFollow, "followers:"+strings.ToLower(r.Account), journal.ItemFailed,
 			"followers cannot be imported: they follow the new account when the old one moves (ferry migrate)",
 			payload{Type: Followers, Source: r.Pos.String(), Entry: r.Account})
 	}
@@ -429,14 +429,14 @@ func (p *planner) planFollows(ctx context.Context, rows []Row) error {
 			pl.TargetID = a.ID
 			if rel, ok := rels[a.ID]; ok && settingsDiffer(rel, r) {
 				pl.Note = "already followed; updating its settings"
-				p.add(stepFollow, key, state.ItemPending, "", pl)
+				p.add(stepFollow, key, journal.ItemPending, "", pl)
 				continue
 			}
-			p.add(stepFollow, key, state.ItemSkipped, "already followed", pl)
+			p.add(stepFollow, key, journal.ItemSkipped, "already followed", pl)
 			continue
 		}
 		if why != "" {
-			p.add(stepFollow, key, state.ItemFailed, why, pl)
+			p.add(stepFollow, key, journal.ItemFailed, why, pl)
 			continue
 		}
 		if a.Moved != nil && a.Moved.ID != "" {
@@ -444,12 +444,12 @@ func (p *planner) planFollows(ctx context.Context, rows []Row) error {
 			a = *a.Moved
 			if _, ok := p.following[p.key(a.Acct)]; ok {
 				pl.TargetID = a.ID
-				p.add(stepFollow, key, state.ItemSkipped, "moved to "+pl.MovedTo+", which is already followed", pl)
+				p.add(stepFollow, key, journal.ItemSkipped, "moved to "+pl.MovedTo+", which is already followed", pl)
 				continue
 			}
 		}
 		pl.TargetID = a.ID
-		p.add(stepFollow, key, state.ItemPending, "", pl)
+		p.add(stepFollow, key, journal.ItemPending, "", pl)
 	}
 	return nil
 }
@@ -482,7 +482,7 @@ func (p *planner) planBulk(t Type, rows []Row, have map[string]fedi.Account) {
 			Languages: r.Languages, HideNotif: r.HideNotifications}
 		if a, ok := have[p.key(r.Account)]; ok {
 			pl.TargetID = a.ID
-			p.add(stepForType(t), strings.ToLower(r.Account), state.ItemSkipped, "already there", pl)
+			p.add(stepForType(t), strings.ToLower(r.Account), journal.ItemSkipped, "already there", pl)
 			continue
 		}
 		w.Write(r)
@@ -491,7 +491,7 @@ func (p *planner) planBulk(t Type, rows []Row, have map[string]fedi.Account) {
 	}
 	_ = w.Flush() // a bytes.Buffer does not fail
 	if n > 0 {
-		p.add(stepServerImport, string(t), state.ItemPending, "", payload{Type: t, Entry: fmt.Sprintf("%d %s rows", n, t), CSV: buf.String(), Sources: sources})
+		p.add(stepServerImport, string(t), journal.ItemPending, "", payload{Type: t, Entry: fmt.Sprintf("%d %s rows", n, t), CSV: buf.String(), Sources: sources})
 	}
 }
 
@@ -516,13 +516,13 @@ func (p *planner) planLists(rows []Row) {
 		seen[r.List] = true
 		pl := payload{Type: Lists, Entry: r.List, List: r.List, Source: r.Pos.String()}
 		if id, ok := p.lists[r.List]; ok {
-			it := state.Item{Step: stepList, Key: r.List, Status: state.ItemSkipped, Error: "list exists", RemoteID: id}
+			it := journal.Item{Step: stepList, Key: r.List, Status: journal.ItemSkipped, Error: "list exists", RemoteID: id}
 			b, _ := json.Marshal(pl)
 			it.Payload = string(b)
 			p.items = append(p.items, it)
 			continue
 		}
-		p.add(stepList, r.List, state.ItemPending, "", pl)
+		p.add(stepList, r.List, journal.ItemPending, "", pl)
 	}
 }
 
@@ -544,7 +544,7 @@ func (p *planner) planListMembers(rows []Row, follows []Row) {
 		pl := payload{Type: Lists, Source: r.Pos.String(), Entry: entry, List: r.List}
 		a, known, why := p.target(r.Account, p.following)
 		if why != "" {
-			p.add(stepListMember, entry, state.ItemFailed, why, pl)
+			p.add(stepListMember, entry, journal.ItemFailed, why, pl)
 			continue
 		}
 		if !known && a.Moved != nil && a.Moved.ID != "" {
@@ -553,16 +553,16 @@ func (p *planner) planListMembers(rows []Row, follows []Row) {
 		}
 		pl.TargetID = a.ID
 		if id, ok := p.lists[r.List]; ok && p.members[id][p.key(a.Acct)] {
-			p.add(stepListMember, entry, state.ItemSkipped, "already in the list", pl)
+			p.add(stepListMember, entry, journal.ItemSkipped, "already in the list", pl)
 			continue
 		}
 		fk := strings.ToLower(r.Account)
 		if _, followed := p.following[p.key(a.Acct)]; !followed && !planned[fk] {
 			planned[fk] = true
-			p.add(stepFollow, fk, state.ItemPending, "", payload{Type: Following, Source: r.Pos.String(), Entry: r.Account,
+			p.add(stepFollow, fk, journal.ItemPending, "", payload{Type: Following, Source: r.Pos.String(), Entry: r.Account,
 				TargetID: a.ID, MovedTo: pl.MovedTo, Note: "followed for list " + r.List})
 		}
-		p.add(stepListMember, entry, state.ItemPending, "", pl)
+		p.add(stepListMember, entry, journal.ItemPending, "", pl)
 	}
 }
 
@@ -578,12 +578,12 @@ func (p *planner) planAccounts(t Type, step string, rows []Row, have map[string]
 		switch {
 		case known:
 			pl.TargetID = a.ID
-			p.add(step, key, state.ItemSkipped, "already there", pl)
+			p.add(step, key, journal.ItemSkipped, "already there", pl)
 		case why != "":
-			p.add(step, key, state.ItemFailed, why, pl)
+			p.add(step, key, journal.ItemFailed, why, pl)
 		default:
 			pl.TargetID = a.ID
-			p.add(step, key, state.ItemPending, "", pl)
+			p.add(step, key, journal.ItemPending, "", pl)
 		}
 	}
 }
@@ -593,11 +593,11 @@ func (p *planner) planDomains(rows []Row) {
 		pl := payload{Type: DomainBlocks, Source: r.Pos.String(), Entry: r.Domain, Domain: r.Domain}
 		switch {
 		case p.domains == nil:
-			p.add(stepDomainBlock, r.Domain, state.ItemFailed, "this server has no user-level domain blocks", pl)
+			p.add(stepDomainBlock, r.Domain, journal.ItemFailed, "this server has no user-level domain blocks", pl)
 		case p.domains[r.Domain]:
-			p.add(stepDomainBlock, r.Domain, state.ItemSkipped, "already blocked", pl)
+			p.add(stepDomainBlock, r.Domain, journal.ItemSkipped, "already blocked", pl)
 		default:
-			p.add(stepDomainBlock, r.Domain, state.ItemPending, "", pl)
+			p.add(stepDomainBlock, r.Domain, journal.ItemPending, "", pl)
 		}
 	}
 }
@@ -607,7 +607,7 @@ func (p *planner) planBookmarks(ctx context.Context, rows []Row) error {
 		pl := payload{Type: Bookmarks, Source: r.Pos.String(), Entry: r.URI, URI: r.URI}
 		if id, ok := p.bookmarks[r.URI]; ok {
 			pl.TargetID = id
-			p.add(stepBookmark, r.URI, state.ItemSkipped, "already bookmarked", pl)
+			p.add(stepBookmark, r.URI, journal.ItemSkipped, "already bookmarked", pl)
 			continue
 		}
 		s, err := fedi.ResolveStatus(ctx, p.c, r.URI)
@@ -615,16 +615,16 @@ func (p *planner) planBookmarks(ctx context.Context, rows []Row) error {
 		case err == nil:
 			pl.TargetID = s.ID
 			if s.Bookmarked {
-				p.add(stepBookmark, r.URI, state.ItemSkipped, "already bookmarked", pl)
+				p.add(stepBookmark, r.URI, journal.ItemSkipped, "already bookmarked", pl)
 			} else {
-				p.add(stepBookmark, r.URI, state.ItemPending, "", pl)
+				p.add(stepBookmark, r.URI, journal.ItemPending, "", pl)
 			}
 		case fedi.IsUnauthorized(err) || ctx.Err() != nil:
 			return errors.Join(err, ctx.Err())
 		case fedi.IsNotFound(err):
-			p.add(stepBookmark, r.URI, state.ItemFailed, "post not found or not visible to this account", pl)
+			p.add(stepBookmark, r.URI, journal.ItemFailed, "post not found or not visible to this account", pl)
 		default:
-			p.add(stepBookmark, r.URI, state.ItemFailed, "could not fetch the post: "+err.Error(), pl)
+			p.add(stepBookmark, r.URI, journal.ItemFailed, "could not fetch the post: "+err.Error(), pl)
 		}
 	}
 	return nil
@@ -646,7 +646,7 @@ func (p *planner) planRemovals(follows, listRows, blocks, mutes []Row) {
 	remove := func(t Type, step string, have map[string]fedi.Account, keep map[string]bool) {
 		for k, a := range have {
 			if !keep[k] {
-				p.add(step, k, state.ItemPending, "", payload{Type: t, Entry: k, TargetID: a.ID, Note: "not in the file"})
+				p.add(step, k, journal.ItemPending, "", payload{Type: t, Entry: k, TargetID: a.ID, Note: "not in the file"})
 			}
 		}
 	}
@@ -670,7 +670,7 @@ func (p *planner) planRemovals(follows, listRows, blocks, mutes []Row) {
 		}
 		for d := range p.domains {
 			if !keep[d] {
-				p.add(stepDomainUnblock, d, state.ItemPending, "", payload{Type: DomainBlocks, Entry: d, Domain: d, Note: "not in the file"})
+				p.add(stepDomainUnblock, d, journal.ItemPending, "", payload{Type: DomainBlocks, Entry: d, Domain: d, Note: "not in the file"})
 			}
 		}
 	}
@@ -681,7 +681,7 @@ func (p *planner) planRemovals(follows, listRows, blocks, mutes []Row) {
 		}
 		for uri, id := range p.bookmarks {
 			if !keep[uri] {
-				p.add(stepUnbookmark, uri, state.ItemPending, "", payload{Type: Bookmarks, Entry: uri, URI: uri, TargetID: id, Note: "not in the file"})
+				p.add(stepUnbookmark, uri, journal.ItemPending, "", payload{Type: Bookmarks, Entry: uri, URI: uri, TargetID: id, Note: "not in the file"})
 			}
 		}
 	}
@@ -694,13 +694,13 @@ func (p *planner) planRemovals(follows, listRows, blocks, mutes []Row) {
 			for m := range p.members[id] {
 				if e := listEntry(title, m); !keep[e] {
 					a := p.following[m]
-					p.add(stepListMemberRemove, e, state.ItemPending, "", payload{Type: Lists, Entry: e, List: title, TargetID: a.ID, Note: "not in the file"})
+					p.add(stepListMemberRemove, e, journal.ItemPending, "", payload{Type: Lists, Entry: e, List: title, TargetID: a.ID, Note: "not in the file"})
 				}
 			}
 		}
 	}
 	// Removals are planned from maps; sort them so plans are reproducible.
-	slices.SortStableFunc(p.items, func(a, b state.Item) int {
+	slices.SortStableFunc(p.items, func(a, b journal.Item) int {
 		ra, rb := isRemoval(a.Step), isRemoval(b.Step)
 		switch {
 		case ra && rb:

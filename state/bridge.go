@@ -428,7 +428,7 @@ func (s *Store) BridgeJob(ctx context.Context, route string) (Job, error) {
 // is recorded. A copy with an empty State only finishes the step.
 func (s *Store) BridgeFinish(ctx context.Context, it Item, c BridgeCopy) error {
 	now := formatTime(time.Now())
-	return s.FinishItem(ctx, it, func(tx *sql.Tx) error {
+	return s.finishItem(ctx, it, func(tx *sql.Tx) error {
 		if c.State == "" {
 			return nil
 		}

@@ -6,70 +6,42 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/fedi-ferry/ferry/journal"
 )
 
-// The journal is how every multi-step write (a graph import, an archive
-// publish, a migration) survives a crash or a kill: plan → journal → apply.
-//
-//  1. The caller creates a Job, identified by (Kind, Key), and freezes its
-//     whole plan as Items in one transaction (FreezePlan). A crash before
-//     the commit leaves no plan; a rerun plans again from scratch.
-//  2. It applies items in order. Before a non-idempotent remote write it
-//     calls BeginItem, which counts the attempt durably: an item found
-//     pending with Attempts > 0 after a crash may already have been applied
-//     remotely, and the caller must check the server before applying again.
-//  3. FinishItem marks the item done, failed or skipped and records its
-//     remote ID in one transaction, together with any other rows the caller
-//     writes (through the tx it is handed).
-//
-// A rerun with the same (Kind, Key) finds the job and continues with the
-// items still pending.
+// The store keeps package journal's jobs and items (the plan → journal →
+// apply contract is documented there) and satisfies the Journal interfaces
+// that migrate, migrate/publish and migrate/move declare.
 
-// Job statuses.
+// The journal's values are package journal's; these names keep the store's
+// own callers (the bridge tables, the CLI) reading as before.
+type (
+	// Job is journal.Job.
+	Job = journal.Job
+	// Item is journal.Item.
+	Item = journal.Item
+	// ItemStatus is journal.ItemStatus.
+	ItemStatus = journal.ItemStatus
+	// ItemFilter is journal.ItemFilter.
+	ItemFilter = journal.ItemFilter
+)
+
+// Job and item statuses, as in package journal.
 const (
-	JobPlanning = "planning" // created, plan not frozen yet
-	JobPlanned  = "planned"  // plan frozen, items being applied
-	JobDone     = "done"     // every item finished (done, failed or skipped)
-	JobFailed   = "failed"   // stopped for a reason the caller recorded in Params
+	JobPlanning = journal.JobPlanning
+	JobPlanned  = journal.JobPlanned
+	JobDone     = journal.JobDone
+	JobFailed   = journal.JobFailed
+
+	ItemPending = journal.ItemPending
+	ItemDone    = journal.ItemDone
+	ItemFailed  = journal.ItemFailed
+	ItemSkipped = journal.ItemSkipped
 )
 
-// ItemStatus is where one planned item stands.
-type ItemStatus string
-
-// Item statuses.
-const (
-	ItemPending ItemStatus = "pending"
-	ItemDone    ItemStatus = "done"
-	ItemFailed  ItemStatus = "failed"  // will not be retried; Error says why
-	ItemSkipped ItemStatus = "skipped" // nothing to do (already there); Error may say why
-)
-
-// Job is one multi-step write.
-type Job struct {
-	ID        int64
-	Kind      string // what the job does: "import", "publish", "migrate" …
-	Key       string // the caller's identity for the job, unique per Kind
-	Account   string // the account handle the job writes to, if any
-	Status    string
-	Params    string // caller-defined JSON (inputs, options, progress notes)
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-// Item is one step of a job's frozen plan. (JobID, Step, Key) identifies it;
-// Seq orders the items of a job as they were planned.
-type Item struct {
-	JobID     int64
-	Seq       int64
-	Step      string // a phase of the job: "follow", "block", "list" …
-	Key       string // the item's identity within its step, e.g. an account handle
-	Payload   string // caller-defined JSON: what to apply
-	Status    ItemStatus
-	Attempts  int    // BeginItem calls so far
-	Error     string // why the item failed or was skipped
-	RemoteID  string // what the apply created or touched, if anything
-	UpdatedAt time.Time
-}
+// InFlightGrace is journal.InFlightGrace.
+const InFlightGrace = journal.InFlightGrace
 
 // migrateV2 creates the journal tables.
 func migrateV2(ctx context.Context, tx *sql.Tx) error {
@@ -277,14 +249,6 @@ func scanItem(row interface{ Scan(...any) error }) (Item, error) {
 	return it, err
 }
 
-// ItemFilter selects items for Items. Zero fields match everything.
-type ItemFilter struct {
-	Step     string
-	Status   ItemStatus
-	AfterSeq int64 // only items planned after this one, for paging
-	Limit    int   // 0 = no limit
-}
-
 // Items returns the job's items matching f, in plan order.
 func (s *Store) Items(ctx context.Context, jobID int64, f ItemFilter) ([]Item, error) {
 	limit := f.Limit
@@ -322,22 +286,6 @@ func (s *Store) Item(ctx context.Context, jobID int64, step, key string) (Item, 
 		return Item{}, fmt.Errorf("get item %s/%s of job %d: %w", step, key, jobID, err)
 	}
 	return it, nil
-}
-
-// InFlightGrace is how long a request sent by an attempt may still be on
-// its way to the server after the process that sent it was killed. A check
-// of the server made sooner could miss a write that lands a moment later
-// and lead to a duplicate.
-const InFlightGrace = 3 * time.Second
-
-// SettleWait is how long to wait before checking the server for the
-// outcome of the item's last attempt: what is left of InFlightGrace since
-// that attempt began, or 0.
-func (it Item) SettleWait(now time.Time) time.Duration {
-	if it.Attempts == 0 {
-		return 0
-	}
-	return max(InFlightGrace-now.Sub(it.UpdatedAt), 0)
 }
 
 // BeginItem durably counts an attempt to apply the item and returns how
@@ -378,11 +326,18 @@ WHERE job_id = ? AND step = ? AND key = ? RETURNING attempts - 1`,
 	return previous, nil
 }
 
-// FinishItem records the item's outcome. also, when not nil, runs in the
-// same transaction, so rows that depend on the outcome (a mapping from an
+// FinishItem records the item's outcome (done, failed or skipped), its
+// Error and its RemoteID, even when ctx is cancelled: the outcome happened
+// remotely and must not be lost.
+func (s *Store) FinishItem(ctx context.Context, it Item) error {
+	return s.finishItem(ctx, it, nil)
+}
+
+// finishItem is FinishItem with also, when not nil, run in the same
+// transaction, so rows that depend on the outcome (a mapping from an
 // original post to its copy, say) are written if and only if the item is
-// marked. It must only touch the database through tx.
-func (s *Store) FinishItem(ctx context.Context, it Item, also func(tx *sql.Tx) error) error {
+// marked. also must only touch the database through tx.
+func (s *Store) finishItem(ctx context.Context, it Item, also func(tx *sql.Tx) error) error {
 	if it.Status == "" || it.Status == ItemPending {
 		return fmt.Errorf("finish item %s/%s: status %q is not an outcome", it.Step, it.Key, it.Status)
 	}

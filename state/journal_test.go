@@ -54,7 +54,7 @@ func TestJournalPlanApplyResume(t *testing.T) {
 	// FinishItem writes the outcome and the caller's rows atomically; if
 	// the caller's part fails, the item stays pending.
 	boom := errors.New("boom")
-	err = s.FinishItem(ctx, Item{JobID: j.ID, Step: "follow", Key: "b@b.example", Status: ItemDone, RemoteID: "42"},
+	err = s.finishItem(ctx, Item{JobID: j.ID, Step: "follow", Key: "b@b.example", Status: ItemDone, RemoteID: "42"},
 		func(tx *sql.Tx) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("FinishItem with failing also: %v", err)
@@ -64,13 +64,13 @@ func TestJournalPlanApplyResume(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := s.FinishItem(cancelled, Item{JobID: j.ID, Step: "follow", Key: "b@b.example", Status: ItemDone, RemoteID: "42"}, nil); err != nil {
+	if err := s.FinishItem(cancelled, Item{JobID: j.ID, Step: "follow", Key: "b@b.example", Status: ItemDone, RemoteID: "42"}); err != nil {
 		t.Fatalf("FinishItem with a cancelled context must still record: %v", err)
 	}
-	if err := s.FinishItem(ctx, Item{JobID: j.ID, Step: "follow", Key: "c@c.example", Status: ItemFailed, Error: "gone"}, nil); err != nil {
+	if err := s.FinishItem(ctx, Item{JobID: j.ID, Step: "follow", Key: "c@c.example", Status: ItemFailed, Error: "gone"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishItem(ctx, Item{JobID: j.ID, Step: "follow", Key: "c@c.example", Status: ItemPending}, nil); err == nil {
+	if err := s.FinishItem(ctx, Item{JobID: j.ID, Step: "follow", Key: "c@c.example", Status: ItemPending}); err == nil {
 		t.Fatal("FinishItem accepted pending as an outcome")
 	}
 

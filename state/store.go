@@ -23,13 +23,17 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/fedi-ferry/ferry/journal"
 )
 
 // Sentinel errors. Methods wrap them with %w and a description of the
 // operation, so callers test with errors.Is.
 var (
-	// ErrNotFound reports that the requested row does not exist.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound reports that the requested row does not exist. It is
+	// journal.ErrNotFound, so that code written against the journal's
+	// interfaces recognises it.
+	ErrNotFound = journal.ErrNotFound
 	// ErrConflict reports that a write would break a uniqueness rule other
 	// than the row's own key, such as an account alias already taken by
 	// another account.

@@ -2,7 +2,6 @@ package move
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/journal"
 )
 
 // JobKind is the journal kind of migrations.
@@ -31,14 +30,14 @@ const (
 	StepPublish  = "publish"
 )
 
-// Journal is the part of the state store a migration needs. *state.Store
-// satisfies it.
+// Journal is what a migration needs of the write journal (package journal
+// documents the contract). The state store satisfies it.
 type Journal interface {
-	CreateJob(ctx context.Context, j state.Job) (state.Job, bool, error)
-	FreezePlan(ctx context.Context, jobID int64, items []state.Item) error
-	Items(ctx context.Context, jobID int64, f state.ItemFilter) ([]state.Item, error)
+	CreateJob(ctx context.Context, j journal.Job) (journal.Job, bool, error)
+	FreezePlan(ctx context.Context, jobID int64, items []journal.Item) error
+	Items(ctx context.Context, jobID int64, f journal.ItemFilter) ([]journal.Item, error)
 	BeginItem(ctx context.Context, jobID int64, step, key string) (int, error)
-	FinishItem(ctx context.Context, it state.Item, also func(tx *sql.Tx) error) error
+	FinishItem(ctx context.Context, it journal.Item) error
 	UpdateJob(ctx context.Context, id int64, status, params string) error
 }
 
@@ -132,23 +131,23 @@ func (r *Runner) defaults() {
 // sending, the run checks whether an earlier attempt already took effect.
 func (r *Runner) Run(ctx context.Context) (Result, error) {
 	r.defaults()
-	job, _, err := r.Journal.CreateJob(ctx, state.Job{Kind: JobKind, Key: r.Key(), Account: r.New.Handle,
+	job, _, err := r.Journal.CreateJob(ctx, journal.Job{Kind: JobKind, Key: r.Key(), Account: r.New.Handle,
 		Params: mustJSON(map[string]string{"dir": r.Dir})})
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{JobID: job.ID, Steps: map[string]string{}}
-	if job.Status == state.JobPlanning {
+	if job.Status == journal.JobPlanning {
 		if err := r.Journal.FreezePlan(ctx, job.ID, r.plan()); err != nil {
 			return res, err
 		}
 	}
-	items, err := r.Journal.Items(ctx, job.ID, state.ItemFilter{})
+	items, err := r.Journal.Items(ctx, job.ID, journal.ItemFilter{})
 	if err != nil {
 		return res, err
 	}
 	for _, it := range items {
-		if it.Status != state.ItemPending {
+		if it.Status != journal.ItemPending {
 			res.Steps[it.Step] = string(it.Status) + " earlier: " + it.RemoteID
 			continue
 		}
@@ -157,18 +156,18 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("migration step %s: %w", it.Step, err)
 		}
-		it.Status, it.RemoteID = state.ItemDone, summary
-		if err := r.Journal.FinishItem(ctx, it, nil); err != nil {
+		it.Status, it.RemoteID = journal.ItemDone, summary
+		if err := r.Journal.FinishItem(ctx, it); err != nil {
 			return res, err
 		}
 		res.Steps[it.Step] = "done: " + summary
 		fmt.Fprintf(r.Out, "   %s\n", summary)
 	}
-	return res, r.Journal.UpdateJob(ctx, job.ID, state.JobDone, "")
+	return res, r.Journal.UpdateJob(ctx, job.ID, journal.JobDone, "")
 }
 
 // plan lists the steps for the journal.
-func (r *Runner) plan() []state.Item {
+func (r *Runner) plan() []journal.Item {
 	var steps []string
 	if r.Old != nil {
 		steps = []string{StepLifeboat, StepAlias, StepVisible, StepMove}
@@ -177,14 +176,14 @@ func (r *Runner) plan() []state.Item {
 	if r.Steps.Publish != nil {
 		steps = append(steps, StepPublish)
 	}
-	items := make([]state.Item, len(steps))
+	items := make([]journal.Item, len(steps))
 	for i, s := range steps {
-		items[i] = state.Item{Step: s, Key: s}
+		items[i] = journal.Item{Step: s, Key: s}
 	}
 	return items
 }
 
-func (r *Runner) apply(ctx context.Context, jobID int64, it state.Item, res *Result) (string, error) {
+func (r *Runner) apply(ctx context.Context, jobID int64, it journal.Item, res *Result) (string, error) {
 	switch it.Step {
 	case StepLifeboat:
 		return r.Steps.Lifeboat(ctx, r.Dir)
@@ -262,7 +261,7 @@ func (r *Runner) waitVisible(ctx context.Context) (string, error) {
 // move sends the Move (or guides the person through it) and waits until the
 // old account shows it. It never sends a second Move: a previous attempt
 // that took effect is found first.
-func (r *Runner) move(ctx context.Context, jobID int64, it state.Item) (string, error) {
+func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string, error) {
 	if done, err := r.moved(ctx); err != nil {
 		return "", err
 	} else if done {

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fedi-ferry/ferry/fedi"
 )
@@ -149,38 +150,41 @@ func readFollowers(path string) ([]string, error) {
 // once per server, a few at a time, each bounded in time: a dead server
 // must not hold up the report.
 func softwareOf(ctx context.Context, hc *http.Client, accts []string) []Missing {
-	hosts := map[string]string{}
+	var hosts []string
+	seen := map[string]bool{}
 	for _, a := range accts {
 		_, h, _ := strings.Cut(a, "@")
-		hosts[h] = ""
+		if !seen[h] {
+			seen[h] = true
+			hosts = append(hosts, h)
+		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			name := "unknown"
+	// Each lookup writes only its own slot, so the lookups share nothing.
+	names := make([]string, len(hosts))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for i, h := range hosts {
+		g.Go(func() error {
+			names[i] = "unknown"
 			if base, err := fedi.ParseServer(h); err == nil && hc != nil {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
 				if sw, err := fedi.NodeInfo(cctx, fedi.NewClient(base, "", hc)); err == nil {
-					name = strings.TrimSpace(sw.Name + " " + sw.Version)
+					names[i] = strings.TrimSpace(sw.Name + " " + sw.Version)
 				}
-				cancel()
 			}
-			mu.Lock()
-			hosts[h] = name
-			mu.Unlock()
-		}()
+			return nil // a server that does not answer is "unknown", not an error
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the lookups return no error
+	software := make(map[string]string, len(hosts))
+	for i, h := range hosts {
+		software[h] = names[i]
+	}
 	out := make([]Missing, len(accts))
 	for i, a := range accts {
 		_, h, _ := strings.Cut(a, "@")
-		out[i] = Missing{Account: a, Software: hosts[h]}
+		out[i] = Missing{Account: a, Software: software[h]}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Account < out[j].Account })
 	return out

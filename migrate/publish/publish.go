@@ -11,7 +11,6 @@ package publish
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,22 +19,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fedi-ferry/ferry/journal"
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/sinks"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/textfit"
 )
 
-// Journal is the part of the state store a publish uses. *state.Store
-// satisfies it.
+// Journal is what a publish needs of the write journal (package journal
+// documents the contract). The state store satisfies it.
 type Journal interface {
-	CreateJob(ctx context.Context, j state.Job) (state.Job, bool, error)
+	CreateJob(ctx context.Context, j journal.Job) (journal.Job, bool, error)
 	UpdateJob(ctx context.Context, id int64, status, params string) error
-	FreezePlan(ctx context.Context, jobID int64, items []state.Item) error
-	Items(ctx context.Context, jobID int64, f state.ItemFilter) ([]state.Item, error)
-	Item(ctx context.Context, jobID int64, step, key string) (state.Item, error)
+	FreezePlan(ctx context.Context, jobID int64, items []journal.Item) error
+	Items(ctx context.Context, jobID int64, f journal.ItemFilter) ([]journal.Item, error)
+	Item(ctx context.Context, jobID int64, step, key string) (journal.Item, error)
 	BeginItem(ctx context.Context, jobID int64, step, key string) (int, error)
-	FinishItem(ctx context.Context, it state.Item, also func(tx *sql.Tx) error) error
-	ItemCounts(ctx context.Context, jobID int64) (map[string]map[state.ItemStatus]int, error)
+	FinishItem(ctx context.Context, it journal.Item) error
+	ItemCounts(ctx context.Context, jobID int64) (map[string]map[journal.ItemStatus]int, error)
 }
 
 // Mode is how posts are brought back.
@@ -248,10 +248,10 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 		text = "↪ " + p.ReplyToURI + "\n\n" + text
 	}
 	if !o.KeepMentions {
-		text = neutralizeMentions(text, p.Mentions)
+		text = textfit.NeutraliseMentions(text, p.Mentions)
 	}
 	if o.StripHashtags {
-		text = stripHashtags(text)
+		text = textfit.StripHashtags(text)
 	}
 	if p.Poll != nil {
 		if o.Mode == Repost && o.NativePolls {
@@ -297,8 +297,10 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 	if out.Text == "" && len(out.Media) == 0 && out.Poll == nil {
 		out.Text = "." // servers refuse an empty post
 	}
-	budget := lim.MaxChars - length(out.Summary, 0)
-	if length(out.Text, lim.CharsPerURL) <= budget {
+	rules := textfit.ForLimits(lim)
+	// The warning counts in full: servers weigh URLs in the text only.
+	budget := lim.MaxChars - textfit.Rules{Unit: rules.Unit}.Count(out.Summary)
+	if rules.Count(out.Text) <= budget {
 		return []post.Post{out}, warn
 	}
 	if o.Truncate {
@@ -308,10 +310,10 @@ func prepare(p post.Post, o Options, lim post.Limits) ([]post.Post, []string) {
 		if note != "" {
 			tail = "…\n\n" + note
 		}
-		out.Text = truncate(text, tail, budget, lim.CharsPerURL)
+		out.Text = rules.Truncate(text, tail, budget)
 		return []post.Post{out}, warn
 	}
-	texts := splitText(out.Text, budget, lim.CharsPerURL)
+	texts := rules.Split(out.Text, budget, textfit.SplitOptions{Number: true})
 	parts := make([]post.Post, len(texts))
 	for i, t := range texts {
 		part := out
@@ -333,29 +335,29 @@ func Key(jobID int64, itemKey string) string {
 // Freeze creates (or finds) the job with key and freezes plan as its items.
 // params describe the options; a job found with other params is an error,
 // since mixing two plans could publish a post twice.
-func Freeze(ctx context.Context, j Journal, key, account, params string, plan []Planned) (state.Job, error) {
-	job, created, err := j.CreateJob(ctx, state.Job{Kind: JobKind, Key: key, Account: account, Params: params})
+func Freeze(ctx context.Context, j Journal, key, account, params string, plan []Planned) (journal.Job, error) {
+	job, created, err := j.CreateJob(ctx, journal.Job{Kind: JobKind, Key: key, Account: account, Params: params})
 	if err != nil {
-		return state.Job{}, err
+		return journal.Job{}, err
 	}
-	if !created && job.Status != state.JobPlanning {
+	if !created && job.Status != journal.JobPlanning {
 		if job.Params != params {
-			return state.Job{}, fmt.Errorf("a publish of this archive to %s was started with other options (%s); rerun it with the same options to resume", account, job.Params)
+			return journal.Job{}, fmt.Errorf("a publish of this archive to %s was started with other options (%s); rerun it with the same options to resume", account, job.Params)
 		}
 		return job, nil
 	}
-	items := make([]state.Item, 0, len(plan))
+	items := make([]journal.Item, 0, len(plan))
 	for _, p := range plan {
 		data, err := json.Marshal(p.Payload)
 		if err != nil {
-			return state.Job{}, fmt.Errorf("plan %s: %w", p.Key, err)
+			return journal.Job{}, fmt.Errorf("plan %s: %w", p.Key, err)
 		}
-		items = append(items, state.Item{Step: step, Key: p.Key, Payload: string(data)})
+		items = append(items, journal.Item{Step: step, Key: p.Key, Payload: string(data)})
 	}
 	if err := j.FreezePlan(ctx, job.ID, items); err != nil {
-		return state.Job{}, err
+		return journal.Job{}, err
 	}
-	job.Status = state.JobPlanned
+	job.Status = journal.JobPlanned
 	return job, nil
 }
 
@@ -404,7 +406,7 @@ type ItemFailure struct {
 // A permanent refusal marks the item failed and goes on; any other error
 // stops Apply (a rerun resumes). progress, when not nil, is called after
 // each item with the counts so far and an estimate of the time left.
-func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace Pace, log *slog.Logger, progress func(done, total int, eta time.Duration)) (Result, error) {
+func Apply(ctx context.Context, j Journal, job journal.Job, sink sinks.Sink, pace Pace, log *slog.Logger, progress func(done, total int, eta time.Duration)) (Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -416,7 +418,7 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 	total, done := 0, 0
 	for st, n := range counts[step] {
 		total += n
-		if st != state.ItemPending {
+		if st != journal.ItemPending {
 			done += n
 		}
 	}
@@ -426,7 +428,7 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 	startDone := done
 	var after int64
 	for {
-		items, err := j.Items(ctx, job.ID, state.ItemFilter{Step: step, Status: state.ItemPending, AfterSeq: after, Limit: 100})
+		items, err := j.Items(ctx, job.ID, journal.ItemFilter{Step: step, Status: journal.ItemPending, AfterSeq: after, Limit: 100})
 		if err != nil {
 			return res, err
 		}
@@ -437,8 +439,8 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 			after = it.Seq
 			var pl Payload
 			if err := json.Unmarshal([]byte(it.Payload), &pl); err != nil {
-				it.Status, it.Error = state.ItemFailed, "damaged plan item: "+err.Error()
-				if err := j.FinishItem(ctx, it, nil); err != nil {
+				it.Status, it.Error = journal.ItemFailed, "damaged plan item: "+err.Error()
+				if err := j.FinishItem(ctx, it); err != nil {
 					return res, err
 				}
 				continue
@@ -447,10 +449,10 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 			if pl.ParentKey != "" {
 				parent, err := j.Item(ctx, job.ID, step, pl.ParentKey)
 				switch {
-				case errors.Is(err, state.ErrNotFound):
+				case errors.Is(err, journal.ErrNotFound):
 				case err != nil:
 					return res, err
-				case parent.Status == state.ItemDone:
+				case parent.Status == journal.ItemDone:
 					d.ReplyTo = parent.RemoteID
 				default:
 					log.Warn("the post replied to was not published; publishing this one on its own", "post", it.Key, "parent", pl.ParentKey)
@@ -466,8 +468,8 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 					return res, fmt.Errorf("check whether %s was published before the interruption: %w", it.Key, err)
 				}
 				if found {
-					it.Status, it.RemoteID = state.ItemDone, ref.ID
-					if err := j.FinishItem(ctx, it, nil); err != nil {
+					it.Status, it.RemoteID = journal.ItemDone, ref.ID
+					if err := j.FinishItem(ctx, it); err != nil {
 						return res, err
 					}
 					res.Reconciled++
@@ -496,14 +498,14 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 					return res, fmt.Errorf("publish %s: %w", pl.Original, err)
 				}
 				log.Warn("the target refused a post", "post", it.Key, "err", err)
-				it.Status, it.Error = state.ItemFailed, err.Error()
+				it.Status, it.Error = journal.ItemFailed, err.Error()
 				res.Failed = append(res.Failed, ItemFailure{Key: it.Key, Error: err.Error()})
 			} else {
 				log.Debug("published", "post", it.Key, "id", ref.ID, "reply_to", d.ReplyTo)
-				it.Status, it.RemoteID = state.ItemDone, ref.ID
+				it.Status, it.RemoteID = journal.ItemDone, ref.ID
 				res.Published++
 			}
-			if err := j.FinishItem(ctx, it, nil); err != nil {
+			if err := j.FinishItem(ctx, it); err != nil {
 				return res, err
 			}
 			done++
@@ -525,7 +527,7 @@ func Apply(ctx context.Context, j Journal, job state.Job, sink sinks.Sink, pace 
 	for st, n := range counts[step] {
 		res.Counts[string(st)] = n
 	}
-	status := state.JobDone
+	status := journal.JobDone
 	if err := j.UpdateJob(ctx, job.ID, status, ""); err != nil {
 		return res, err
 	}

@@ -1,50 +1,13 @@
 package publish
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/textfit"
 )
-
-func TestNeutralizeMentions(t *testing.T) {
-	mentions := []post.Mention{{Acct: "alice@old.example"}, {Acct: "Bob@other.example"}}
-	for _, tc := range []struct{ name, in, want string }{
-		{"local form gets its host back", "hello @alice how are you", "hello @" + zwsp + "alice@old.example how are you"},
-		{"case-insensitive host lookup", "@bob hi", "@" + zwsp + "bob@other.example hi"},
-		{"full form", "cc @carol@third.example:8443.", "cc @" + zwsp + "carol@third.example:8443."},
-		{"unknown local name", "(@dave)", "(@" + zwsp + "dave)"},
-		{"line starts and ends", "@alice\n@bob", "@" + zwsp + "alice@old.example\n@" + zwsp + "bob@other.example"},
-		{"adjacent", "@alice,@bob", "@" + zwsp + "alice@old.example,@" + zwsp + "bob@other.example"},
-		{"e-mail address untouched", "write to me@mail.example", "write to me@mail.example"},
-		{"URL with @ untouched", "see https://old.example/@alice/123 and @alice", "see https://old.example/@alice/123 and @" + zwsp + "alice@old.example"},
-		{"already neutralised", "@" + zwsp + "alice@old.example", "@" + zwsp + "alice@old.example"},
-		{"lone at sign", "meet @ 5", "meet @ 5"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := neutralizeMentions(tc.in, mentions); got != tc.want {
-				t.Errorf("neutralizeMentions(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestStripHashtags(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"#hello world #Go2", "hello world Go2"},
-		{"(#tag) #tag.", "(tag) tag."},
-		{"C# and F#", "C# and F#"},
-		{"##double", "##double"},
-		{"https://old.example/page#part #tag", "https://old.example/page#part tag"},
-		{"https://old.example/#/route", "https://old.example/#/route"},
-	} {
-		if got := stripHashtags(tc.in); got != tc.want {
-			t.Errorf("stripHashtags(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
 
 func TestPollText(t *testing.T) {
 	for _, tc := range []struct {
@@ -63,24 +26,11 @@ func TestPollText(t *testing.T) {
 	}
 }
 
-func TestLength(t *testing.T) {
-	long := "https://old.example/" + strings.Repeat("x", 100)
-	for _, tc := range []struct {
-		text   string
-		perURL int
-		want   int
-	}{
-		{"héllo", 23, 5},
-		{"see " + long, 0, 4 + len(long)},
-		{"see " + long, 23, 4 + 23},
-		{"a http://s.example b " + long, 23, 2 + 23 + 3 + 23}, // short URLs count as the reserve too, as Mastodon does
-		{"@" + zwsp + "alice", 23, 7},
-	} {
-		if got := length(tc.text, tc.perURL); got != tc.want {
-			t.Errorf("length(%.30q…, %d) = %d, want %d", tc.text, tc.perURL, got, tc.want)
-		}
-	}
-}
+// zwsp is what textfit puts between "@" and a name to neutralise a mention.
+const zwsp = "\u200b"
+
+// length counts text as a server with urlWeight per URL does.
+func length(text string, urlWeight int) int { return textfit.Rules{CharsPerURL: urlWeight}.Count(text) }
 
 // words returns n distinct words, joined by spaces.
 func words(n int) string {
@@ -89,94 +39,6 @@ func words(n int) string {
 		ws[i] = "word" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
 	}
 	return strings.Join(ws, " ")
-}
-
-func TestSplitText(t *testing.T) {
-	long := "https://old.example/" + strings.Repeat("y", 150)
-	for _, tc := range []struct {
-		name          string
-		text          string
-		limit, perURL int
-		parts         int
-	}{
-		{"fits", "short text", 100, 23, 1},
-		{"words", words(60), 100, 23, 7},
-		{"a URL counts as the reserve", words(10) + " " + long + " " + words(10), 120, 23, 2},
-		{"a URL counts in full where the server counts so", words(10) + " " + long + " " + words(10), 120, 0, 4},
-		{"one huge word", strings.Repeat("z", 250), 100, 0, 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			parts := splitText(tc.text, tc.limit, tc.perURL)
-			if len(parts) != tc.parts {
-				t.Errorf("%d parts, want %d: %q", len(parts), tc.parts, parts)
-			}
-			var joined []string
-			for i, p := range parts {
-				if n := length(p, tc.perURL); n > tc.limit {
-					t.Errorf("part %d counts %d > %d: %q", i+1, n, tc.limit, p)
-				}
-				if len(parts) > 1 {
-					suffix := " (" + itoa(i+1) + "/" + itoa(len(parts)) + ")"
-					if !strings.HasSuffix(p, suffix) {
-						t.Errorf("part %d %q does not end with %q", i+1, p, suffix)
-					}
-					p = strings.TrimSuffix(p, suffix)
-				}
-				joined = append(joined, p)
-			}
-			sep := " "
-			if tc.name == "one huge word" {
-				sep = ""
-			}
-			if tc.perURL == 0 && strings.Contains(tc.text, long) { // the URL is longer than a part: cut
-				sep = ""
-				tc.text = strings.ReplaceAll(tc.text, " ", "")
-				for i := range joined {
-					joined[i] = strings.ReplaceAll(joined[i], " ", "")
-				}
-			}
-			if got := strings.Join(joined, sep); got != tc.text {
-				t.Errorf("the parts do not rejoin to the text:\n%q\n%q", got, tc.text)
-			}
-		})
-	}
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
-
-func TestTruncate(t *testing.T) {
-	link := "https://old.example/@me/1"
-	for _, tc := range []struct {
-		name          string
-		text, tail    string
-		limit, perURL int
-		wantPrefix    string
-	}{
-		{"cut at a word", words(40), "… " + link, 100, 23, "worda wordxb"},
-		{"URL counted as the reserve", words(40), "… " + link, 60, 23, "worda"},
-		{"URL counted in full", words(40), "… " + link, 60, 0, "worda"},
-		{"tail too long for the limit", words(40), "…\n\n" + strings.Repeat("n", 90), 100, 0, "worda"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := truncate(tc.text, tc.tail, tc.limit, tc.perURL)
-			if n := length(got, tc.perURL); n > tc.limit {
-				t.Errorf("truncated text counts %d > %d: %q", n, tc.limit, got)
-			}
-			if !strings.HasPrefix(got, tc.wantPrefix) {
-				t.Errorf("truncated text %q does not start with %q", got, tc.wantPrefix)
-			}
-			tail := tc.tail
-			if length(tail, tc.perURL) > tc.limit*3/4 {
-				tail = "…"
-			}
-			if !strings.HasSuffix(got, tail) {
-				t.Errorf("truncated text %q does not end with %q", got, tail)
-			}
-			if body := strings.TrimSuffix(got, tail); !strings.HasPrefix(tc.text, body) || (tail != "…" && strings.HasSuffix(body, " ")) {
-				t.Errorf("the kept text %q is not a prefix cut at a word of the original", body)
-			}
-		})
-	}
 }
 
 func TestPrepare(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 func mediaClient(o Options) *http.Client {
@@ -44,44 +46,39 @@ func downloadMedia(ctx context.Context, s *Store, o Options, log *slog.Logger) (
 		workers = 4
 	}
 	hc, limit := mediaClient(o), maxBytes(o)
-	ch := make(chan MediaJob)
 	var mu sync.Mutex
 	var firstErr error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for j := range ch {
-				derr := error(nil)
-				if !fileExists(s.dir, j.Path) {
-					derr = download(ctx, hc, s.dir, j.Path, j.URL, limit)
-				}
-				msg := ""
-				if derr != nil {
-					msg = derr.Error()
-				}
-				ferr := s.FinishMedia(context.WithoutCancel(ctx), j.Path, msg)
-				mu.Lock()
-				switch {
-				case ferr != nil && firstErr == nil:
-					firstErr = ferr
-				case derr != nil:
-					failed = append(failed, MediaFailure{Path: j.Path, Error: msg})
-					log.Warn("media download failed; it will be retried on the next run", "path", j.Path, "err", derr)
-				default:
-					downloaded++
-				}
-				mu.Unlock()
-			}
-		})
-	}
+	var g errgroup.Group // the workers report through firstErr: a failed download does not stop the others
+	g.SetLimit(workers)
 	for _, j := range jobs {
 		if ctx.Err() != nil {
 			break
 		}
-		ch <- j
+		g.Go(func() error {
+			derr := error(nil)
+			if !fileExists(s.dir, j.Path) {
+				derr = download(ctx, hc, s.dir, j.Path, j.URL, limit)
+			}
+			msg := ""
+			if derr != nil {
+				msg = derr.Error()
+			}
+			ferr := s.FinishMedia(context.WithoutCancel(ctx), j.Path, msg)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ferr != nil && firstErr == nil:
+				firstErr = ferr
+			case derr != nil:
+				failed = append(failed, MediaFailure{Path: j.Path, Error: msg})
+				log.Warn("media download failed; it will be retried on the next run", "path", j.Path, "err", derr)
+			default:
+				downloaded++
+			}
+			return nil
+		})
 	}
-	close(ch)
-	wg.Wait()
+	_ = g.Wait() // every worker returns nil
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
 	}
