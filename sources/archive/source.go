@@ -3,6 +3,7 @@ package archive
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -163,3 +164,25 @@ func (h *postHeap) Pop() any {
 }
 
 var _ sources.Source = (*Source)(nil)
+
+// errFound stops EachPost once Exists has its answer.
+var errFound = errors.New("found")
+
+// Exists reports whether the archive holds the post originID and does not
+// mark it deleted. With it, a route from an archive notices posts that a
+// later `ferry archive` run found deleted on the server, even after they
+// scrolled out of the newest page.
+func (s *Source) Exists(ctx context.Context, originID string) (bool, error) {
+	exists := false
+	err := EachPost(ctx, s.dir, func(p post.Post) error {
+		if p.OriginID == originID {
+			exists = !p.Deleted
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return false, fmt.Errorf("archive source %s: %w", s.dir, err)
+	}
+	return exists, nil
+}
