@@ -109,8 +109,24 @@ func IsPermanent(err error) bool {
 // DryRun wraps s so that nothing is written: every write is logged and
 // answered with a made-up Ref ("dry-run-1", "dry-run-2" …). Reads
 // (Limits, CanBackdate) pass through so the caller plans as for real.
+//
+// The wrapper has exactly the write abilities of s: it is an Editor only
+// if s is, and a Deleter only if s is, so a caller's type assertions take
+// the same branch in a dry run as for real (a dry run never reports an
+// edit that the real run would skip).
 func DryRun(s Sink, log *slog.Logger) Sink {
-	return &dryRun{inner: s, log: log}
+	d := &dryRun{inner: s, log: log}
+	_, canEdit := s.(Editor)
+	_, canDelete := s.(Deleter)
+	switch {
+	case canEdit && canDelete:
+		return dryRunEditDelete{d}
+	case canEdit:
+		return dryRunEdit{d}
+	case canDelete:
+		return dryRunDelete{d}
+	}
+	return d
 }
 
 type dryRun struct {
@@ -119,6 +135,20 @@ type dryRun struct {
 	n     atomic.Int64
 }
 
+// The write abilities DryRun adds when the wrapped sink has them.
+type (
+	dryRunEdit       struct{ *dryRun }
+	dryRunDelete     struct{ *dryRun }
+	dryRunEditDelete struct{ *dryRun }
+)
+
+func (d dryRunEdit) Edit(ctx context.Context, id string, dr Draft) error { return d.edit(id, dr) }
+func (d dryRunDelete) Delete(ctx context.Context, id string) error       { return d.delete(id) }
+func (d dryRunEditDelete) Edit(ctx context.Context, id string, dr Draft) error {
+	return d.edit(id, dr)
+}
+func (d dryRunEditDelete) Delete(ctx context.Context, id string) error { return d.delete(id) }
+
 func (d *dryRun) Publish(ctx context.Context, dr Draft) (post.Ref, error) {
 	id := fmt.Sprintf("dry-run-%d", d.n.Add(1))
 	d.log.Info("dry run: would publish", "key", dr.Key, "reply_to", dr.ReplyTo,
@@ -126,12 +156,12 @@ func (d *dryRun) Publish(ctx context.Context, dr Draft) (post.Ref, error) {
 	return post.Ref{ID: id}, nil
 }
 
-func (d *dryRun) Edit(ctx context.Context, id string, dr Draft) error {
+func (d *dryRun) edit(id string, dr Draft) error {
 	d.log.Info("dry run: would edit", "id", id, "key", dr.Key)
 	return nil
 }
 
-func (d *dryRun) Delete(ctx context.Context, id string) error {
+func (d *dryRun) delete(id string) error {
 	d.log.Info("dry run: would delete", "id", id)
 	return nil
 }
@@ -151,8 +181,10 @@ func (d *dryRun) CanBackdate(ctx context.Context) (bool, error) {
 }
 
 var (
-	_ Editor    = (*dryRun)(nil)
-	_ Deleter   = (*dryRun)(nil)
+	_ Editor    = dryRunEdit{}
+	_ Deleter   = dryRunDelete{}
+	_ Editor    = dryRunEditDelete{}
+	_ Deleter   = dryRunEditDelete{}
 	_ Limiter   = (*dryRun)(nil)
 	_ Backdater = (*dryRun)(nil)
 )

@@ -37,6 +37,13 @@ type Account struct {
 	// ClientID names the app registration (see App) the token was issued
 	// to, so the token can be revoked; "" for tokens imported by hand.
 	ClientID string
+	// Platform names the protocol family the account speaks, as the
+	// platform registry knows it (e.g. "mastodon" for the Mastodon client
+	// API, which GoToSocial, Akkoma and Pleroma also serve). Login sets it
+	// from the server's detection; accounts stored before ferry recorded
+	// it read as "mastodon", the only family ferry spoke then. PutAccount
+	// stores "" as "mastodon" too.
+	Platform string
 	// Software and SoftwareVersion come from the server's nodeinfo, e.g.
 	// "mastodon" and "4.3.0".
 	Software        string
@@ -59,9 +66,9 @@ func (a Account) String() string {
 // replaced by a marker showing only whether one is set.
 func (a Account) GoString() string {
 	return fmt.Sprintf("state.Account{Handle:%q, Name:%q, Server:%q, AccountID:%q, Username:%q, "+
-		"Token:%s, Scopes:%q, ClientID:%q, Software:%q, SoftwareVersion:%q, CreatedAt:%q, UpdatedAt:%q}",
+		"Token:%s, Scopes:%q, ClientID:%q, Platform:%q, Software:%q, SoftwareVersion:%q, CreatedAt:%q, UpdatedAt:%q}",
 		a.Handle, a.Name, a.Server, a.AccountID, a.Username, redacted(a.Token), a.Scopes, a.ClientID,
-		a.Software, a.SoftwareVersion, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
+		a.Platform, a.Software, a.SoftwareVersion, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
 }
 
 // LogValue implements slog.LogValuer: every field except the token, and
@@ -76,6 +83,7 @@ func (a Account) LogValue() slog.Value {
 		slog.Bool("has_token", a.Token != ""),
 		slog.String("scopes", a.Scopes),
 		slog.String("client_id", a.ClientID),
+		slog.String("platform", a.Platform),
 		slog.String("software", a.Software),
 		slog.String("software_version", a.SoftwareVersion),
 	)
@@ -116,6 +124,9 @@ func (s *Store) PutAccount(ctx context.Context, a Account) error {
 	if err := validateAccount(a); err != nil {
 		return fmt.Errorf("put account: %w", err)
 	}
+	if a.Platform == "" {
+		a.Platform = DefaultPlatform
+	}
 	now := time.Now()
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		if a.Name != "" {
@@ -133,15 +144,15 @@ func (s *Store) PutAccount(ctx context.Context, a Account) error {
 		}
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO accounts (handle, name, server, account_id, username, token, scopes, client_id,
-	software, software_version, created_at, updated_at)
-VALUES (?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	platform, software, software_version, created_at, updated_at)
+VALUES (?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (handle) DO UPDATE SET
 	name = excluded.name, server = excluded.server, account_id = excluded.account_id,
 	username = excluded.username, token = excluded.token, scopes = excluded.scopes,
-	client_id = excluded.client_id, software = excluded.software, software_version = excluded.software_version,
+	client_id = excluded.client_id, platform = excluded.platform, software = excluded.software, software_version = excluded.software_version,
 	updated_at = excluded.updated_at`,
 			a.Handle, a.Name, a.Server, a.AccountID, a.Username, a.Token, a.Scopes, a.ClientID,
-			a.Software, a.SoftwareVersion, formatTime(orNow(a.CreatedAt, now)), formatTime(now))
+			a.Platform, a.Software, a.SoftwareVersion, formatTime(orNow(a.CreatedAt, now)), formatTime(now))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("name %q is already used: %w", a.Name, ErrConflict)
 		}
@@ -154,13 +165,13 @@ ON CONFLICT (handle) DO UPDATE SET
 }
 
 const accountColumns = `handle, COALESCE(name, ''), server, account_id, username, token, scopes, client_id,
-	software, software_version, created_at, updated_at`
+	platform, software, software_version, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	var a Account
 	var created, updated string
 	err := row.Scan(&a.Handle, &a.Name, &a.Server, &a.AccountID, &a.Username, &a.Token, &a.Scopes, &a.ClientID,
-		&a.Software, &a.SoftwareVersion, &created, &updated)
+		&a.Platform, &a.Software, &a.SoftwareVersion, &created, &updated)
 	if err != nil {
 		return Account{}, err
 	}
@@ -235,4 +246,16 @@ func (s *Store) DeleteAccount(ctx context.Context, handle string) error {
 		return fmt.Errorf("delete account %s: %w", h, err)
 	}
 	return nil
+}
+
+// DefaultPlatform is the platform of accounts stored before ferry recorded
+// one: the Mastodon client API family, the only one ferry spoke then.
+const DefaultPlatform = "mastodon"
+
+// migrateV4 records each account's platform. Existing rows get
+// DefaultPlatform: every account stored before this version was logged in
+// through the Mastodon client API.
+func migrateV4(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `ALTER TABLE accounts ADD COLUMN platform TEXT NOT NULL DEFAULT 'mastodon'`)
+	return err
 }

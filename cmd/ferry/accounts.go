@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/state"
 )
@@ -149,22 +149,22 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 // dead server does not hide the others.
 func checkAccount(ctx context.Context, g *globalOptions, st *state.Store, a state.Account) accountCheck {
 	r := accountCheck{Handle: a.Handle, Name: a.Name, Server: a.Server, Software: a.Software, Version: a.SoftwareVersion}
-	c, _, err := g.client(a)
+	sess, err := g.session(a)
 	if err != nil {
 		r.Problem = err.Error()
 		return r
 	}
 	cctx, cancel := withTimeout(ctx)
 	defer cancel()
-	srv, err := fedi.Detect(cctx, c)
+	srv, err := sess.Server(cctx)
 	if err != nil {
 		r.Problem = err.Error()
 		return r
 	}
-	r.Software, r.Version, r.Limits, r.LimitsFrom = srv.Software.Name, srv.Software.Version, srv.Limits, srv.LimitsFrom
-	me, err := fedi.VerifyCredentials(cctx, c)
+	r.Software, r.Version, r.Limits, r.LimitsFrom = srv.Software, srv.Version, srv.Limits, srv.LimitsFrom
+	me, err := sess.Verify(cctx)
 	switch {
-	case fedi.IsUnauthorized(err):
+	case platform.IsUnauthorized(err):
 		r.Problem = fmt.Sprintf("the server no longer accepts ferry's token (revoked or expired); run `ferry login %s` again", a.Server)
 		r.revoked = true
 		return r
@@ -176,9 +176,9 @@ func checkAccount(ctx context.Context, g *globalOptions, st *state.Store, a stat
 		return r
 	}
 	r.TokenOK = true
-	if srv.Software.Name != a.Software || srv.Software.Version != a.SoftwareVersion {
+	if srv.Software != a.Software || srv.Version != a.SoftwareVersion {
 		// Servers upgrade; keep what later commands read current.
-		a.Software, a.SoftwareVersion = srv.Software.Name, srv.Software.Version
+		a.Software, a.SoftwareVersion = srv.Software, srv.Version
 		if err := st.PutAccount(ctx, a); err != nil {
 			g.log.Warn("could not record the server's new version", "account", a.Handle, "err", err)
 		}
@@ -264,22 +264,23 @@ func runAccountsRemove(ctx context.Context, g *globalOptions, ref string) error 
 // revoke does not stop the removal: the person asked ferry to forget the
 // account, and the outcome tells them what is left to do.
 func revoke(ctx context.Context, g *globalOptions, st *state.Store, a state.Account) string {
-	app, err := st.AppByClientID(ctx, a.Server, a.ClientID)
-	if err != nil {
-		return "the app registration is gone, so the token could not be revoked; revoke it in the server's settings"
-	}
-	c, _, err := g.client(a)
+	sess, err := g.session(a)
 	if err != nil {
 		return "not revoked: " + err.Error()
 	}
+	rv, ok := sess.(platform.Revoker)
+	if !ok {
+		return "ferry cannot revoke tokens of " + a.Platform + " accounts; revoke it in the server's settings"
+	}
 	rctx, cancel := withTimeout(ctx)
 	defer cancel()
-	err = fedi.RevokeToken(rctx, c, fedi.App{ClientID: app.ClientID, ClientSecret: app.ClientSecret}, a.Token)
-	var ae *fedi.APIError
+	err = rv.Revoke(rctx, st)
 	switch {
 	case err == nil:
 		return "token revoked"
-	case errors.As(err, &ae) && (ae.Status == 404 || ae.Status == 405):
+	case errors.Is(err, platform.ErrNoApp):
+		return "the app registration is gone, so the token could not be revoked; revoke it in the server's settings"
+	case errors.Is(err, platform.ErrCannotRevoke):
 		return "the server cannot revoke tokens; revoke it in the server's settings"
 	default:
 		return "not revoked: " + err.Error()

@@ -15,6 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/platform"
+	"github.com/fedi-ferry/ferry/platform/platforms"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -45,6 +47,8 @@ type globalOptions struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+
+	reg *platform.Registry // built on first use by registry
 }
 
 // run builds the app and runs it with args, returning the process exit code.
@@ -198,37 +202,68 @@ func (g *globalOptions) httpClient() (*http.Client, *fedi.Transport, error) {
 	return hc, tr, nil
 }
 
-// client returns an API client for an account stored in st.
-func (g *globalOptions) client(acct state.Account) (*fedi.Client, *fedi.Transport, error) {
-	base, err := fedi.ParseServer(acct.Server)
-	if err != nil {
-		return nil, nil, fmt.Errorf("account %s: stored server: %w", acct.Handle, err)
+// registry returns the platforms ferry speaks, built once per command
+// from the global flags.
+func (g *globalOptions) registry() (*platform.Registry, error) {
+	if g.reg != nil {
+		return g.reg, nil
 	}
-	hc, tr, err := g.httpClient()
+	roots, err := fedi.LoadRoots(g.CAFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return fedi.NewClient(base, acct.Token, hc), tr, nil
+	reg, err := platforms.Registry(platform.Env{Roots: roots, UserAgent: userAgent(), Logger: g.log})
+	if err != nil {
+		return nil, err
+	}
+	g.reg = reg
+	return reg, nil
 }
 
-// openAccount opens the database and the stored account ref, with a client
-// for it: how most commands start. The caller closes the returned store.
-func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Store, state.Account, *fedi.Client, *fedi.Transport, error) {
+// session opens a stored account on its platform, with its own paced
+// connection.
+func (g *globalOptions) session(acct state.Account) (platform.Session, error) {
+	reg, err := g.registry()
+	if err != nil {
+		return nil, err
+	}
+	return reg.Open(acct)
+}
+
+// openAccount opens the database and the stored account ref, with a
+// session for it: how most commands start. The caller closes the returned
+// store.
+func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Store, state.Account, platform.Session, error) {
 	st, err := g.openStore(ctx)
 	if err != nil {
-		return nil, state.Account{}, nil, nil, err
+		return nil, state.Account{}, nil, err
 	}
 	acct, err := account(ctx, st, ref)
 	if err != nil {
 		st.Close()
-		return nil, state.Account{}, nil, nil, err
+		return nil, state.Account{}, nil, err
 	}
-	client, tr, err := g.client(acct)
+	sess, err := g.session(acct)
 	if err != nil {
 		st.Close()
-		return nil, state.Account{}, nil, nil, err
+		return nil, state.Account{}, nil, err
 	}
-	return st, acct, client, tr, nil
+	return st, acct, sess, nil
+}
+
+// noRole is the error for an account whose platform lacks what a command
+// needs.
+func noRole(acct state.Account, what string) error {
+	return fmt.Errorf("account %s: ferry cannot %s on %s accounts", acct.Handle, what, acct.Platform)
+}
+
+// usage returns what the session's connection has done, or nothing for
+// platforms that do not count.
+func usage(s platform.Session) platform.Usage {
+	if m, ok := s.(platform.Metered); ok {
+		return m.Usage()
+	}
+	return platform.Usage{}
 }
 
 // account loads a stored account by handle or name, with an error that
@@ -246,7 +281,7 @@ func account(ctx context.Context, st *state.Store, ref string) (state.Account, e
 
 // authHint explains what to do when a server no longer accepts a token.
 func authHint(err error, acct state.Account) error {
-	if fedi.IsUnauthorized(err) {
+	if platform.IsUnauthorized(err) {
 		return fmt.Errorf("%w\n  the server no longer accepts ferry's token for %s (revoked, expired or missing a permission); run `ferry login %s` again",
 			err, acct.Handle, acct.Server)
 	}

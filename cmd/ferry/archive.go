@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/post"
 	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 	srcarchive "github.com/fedi-ferry/ferry/sources/archive"
@@ -56,11 +57,15 @@ func newArchiveCommand(g *globalOptions) *cli.Command {
 }
 
 func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref string) error {
-	st, acct, client, tr, err := g.openAccount(ctx, ref)
+	st, acct, sess, err := g.openAccount(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	arc, ok := sess.(platform.Archiver)
+	if !ok {
+		return noRole(acct, "archive posts")
+	}
 	dir, err := filepath.Abs(o.Out)
 	if err != nil {
 		return usagef("archive: --out %q: %v", o.Out, err)
@@ -72,8 +77,8 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 	defer store.Close()
 	// A whole archive run can take long; each request has its own bound in
 	// the transport, and the person can interrupt.
-	sum, err := sinkarchive.Run(ctx, store, sinkarchive.Options{
-		Client: client, Cursors: st, Account: acct.Handle, Refresh: o.Refresh,
+	sum, err := arc.Archive(ctx, store, sinkarchive.Options{
+		Cursors: st, Account: acct.Handle, Refresh: o.Refresh,
 		MediaWorkers: o.MediaWorkers, Logger: g.log,
 	})
 	if err != nil {
@@ -88,7 +93,7 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 			return err
 		}
 	}
-	stats := tr.Stats()
+	stats := usage(sess)
 	if g.JSON {
 		if err := printJSON(g.stdout, struct {
 			sinkarchive.Summary

@@ -10,10 +10,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/migrate/publish"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/post"
-	"github.com/fedi-ferry/ferry/sinks/mastodon"
+	"github.com/fedi-ferry/ferry/sinks"
 	srcarchive "github.com/fedi-ferry/ferry/sources/archive"
 )
 
@@ -119,28 +119,35 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 	if _, err := os.Stat(filepath.Join(dir, "outbox.json")); err != nil {
 		return usagef("archive publish: %s holds no outbox.json: give an archive directory (see `ferry archive import`)", dir)
 	}
-	st, acct, client, _, err := g.openAccount(ctx, o.To)
+	st, acct, sess, err := g.openAccount(ctx, o.To)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sink := mastodon.New(mastodon.Options{Client: client, Logger: g.log})
+	so, ok := sess.(platform.SinkOpener)
+	if !ok {
+		return noRole(acct, "publish posts")
+	}
+	sink := so.Sink()
 	dctx, cancel := withTimeout(ctx)
-	srv, err := fedi.Detect(dctx, client)
+	srv, err := sess.Server(dctx)
 	cancel()
 	if err != nil {
 		return authHint(fmt.Errorf("archive publish: %w", err), acct)
 	}
 	if po.Mode == publish.Backdate {
-		dctx, cancel := withTimeout(ctx)
-		ok, err := sink.CanBackdate(dctx)
-		cancel()
+		ok, err := false, error(nil)
+		if b, can := sink.(sinks.Backdater); can {
+			dctx, cancel := withTimeout(ctx)
+			ok, err = b.CanBackdate(dctx)
+			cancel()
+		}
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return usagef("archive publish: %s (%s %s) cannot create posts with their original date; use --mode repost",
-				acct.Handle, srv.Software.Name, srv.Software.Version)
+				acct.Handle, srv.Software, srv.Version)
 		}
 	}
 	each := func(fn func(post.Post) error) error { return srcarchive.EachPost(ctx, dir, fn) }
@@ -149,7 +156,7 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 		return err
 	}
 	pace := publish.Pace{}
-	if srv.Software.Name == "mastodon" {
+	if srv.Software == "mastodon" {
 		pace = publish.MastodonPace
 	}
 	if o.DryRun {

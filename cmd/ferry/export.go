@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/migrate"
+	"github.com/fedi-ferry/ferry/platform"
 )
 
 type exportOptions struct {
@@ -50,12 +51,16 @@ func runExport(ctx context.Context, g *globalOptions, o exportOptions, ref strin
 			types = append(types, t)
 		}
 	}
-	st, acct, client, _, err := g.openAccount(ctx, ref)
+	st, acct, sess, err := g.openAccount(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	res, err := migrate.Export(ctx, migrate.ExportOptions{Client: client, Dir: o.Out, Types: types, Log: g.log})
+	gp, ok := sess.(platform.GraphPorter)
+	if !ok {
+		return noRole(acct, "export the social graph")
+	}
+	res, err := gp.Export(ctx, migrate.ExportOptions{Dir: o.Out, Types: types, Log: g.log})
 	if err != nil {
 		return authHint(err, acct)
 	}

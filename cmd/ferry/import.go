@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/migrate"
+	"github.com/fedi-ferry/ferry/platform"
 )
 
 type importOptions struct {
@@ -93,11 +94,15 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 		}
 	}
 
-	st, acct, client, tr, err := g.openAccount(ctx, ref)
+	st, acct, sess, err := g.openAccount(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	gp, ok := sess.(platform.GraphPorter)
+	if !ok {
+		return noRole(acct, "import the social graph")
+	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
@@ -105,8 +110,7 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 	}
 	started := time.Now()
 	prog := newProgress(g.stderr)
-	rep, err := migrate.Import(ctx, migrate.ImportOptions{
-		Client:      client,
+	rep, err := gp.Import(ctx, migrate.ImportOptions{
 		Account:     acct.Handle,
 		Software:    acct.Software,
 		Files:       files,
@@ -128,7 +132,7 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 	if rep == nil {
 		return authHint(err, acct)
 	}
-	stats := tr.Stats()
+	stats := usage(sess)
 	g.log.Debug("import requests", "requests", stats.Requests, "rate_limited", stats.RateLimited,
 		"retries", stats.Retries, "waited", stats.Waited.Round(time.Millisecond), "elapsed", time.Since(started).Round(time.Millisecond))
 

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -64,26 +64,24 @@ func newLoginCommand(g *globalOptions) *cli.Command {
 }
 
 func runLogin(ctx context.Context, g *globalOptions, o loginOptions, server string) error {
-	base, err := fedi.ParseServer(server)
+	base, err := platform.ParseServer(server)
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	if o.Token != "" && o.TokenFile != "" {
 		return usagef("login: give --token or --token-file, not both")
 	}
-	hc, _, err := g.httpClient()
+	reg, err := g.registry()
 	if err != nil {
 		return err
 	}
-	anon := fedi.NewClient(base, "", hc)
-
 	dctx, cancel := withTimeout(ctx)
-	srv, err := fedi.Detect(dctx, anon)
+	p, srv, err := reg.Detect(dctx, base)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("login %s: %w", base, err)
 	}
-	g.log.Debug("detected server", "server", base.String(), "software", srv.Software.Name, "version", srv.Software.Version)
+	g.log.Debug("detected server", "server", base, "platform", srv.Platform, "software", srv.Software, "version", srv.Version)
 
 	st, err := g.openStore(ctx)
 	if err != nil {
@@ -91,60 +89,34 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, server stri
 	}
 	defer st.Close()
 
-	var token, scopes, clientID string
+	req := platform.LoginRequest{Server: base, Apps: st, OOB: o.OOB, CallbackPort: o.CallbackPort, Prompt: loginPrompt{g, o}}
 	switch {
 	case o.TokenFile != "":
-		token, err = readTokenFile(o.TokenFile)
-		if err != nil {
+		if req.Token, err = readTokenFile(o.TokenFile); err != nil {
 			return err
 		}
 	case o.Token != "":
-		token = strings.TrimSpace(o.Token)
-	default:
-		var app fedi.App
-		token, scopes, app, err = authorize(ctx, g, st, anon, o)
-		if err != nil {
-			return fmt.Errorf("login %s: %w", base, err)
-		}
-		clientID = app.ClientID
+		req.Token = strings.TrimSpace(o.Token)
 	}
-
-	client := fedi.NewClient(base, token, hc)
-	vctx, cancel := withTimeout(ctx)
-	me, err := fedi.VerifyCredentials(vctx, client)
-	cancel()
+	acct, err := platform.Login(ctx, p, srv, req)
 	if err != nil {
-		if fedi.IsUnauthorized(err) {
-			return fmt.Errorf("login %s: the server does not accept this token (%w); check it, or log in without --token", base, err)
-		}
 		return fmt.Errorf("login %s: %w", base, err)
 	}
-	acct := state.Account{
-		Handle:          fedi.Handle(me.Username, client),
-		Name:            o.Name,
-		Server:          base.String(),
-		AccountID:       me.ID,
-		Username:        me.Username,
-		Token:           token,
-		Scopes:          scopes,
-		ClientID:        clientID,
-		Software:        srv.Software.Name,
-		SoftwareVersion: srv.Software.Version,
-	}
+	acct.Name = o.Name
 	if err := st.PutAccount(ctx, acct); err != nil {
 		if errors.Is(err, state.ErrConflict) {
 			return usagef("login: the name %q is already used by another account; pick another --name", o.Name)
 		}
 		return fmt.Errorf("save account %s: %w", acct.Handle, err)
 	}
-	g.log.Info("logged in", "account", acct.Handle, "software", srv.Software.Name, "version", srv.Software.Version)
+	g.log.Info("logged in", "account", acct.Handle, "platform", acct.Platform, "software", srv.Software, "version", srv.Version)
 	if g.JSON {
 		return printJSON(g.stdout, map[string]string{
 			"handle": acct.Handle, "name": acct.Name, "server": acct.Server,
 			"software": acct.Software, "version": acct.SoftwareVersion,
 		})
 	}
-	_, err = fmt.Fprintf(g.stdout, "logged in as %s (%s %s)\n", acct.Handle, srv.Software.Name, srv.Software.Version)
+	_, err = fmt.Fprintf(g.stdout, "logged in as %s (%s %s)\n", acct.Handle, srv.Software, srv.Version)
 	return err
 }
 
@@ -170,101 +142,40 @@ func readTokenFile(path string) (string, error) {
 	return t, nil
 }
 
-// authorize runs the interactive OAuth flow and returns the token.
-func authorize(ctx context.Context, g *globalOptions, st *state.Store, anon *fedi.Client, o loginOptions) (token, scopes string, app fedi.App, err error) {
-	state := fedi.NewState()
-	redirect := fedi.OOBRedirect
-	var cb *fedi.Callback
-	if !o.OOB {
-		cb, err = fedi.ListenCallback(o.CallbackPort, state)
-		if err != nil && o.CallbackPort != 0 {
-			cb, err = fedi.ListenCallback(0, state)
-		}
-		if err != nil {
-			return "", "", app, err
-		}
-		defer cb.Close()
-		redirect = cb.RedirectURI
-	}
+// loginPrompt is the person's side of an interactive login: it shows the
+// authorization address, opens the browser, and waits for the redirect or
+// for what the person pastes.
+type loginPrompt struct {
+	g *globalOptions
+	o loginOptions
+}
 
-	app, err = cachedApp(ctx, st, anon, redirect)
-	if err != nil {
-		return "", "", app, err
-	}
-	var pkce *fedi.PKCE
-	pctx, cancel := withTimeout(ctx)
-	if supported, known := fedi.SupportsPKCE(pctx, anon); supported || !known {
-		p := fedi.NewPKCE()
-		pkce = &p
-	}
-	cancel()
-
-	authURL := fedi.AuthorizeURL(anon.Base(), app, state, pkce)
+func (p loginPrompt) Authorize(ctx context.Context, authURL string, redirected func(context.Context) (string, error)) (string, error) {
+	g := p.g
 	fmt.Fprintf(g.stderr, "Open this address in a browser and allow ferry to use your account:\n\n  %s\n\n", authURL)
-	if !o.NoBrowser {
+	if !p.o.NoBrowser {
 		openBrowser(authURL)
 	}
-	if cb != nil {
+	if redirected != nil {
 		fmt.Fprintln(g.stderr, "Waiting for the browser to come back to ferry… (or paste the code or the address the browser ends on, then Enter)")
 	} else {
 		fmt.Fprint(g.stderr, "Paste the code the server shows, then Enter: ")
 	}
-
-	wctx, cancel := context.WithTimeout(ctx, o.Wait)
+	wctx, cancel := context.WithTimeout(ctx, p.o.Wait)
 	defer cancel()
-	code, err := waitForCode(wctx, g, cb, state)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return "", "", app, fmt.Errorf("no authorization within %s; run the command again", o.Wait)
-		}
-		return "", "", app, err
+	answer, err := waitForAnswer(wctx, g.stdin, redirected)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "", fmt.Errorf("no authorization within %s; run the command again", p.o.Wait)
 	}
-	verifier := ""
-	if pkce != nil {
-		verifier = pkce.Verifier
-	}
-	ectx, cancel2 := withTimeout(ctx)
-	defer cancel2()
-	token, scopes, err = fedi.ExchangeCode(ectx, anon, app, code, verifier)
-	if err != nil && fedi.StatusCode(err) == 401 {
-		// The server forgot the cached app (deleted, or vacuumed as old
-		// Mastodon versions do): drop it so the next run registers anew.
-		_ = st.DeleteApp(ctx, anon.Base().String(), app.RedirectURI, app.Scopes)
-		return "", "", app, fmt.Errorf("%w\n  ferry's app registration is no longer known to the server; it has been forgotten, run the command again", err)
-	}
-	return token, scopes, app, err
+	return answer, err
 }
 
-// cachedApp returns ferry's app registration for this server and redirect,
-// registering one the first time.
-func cachedApp(ctx context.Context, st *state.Store, c *fedi.Client, redirect string) (fedi.App, error) {
-	server := c.Base().String()
-	if a, err := st.App(ctx, server, redirect, fedi.Scopes); err == nil {
-		return fedi.App{ClientID: a.ClientID, ClientSecret: a.ClientSecret, RedirectURI: a.RedirectURI, Scopes: a.Scopes}, nil
-	} else if !errors.Is(err, state.ErrNotFound) {
-		return fedi.App{}, fmt.Errorf("load app registration: %w", err)
-	}
-	rctx, cancel := withTimeout(ctx)
-	defer cancel()
-	app, err := fedi.RegisterApp(rctx, c, "ferry", "https://github.com/fedi-ferry/ferry", redirect, fedi.Scopes)
-	if err != nil {
-		return fedi.App{}, err
-	}
-	err = st.PutApp(ctx, state.App{Server: server, RedirectURI: redirect, ClientID: app.ClientID,
-		ClientSecret: app.ClientSecret, Scopes: app.Scopes})
-	if err != nil {
-		return fedi.App{}, fmt.Errorf("save app registration: %w", err)
-	}
-	return app, nil
-}
-
-// waitForCode returns the first authorization code from the loopback
-// redirect or from a line typed on stdin (a bare code, or the full redirect
-// address copied from the browser).
-func waitForCode(ctx context.Context, g *globalOptions, cb *fedi.Callback, state string) (string, error) {
+// waitForAnswer returns the first of the code from the redirect and a
+// non-empty line typed on stdin.
+func waitForAnswer(ctx context.Context, stdin io.Reader, redirected func(context.Context) (string, error)) (string, error) {
 	typed := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(g.stdin)
+		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
 			if line := strings.TrimSpace(sc.Text()); line != "" {
 				typed <- line
@@ -273,49 +184,30 @@ func waitForCode(ctx context.Context, g *globalOptions, cb *fedi.Callback, state
 		}
 		// EOF without input (stdin is /dev/null): only the redirect can answer.
 	}()
-	var redirected <-chan string
+	var codes <-chan string
 	var errs <-chan error
-	if cb != nil {
+	if redirected != nil {
 		r, e := make(chan string, 1), make(chan error, 1)
 		go func() {
-			code, err := cb.Wait(ctx)
+			code, err := redirected(ctx)
 			if err != nil {
 				e <- err
 				return
 			}
 			r <- code
 		}()
-		redirected, errs = r, e
+		codes, errs = r, e
 	}
 	select {
-	case code := <-redirected:
+	case code := <-codes:
 		return code, nil
 	case err := <-errs:
 		return "", err
 	case line := <-typed:
-		return codeFromInput(line, state)
+		return line, nil
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-}
-
-// codeFromInput accepts a pasted code or a pasted redirect address.
-func codeFromInput(line, state string) (string, error) {
-	if !strings.Contains(line, "code=") {
-		return line, nil
-	}
-	u, err := url.Parse(line)
-	if err != nil {
-		return "", fmt.Errorf("the pasted address is not a URL: %w", err)
-	}
-	q := u.Query()
-	if s := q.Get("state"); s != "" && s != state {
-		return "", errors.New("the pasted address belongs to another login attempt (state does not match)")
-	}
-	if q.Get("code") == "" {
-		return "", errors.New("the pasted address carries no code")
-	}
-	return q.Get("code"), nil
 }
 
 // openBrowser tries the desktop's opener and ignores failure: the address

@@ -13,9 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/migrate/move"
 	"github.com/fedi-ferry/ferry/migrate/publish"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -98,27 +98,21 @@ func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string
 	if err != nil {
 		return nil, acct, err
 	}
-	c, _, err := g.client(acct)
+	sess, err := g.session(acct)
 	if err != nil {
 		return nil, acct, err
 	}
+	mv, ok := sess.(platform.Mover)
+	if !ok {
+		return nil, acct, noRole(acct, "migrate")
+	}
 	cctx, cancel := withTimeout(ctx)
 	defer cancel()
-	sw, err := fedi.NodeInfo(cctx, c)
+	side, err := mv.MoveSide(cctx)
 	if err != nil {
-		return nil, acct, fmt.Errorf("account %s: %w", acct.Handle, err)
+		return nil, acct, authHint(err, acct)
 	}
-	me, err := fedi.VerifyCredentials(cctx, c)
-	if err != nil {
-		return nil, acct, authHint(fmt.Errorf("account %s: %w", acct.Handle, err), acct)
-	}
-	uri := me.URI
-	if uri == "" {
-		if uri, err = fedi.ActorURI(cctx, c.HTTP(), acct.Handle); err != nil {
-			return nil, acct, err
-		}
-	}
-	return &move.Side{Handle: acct.Handle, Client: c, Software: sw, Account: me, URI: uri}, acct, nil
+	return side, acct, nil
 }
 
 func (o migrateOptions) dir(g *globalOptions, from, to string) string {

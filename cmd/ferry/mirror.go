@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -15,11 +14,9 @@ import (
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/sinks"
-	sinkmasto "github.com/fedi-ferry/ferry/sinks/mastodon"
-	"github.com/fedi-ferry/ferry/sources/feed"
-	srcmasto "github.com/fedi-ferry/ferry/sources/mastodon"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -242,19 +239,18 @@ func printMirror(g *globalOptions, reports []routeReport, dry bool) error {
 	return nil
 }
 
-// wiring builds routes from the config: API clients (one paced transport
-// per account, shared by a route's source and sinks and by every route),
-// sources and sinks. It is the registry of source types: an explicit
-// switch, no init-time registration.
+// wiring builds routes from the config: a session per account (one paced
+// connection, shared by a route's source and sinks and by every route),
+// sources and sinks, all through the platform registry, which knows the
+// source types and what each account's platform can do.
 type wiring struct {
-	g       *globalOptions
-	st      *state.Store
-	accts   map[string]state.Account
-	dry     bool
-	clients map[string]*fedi.Client // by handle
-	trs     map[string]*fedi.Transport
-	sinks   map[string]sinks.Sink
-	feedHC  *http.Client
+	g        *globalOptions
+	st       *state.Store
+	reg      *platform.Registry
+	accts    map[string]state.Account
+	dry      bool
+	sessions map[string]platform.Session // by handle
+	sinks    map[string]sinks.Sink
 }
 
 func newWiring(ctx context.Context, g *globalOptions, st *state.Store, cfg *config.Config, dry bool) (*wiring, error) {
@@ -262,27 +258,42 @@ func newWiring(ctx context.Context, g *globalOptions, st *state.Store, cfg *conf
 	if err != nil {
 		return nil, err
 	}
-	roots, err := fedi.LoadRoots(g.CAFile)
+	reg, err := g.registry()
 	if err != nil {
 		return nil, err
 	}
-	return &wiring{g: g, st: st, accts: accts, dry: dry, clients: map[string]*fedi.Client{},
-		trs: map[string]*fedi.Transport{}, sinks: map[string]sinks.Sink{},
-		// Feeds are fetched by a plain client: the paced API transport
-		// refuses plain http, which many feeds still use.
-		feedHC: &http.Client{Transport: fedi.NewBaseTransport(roots), Timeout: 60 * time.Second}}, nil
+	return &wiring{g: g, st: st, reg: reg, accts: accts, dry: dry,
+		sessions: map[string]platform.Session{}, sinks: map[string]sinks.Sink{}}, nil
 }
 
-func (w *wiring) client(a state.Account) (*fedi.Client, error) {
-	if c, ok := w.clients[a.Handle]; ok {
-		return c, nil
+func (w *wiring) session(a state.Account) (platform.Session, error) {
+	if s, ok := w.sessions[a.Handle]; ok {
+		return s, nil
 	}
-	c, tr, err := w.g.client(a)
+	s, err := w.reg.Open(a)
 	if err != nil {
 		return nil, err
 	}
-	w.clients[a.Handle], w.trs[a.Handle] = c, tr
-	return c, nil
+	w.sessions[a.Handle] = s
+	return s, nil
+}
+
+// sourceSpec is the route's source as the registry takes it.
+func (w *wiring) sourceSpec(spec config.RouteSpec) (platform.SourceSpec, error) {
+	switch {
+	case spec.Feed != nil:
+		return platform.SourceSpec{Type: platform.SourceFeed, URL: spec.Feed.URL, UserAgent: spec.Feed.UserAgent}, nil
+	case spec.Account != nil:
+		s, err := w.session(w.accts[spec.Account.Account])
+		if err != nil {
+			return platform.SourceSpec{}, err
+		}
+		return platform.SourceSpec{Type: platform.SourceAccount, Session: s,
+			Stream: spec.Account.Stream == nil || *spec.Account.Stream}, nil
+	case spec.Archive != nil:
+		return platform.SourceSpec{Type: platform.SourceArchive, Path: spec.Archive.Path}, nil
+	}
+	return platform.SourceSpec{}, fmt.Errorf("route %s: no source", spec.Route.Name)
 }
 
 // route builds the bridge route for spec; streams reports whether its
@@ -290,33 +301,28 @@ func (w *wiring) client(a state.Account) (*fedi.Client, error) {
 func (w *wiring) route(ctx context.Context, spec config.RouteSpec) (*bridge.Route, bool, error) {
 	r := spec.Route // a copy; Sinks is copied below before it is changed
 	r.Sinks = append([]bridge.Target(nil), spec.Route.Sinks...)
-	streams := false
-	switch {
-	case spec.Feed != nil:
-		src, err := feed.New(feed.Options{URL: spec.Feed.URL, Client: w.feedHC, UserAgent: orDefault(spec.Feed.UserAgent, userAgent())})
-		if err != nil {
-			return nil, false, fmt.Errorf("route %s: %w", r.Name, err)
-		}
-		r.Source = src
-	case spec.Account != nil:
-		a := w.accts[spec.Account.Account]
-		c, err := w.client(a)
-		if err != nil {
-			return nil, false, err
-		}
-		r.Source = srcmasto.New(srcmasto.Options{Client: c, AccountID: a.AccountID, Logger: w.g.log})
-		r.SourceAccount = a.Handle
-		streams = spec.Account.Stream == nil || *spec.Account.Stream
+	ss, err := w.sourceSpec(spec)
+	if err != nil {
+		return nil, false, err
 	}
+	src, err := w.reg.Source(ss)
+	if err != nil {
+		return nil, false, fmt.Errorf("route %s: %w", r.Name, err)
+	}
+	r.Source, r.Kind, r.SourceAccount = src.Source, src.Kind, src.Account
 	for i := range r.Sinks {
 		a := w.accts[r.Sinks[i].Account]
 		s, ok := w.sinks[a.Handle]
 		if !ok {
-			c, err := w.client(a)
+			sess, err := w.session(a)
 			if err != nil {
 				return nil, false, err
 			}
-			s = sinkmasto.New(sinkmasto.Options{Client: c, Logger: w.g.log})
+			so, can := sess.(platform.SinkOpener)
+			if !can {
+				return nil, false, fmt.Errorf("route %s: %w", r.Name, noRole(a, "publish posts"))
+			}
+			s = so.Sink()
 			if w.dry {
 				s = sinks.DryRun(s, w.g.log)
 			}
@@ -327,7 +333,7 @@ func (w *wiring) route(ctx context.Context, spec config.RouteSpec) (*bridge.Rout
 	if err := r.Validate(); err != nil {
 		return nil, false, err
 	}
-	return &r, streams, nil
+	return &r, src.Stream, nil
 }
 
 // accountBudget is what `ferry status` shows about an account's API use:
@@ -346,10 +352,14 @@ func budgetKey(handle string) string { return "ratebudget/" + strings.ToLower(ha
 // recordBudgets stores each account's rate-limit budgets as its server
 // last announced them, for `ferry status`.
 func (w *wiring) recordBudgets(ctx context.Context) {
-	for handle, tr := range w.trs {
-		stats := tr.Stats()
-		b, err := json.Marshal(accountBudget{Account: handle, Updated: time.Now().UTC(), Requests: stats.Requests,
-			RateLimited: stats.RateLimited, Budgets: tr.Budgets()})
+	for handle, sess := range w.sessions {
+		m, ok := sess.(platform.Metered)
+		if !ok {
+			continue
+		}
+		u := m.Usage()
+		b, err := json.Marshal(accountBudget{Account: handle, Updated: time.Now().UTC(), Requests: u.Requests,
+			RateLimited: u.RateLimited, Budgets: u.Budgets})
 		if err == nil {
 			err = w.st.Set(ctx, budgetKey(handle), string(b))
 		}
@@ -359,21 +369,5 @@ func (w *wiring) recordBudgets(ctx context.Context) {
 	}
 }
 
-func orDefault(s, d string) string {
-	if s != "" {
-		return s
-	}
-	return d
-}
-
 // retryAfter reports how long a failed route asked to be left alone.
-func retryAfter(err error) time.Duration {
-	if d, ok := feed.IsRetry(err); ok {
-		return d
-	}
-	var rl *fedi.RateLimitError
-	if errors.As(err, &rl) && !rl.Reset.IsZero() {
-		return time.Until(rl.Reset)
-	}
-	return 0
-}
+func retryAfter(err error) time.Duration { return platform.RetryAfter(err) }

@@ -8,7 +8,8 @@
 // and the JSON files are regenerated from it by streaming, so memory stays
 // flat in the number of posts. Run fetches an account's posts into
 // the directory incrementally; Write regenerates the JSON files; Zip packs
-// the layout into a zip file.
+// the layout into a zip file; Sink (sink.go) writes posts into an archive as
+// a sinks.Sink.
 package archive
 
 import (

@@ -1,8 +1,10 @@
 // Package archive reads post archives: Mastodon's "Request your archive"
 // export (a zip, an older tar.gz, or an unpacked directory) and the
 // directories ferry writes in the same layout. Import unpacks an archive
-// safely into a directory; EachPost streams its posts as post.Post; the
-// search index (index.go) is a SQLite FTS5 database inside the directory.
+// safely into a directory; EachPost streams its posts as post.Post; Source
+// (source.go) reads them as a sources.Source, so an archive can feed a
+// route; the search index (index.go) is a SQLite FTS5 database inside the
+// directory.
 package archive
 
 import (

@@ -5,7 +5,10 @@
 // nothing) and honour Retry-After, then hands the body to gofeed's parser.
 // The cursor it returns is the validators of the last response; Fetch
 // always returns the whole feed, oldest item first, and the bridge decides
-// what is new by GUID, canonical link and content hash.
+// what is new by GUID, canonical link and content hash. Each page says how
+// long the publisher asked to be left alone (Page.Wait: the RSS <ttl>, the
+// response's Cache-Control max-age, a Retry-After), so a feed that is
+// polled every minute is still fetched only as often as it allows.
 package feed
 
 import (
@@ -25,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mmcdole/gofeed"
+	"github.com/mmcdole/gofeed/rss"
 
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/post"
@@ -136,9 +140,10 @@ func (s *Source) Fetch(ctx context.Context, cur string) (sources.Page, error) {
 		return sources.Page{}, fmt.Errorf("feed %s: %w", s.url, err)
 	}
 	defer resp.Body.Close()
+	now := time.Now()
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
-		return sources.Page{Next: cur}, nil
+		return sources.Page{Next: cur, Wait: waitFor(resp.Header, 0, now)}, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		return sources.Page{}, &RetryError{URL: s.url, Status: resp.StatusCode, Wait: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	case resp.StatusCode != http.StatusOK:
@@ -151,15 +156,48 @@ func (s *Source) Fetch(ctx context.Context, cur string) (sources.Page, error) {
 	if int64(len(body)) > s.limit {
 		return sources.Page{}, fmt.Errorf("feed %s: larger than %d bytes", s.url, s.limit)
 	}
-	posts, err := Parse(strings.NewReader(string(body)), s.url)
+	posts, ttl, err := parse(strings.NewReader(string(body)), s.url)
 	if err != nil {
 		return sources.Page{}, fmt.Errorf("feed %s: %w", s.url, err)
 	}
+	wait := waitFor(resp.Header, ttl, now)
 	if len(posts) == 0 {
-		return sources.Page{Next: cur}, nil
+		return sources.Page{Next: cur, Wait: wait}, nil
 	}
 	next := cursor{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
-	return sources.Page{Posts: posts, Next: next.String()}, nil
+	return sources.Page{Posts: posts, Next: next.String(), Wait: wait}, nil
+}
+
+// maxWait bounds what a feed may ask: a typo'd ttl of a year must not
+// silence a route for good.
+const maxWait = 24 * time.Hour
+
+// waitFor is how long the publisher asked not to be fetched again: the
+// longest of the feed's ttl, the response's freshness (Cache-Control
+// max-age less Age; none under no-cache or no-store, which ask to
+// revalidate, as ferry's conditional request does) and Retry-After;
+// capped at maxWait.
+func waitFor(h http.Header, ttl time.Duration, now time.Time) time.Duration {
+	w := max(ttl, retryAfter(h.Get("Retry-After"), now))
+	fresh := time.Duration(0)
+	for _, d := range strings.Split(h.Get("Cache-Control"), ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+		switch strings.ToLower(name) {
+		case "no-cache", "no-store":
+			fresh = -1
+		case "max-age":
+			if n, err := strconv.Atoi(strings.Trim(val, `"`)); err == nil && n > 0 && fresh >= 0 {
+				fresh = time.Duration(n) * time.Second
+			}
+		}
+	}
+	if fresh > 0 {
+		if age, err := strconv.Atoi(strings.TrimSpace(h.Get("Age"))); err == nil && age > 0 {
+			fresh -= time.Duration(age) * time.Second
+		}
+		w = max(w, fresh)
+	}
+	return min(w, maxWait)
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date).
@@ -180,9 +218,35 @@ func retryAfter(v string, now time.Time) time.Duration {
 // Parse reads a feed document (RSS, Atom or JSON Feed; detected) and
 // returns its items as posts, oldest first. base resolves relative links.
 func Parse(r io.Reader, base string) ([]post.Post, error) {
-	f, err := gofeed.NewParser().Parse(r)
+	posts, _, err := parse(r, base)
+	return posts, err
+}
+
+// ttlTranslator is gofeed's RSS translation, keeping the channel's <ttl>
+// (minutes), which the generic feed drops.
+type ttlTranslator struct {
+	gofeed.DefaultRSSTranslator
+	ttl time.Duration
+}
+
+func (t *ttlTranslator) Translate(feed any) (*gofeed.Feed, error) {
+	if f, ok := feed.(*rss.Feed); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(f.TTL)); err == nil && n > 0 {
+			t.ttl = time.Duration(n) * time.Minute
+		}
+	}
+	return t.DefaultRSSTranslator.Translate(feed)
+}
+
+// parse is Parse that also returns the RSS ttl (0 for none, and for Atom
+// and JSON Feed, which have no such field).
+func parse(r io.Reader, base string) ([]post.Post, time.Duration, error) {
+	tr := &ttlTranslator{}
+	p := gofeed.NewParser()
+	p.RSSTranslator = tr
+	f, err := p.Parse(r)
 	if err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
+		return nil, 0, fmt.Errorf("parse: %w", err)
 	}
 	baseURL, _ := url.Parse(base)
 	if f.Link != "" {
@@ -214,7 +278,7 @@ func Parse(r io.Reader, base string) ([]post.Post, error) {
 	for i, d := range items {
 		out[i] = d.p
 	}
-	return out, nil
+	return out, tr.ttl, nil
 }
 
 // convert maps one feed item to a post.

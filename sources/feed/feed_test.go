@@ -204,3 +204,44 @@ func TestNewRejectsBadURL(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitFor(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		ttl  time.Duration
+		want time.Duration
+	}{
+		{"nothing", http.Header{}, 0, 0},
+		{"ttl", http.Header{}, time.Hour, time.Hour},
+		{"max-age less age", http.Header{"Cache-Control": {"max-age=600"}, "Age": {"100"}}, 0, 500 * time.Second},
+		{"no-cache wins over max-age", http.Header{"Cache-Control": {"no-cache, max-age=600"}}, 0, 0},
+		{"longest of ttl and max-age", http.Header{"Cache-Control": {"max-age=60"}}, 5 * time.Minute, 5 * time.Minute},
+		{"retry-after seconds", http.Header{"Retry-After": {"120"}}, 0, 2 * time.Minute},
+		{"retry-after date", http.Header{"Retry-After": {now.Add(time.Hour).Format(http.TimeFormat)}}, 0, time.Hour},
+		{"capped", http.Header{"Cache-Control": {"max-age=99999999"}}, 0, maxWait},
+		{"garbage", http.Header{"Cache-Control": {"max-age=soon"}, "Retry-After": {"later"}}, 0, 0},
+	} {
+		if got := waitFor(tc.h, tc.ttl, now); got != tc.want {
+			t.Errorf("%s: waitFor = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A 304 carries the publisher's wait too.
+func TestNotModifiedKeepsWait(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=900")
+		w.WriteHeader(http.StatusNotModified)
+	}))
+	defer srv.Close()
+	s, err := New(Options{URL: srv.URL, Client: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Fetch(context.Background(), `{"etag":"\"x\""}`)
+	if err != nil || p.Wait != 15*time.Minute || len(p.Posts) != 0 {
+		t.Fatalf("304 page %+v, %v; want Wait 15m", p, err)
+	}
+}

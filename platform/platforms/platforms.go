@@ -1,0 +1,17 @@
+// Package platforms is the list of platforms this ferry speaks: the one
+// place that names them. Adding a platform is a new package beside
+// platform/mastodon and one line here.
+package platforms
+
+import (
+	"github.com/fedi-ferry/ferry/platform"
+	"github.com/fedi-ferry/ferry/platform/mastodon"
+)
+
+// Registry returns the registry of every platform ferry ships, in the
+// order servers are detected.
+func Registry(env platform.Env) (*platform.Registry, error) {
+	return platform.New(env,
+		mastodon.New(env),
+	)
+}
