@@ -10,11 +10,11 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
 
-## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers
+## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers, under the race detector
 test: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	bash internal/testenv/build-gotosocial.sh >/dev/null
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 60m ./...
 
 ## unit: the fast tests only (no servers)
 unit:
