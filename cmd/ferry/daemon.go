@@ -18,6 +18,7 @@ import (
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/sources"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 // daemonOptions are the flags of `ferry daemon`.
@@ -109,7 +110,7 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	d := &daemon{g: g, o: o, st: st, work: work, routes: map[string]*daemonRoute{}, slots: make(chan struct{}, o.Workers),
-		eng: bridge.New(newBridgeStore(st), bridge.Options{Logger: g.log})}
+		eng: bridge.New(bridgestore.New(st), bridge.Options{Logger: g.log})}
 	if err := d.load(ctx, true); err != nil {
 		return err
 	}

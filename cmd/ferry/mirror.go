@@ -19,6 +19,7 @@ import (
 	"github.com/fedi-ferry/ferry/sources/feed"
 	srcmasto "github.com/fedi-ferry/ferry/sources/mastodon"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 // mirrorOptions are the flags of `ferry mirror`.
@@ -112,7 +113,7 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := bridge.New(newBridgeStore(st), bridge.Options{Logger: g.log, DryRun: o.DryRun})
+	eng := bridge.New(bridgestore.New(st), bridge.Options{Logger: g.log, DryRun: o.DryRun})
 	var reports []routeReport
 	failed := 0
 	for _, spec := range cfg.Routes {
