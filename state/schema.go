@@ -16,6 +16,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrateV1,
 	migrateV2, // journal.go
 	migrateV3, // bridge.go
+	migrateV4, // bridge.go
 }
 
 // migrateV1 creates the apps, accounts and kv tables. Times are TEXT in

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/robfig/cron/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -154,7 +154,6 @@ func (e *configError) Error() string {
 const (
 	defaultFeedSchedule    = "15m"
 	defaultAccountSchedule = "5m"
-	minInterval            = 10 * time.Second
 )
 
 // loadConfig reads and validates the config file at path. It does not
@@ -277,7 +276,7 @@ func decodeRoute(md toml.MetaData, rc routeConfig, fail func(string, ...any) err
 			spec.Schedule = defaultAccountSchedule
 		}
 	}
-	if _, err := parseSchedule(spec.Schedule); err != nil {
+	if _, err := schedule.Parse(spec.Schedule); err != nil {
 		return spec, fail("route %q: schedule: %v", r.Name, err)
 	}
 	switch fr := strings.TrimSpace(rc.FirstRun); {
@@ -373,7 +372,7 @@ func decodeBackup(bc backupConfig) (BackupSpec, error) {
 	if b.Schedule == "" {
 		b.Schedule = defaultBackupSchedule
 	}
-	if _, err := parseSchedule(b.Schedule); err != nil {
+	if _, err := schedule.Parse(b.Schedule); err != nil {
 		return b, fmt.Errorf("%s: schedule: %w", b.Name, err)
 	}
 	return b, nil
@@ -413,29 +412,6 @@ func decodeFilter(fc filterConfig) (bridge.Filter, error) {
 		f.Visibility = append(f.Visibility, post.Visibility(v))
 	}
 	return f, nil
-}
-
-// schedule is when a route runs next.
-type schedule interface{ Next(time.Time) time.Time }
-
-type every time.Duration
-
-func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
-
-// parseSchedule reads an interval ("5m", "1h") or a five-field cron
-// expression ("*/10 * * * *", "@hourly").
-func parseSchedule(s string) (schedule, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < minInterval {
-			return nil, fmt.Errorf("%q: at least %s between runs", s, minInterval)
-		}
-		return every(d), nil
-	}
-	c, err := cron.ParseStandard(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q: neither an interval (\"15m\") nor a cron expression (\"*/15 * * * *\"): %v", s, err)
-	}
-	return c, nil
 }
 
 // sectionLines returns the 1-based lines where header (e.g. "[[route]]")

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -99,19 +98,5 @@ account = "me@social.example"
 	}
 	if _, err := parseConfig("ferry.toml", good); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestParseSchedule(t *testing.T) {
-	for _, s := range []string{"5m", "1h30m", "*/10 * * * *", "@hourly", "0 6 * * 1-5"} {
-		if _, err := parseSchedule(s); err != nil {
-			t.Errorf("%q: %v", s, err)
-		}
-	}
-	for _, n := range []int{1, 2, 5, 30} {
-		b := backoff(n, time.Minute)
-		if b <= 0 || b > maxBackoff*12/10 {
-			t.Errorf("backoff(%d) = %v", n, b)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/sinks"
 	sinkmasto "github.com/fedi-ferry/ferry/sinks/mastodon"
 	"github.com/fedi-ferry/ferry/sources/feed"
@@ -64,9 +67,13 @@ type routeReport struct {
 	Capped    bool   `json:"capped,omitempty"`
 	Paused    bool   `json:"paused,omitempty"`
 	// BackingOff, when set, is when a failing route will be tried again.
-	BackingOff time.Time     `json:"backing_off_until,omitzero"`
-	Error      string        `json:"error,omitempty"`
-	Planned    []plannedStep `json:"planned,omitempty"`
+	BackingOff time.Time `json:"backing_off_until,omitzero"`
+	Error      string    `json:"error,omitempty"`
+	// Transient reports that Error may pass by itself; RetryAt is when
+	// the route is tried again (by the next `ferry mirror` from then on).
+	Transient bool          `json:"transient,omitempty"`
+	RetryAt   time.Time     `json:"retry_at,omitzero"`
+	Planned   []plannedStep `json:"planned,omitempty"`
 }
 
 // plannedStep is one step of a dry run.
@@ -156,14 +163,18 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 			failed++
 		}
 		if !o.DryRun {
-			sched, _ := parseSchedule(spec.Schedule)
-			next := sched.Next(time.Now())
-			if runErr != nil {
-				prev, _ := st.BridgeRoute(ctx, spec.Route.Name)
-				next = time.Now().Add(max(backoff(prev.FailCount+1, next.Sub(time.Now())), retryAfter(runErr)))
+			sched, err := schedule.Parse(spec.Schedule)
+			if err != nil {
+				return err
 			}
-			if err := st.BridgeRecordRun(ctx, spec.Route.Name, start, rep.Error, next); err != nil {
+			next, err := daemon.Record(ctx, st, spec.Route.Name, sched, daemon.Ended{Start: start, End: time.Now(),
+				Wait: res.Wait, Err: runErr, Jitter: 2*rand.Float64() - 1})
+			if err != nil {
 				g.log.Warn("could not record the run", "route", spec.Route.Name, "err", err)
+			}
+			if runErr != nil {
+				outcome, _ := bridge.Outcome(runErr)
+				rep.Transient, rep.RetryAt = outcome == schedule.Transient, next
 			}
 		}
 		reports = append(reports, rep)
@@ -213,7 +224,14 @@ func printMirror(g *globalOptions, reports []routeReport, dry bool) error {
 			note = append(note, "failing; backing off until "+r.BackingOff.Local().Format("15:04")+" (run it now with --route)")
 		}
 		if r.Error != "" {
-			note = append(note, "error: "+r.Error)
+			kind := ""
+			if r.Transient {
+				kind = "transient "
+			}
+			note = append(note, kind+"error: "+r.Error)
+			if !r.RetryAt.IsZero() {
+				note = append(note, "tries again from "+r.RetryAt.Local().Format("15:04:05"))
+			}
 		}
 		t.row(r.Route, r.New, r.Published, r.Edited, r.Deleted, r.Skipped, r.Failed, dash(strings.Join(note, "; ")))
 	}
@@ -363,16 +381,4 @@ func orDefault(s, d string) string {
 		return s
 	}
 	return d
-}
-
-// retryAfter reports how long a failed route asked to be left alone.
-func retryAfter(err error) time.Duration {
-	if d, ok := feed.IsRetry(err); ok {
-		return d
-	}
-	var rl *fedi.RateLimitError
-	if errors.As(err, &rl) && !rl.Reset.IsZero() {
-		return time.Until(rl.Reset)
-	}
-	return 0
 }
