@@ -38,6 +38,9 @@ type Store interface {
 	BridgeClaimDue(ctx context.Context, candidates []string, now time.Time, lease time.Duration) ([]string, error)
 	// BridgeFailures returns how many runs of name failed in a row.
 	BridgeFailures(ctx context.Context, name string) (int, error)
+	// BridgeRetryAt returns, if the last run of name failed, when it is
+	// tried again; zero otherwise.
+	BridgeRetryAt(ctx context.Context, name string) (time.Time, error)
 	// BridgeRecordRun records the end of a run: its start, its error (""
 	// for success), whether the error is transient, and the next run.
 	BridgeRecordRun(ctx context.Context, name string, start time.Time, runErr string, transient bool, next time.Time) error
@@ -329,11 +332,13 @@ func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 	ctx, cancel := context.WithTimeout(d.work, d.o.Timeout)
 	defer cancel()
 	start := d.clk.Now()
-	res, err := d.o.Engine.Run(ctx, r.Route)
-	next := d.record(ctx, r.Route.Name, r.Schedule, Ended{Start: start, End: d.clk.Now(), Wait: res.Wait, Err: err, Jitter: d.o.Jitter()})
+	p, err := once(ctx, d.o.Store, d.o.Engine, *r, d.clk, d.o.Jitter())
 	log := d.log.With("route", r.Route.Name)
 	if err != nil {
-		log.Error("route failed", "err", err, "next_run", next.Format(time.RFC3339))
+		log.Error("could not record the run", "err", err)
+	}
+	if res := p.Result; p.Err != nil {
+		log.Error("route failed", "err", p.Err, "outcome", p.Outcome, "next_run", p.Next.Format(time.RFC3339))
 	} else if res.Published+res.Edited+res.Deleted+res.Failed > 0 || res.Baseline {
 		log.Info("route ran", "new", res.New, "published", res.Published, "edited", res.Edited,
 			"deleted", res.Deleted, "failed", res.Failed, "retried", res.Retried, "first_run", res.Baseline,

@@ -302,3 +302,42 @@ func TestDaemonDrainsOnShutdown(t *testing.T) {
 		t.Error("the job did not finish")
 	}
 }
+
+// `ferry mirror` runs a route once: a route backing off after a transient
+// failure is left alone until its retry time (seconds later), not for its
+// interval; --route forces it.
+func TestOnceBacksOffLikeTheDaemon(t *testing.T) {
+	ctx := context.Background()
+	clk := clockwork.NewFakeClockAt(time.Now())
+	st := state.TestStore(t)
+	eng := bridge.New(bridgestore.New(st), bridge.Options{Clock: clk, Retry: bridge.Retry{Total: time.Nanosecond}})
+	src, sink := memsource.New(), memsink.New()
+	sched, _ := schedule.Parse("15m")
+	r := daemon.Route{Schedule: sched, Route: &bridge.Route{Name: "blog", Kind: bridge.KindFeed, Source: src,
+		Sinks: []bridge.Target{{Account: "me@sink.example", Sink: sink}}}}
+	if p, err := daemon.Once(ctx, st, eng, r, false, clk); err != nil || p.Err != nil || !p.Result.Baseline {
+		t.Fatalf("first run: %+v, %v", p, err)
+	}
+	src.Add(post.Post{OriginID: "a", Title: "A", Text: "a", URL: "https://blog.example/a", CreatedAt: clk.Now()})
+	sink.Fail(memsink.OpPublish, memsink.Fault{Err: bad502()})
+	p, err := daemon.Once(ctx, st, eng, r, false, clk)
+	if err != nil || p.Err == nil || p.Outcome != schedule.Transient {
+		t.Fatalf("the 502: %+v, %v", p, err)
+	}
+	if d := p.Next.Sub(clk.Now()); d < 20*time.Second || d > 40*time.Second {
+		t.Fatalf("retry in %v", d)
+	}
+	if p, _ := daemon.Once(ctx, st, eng, r, false, clk); p.BackingOff.IsZero() || sink.Calls(memsink.OpPublish) != 1 {
+		t.Fatalf("ran again at once: %+v", p)
+	}
+	clk.Advance(time.Minute)
+	if p, err := daemon.Once(ctx, st, eng, r, false, clk); err != nil || p.Err != nil || sink.Count() != 1 {
+		t.Fatalf("a minute later: %+v, %v, %d posts", p, err, sink.Count())
+	}
+	sink.Fail(memsink.OpPublish, memsink.Fault{Err: bad502()})
+	src.Add(post.Post{OriginID: "b", Title: "B", Text: "b", URL: "https://blog.example/b", CreatedAt: clk.Now()})
+	daemon.Once(ctx, st, eng, r, false, clk)
+	if p, _ := daemon.Once(ctx, st, eng, r, true, clk); !p.BackingOff.IsZero() || p.Err != nil || sink.Count() != 2 {
+		t.Fatalf("forced: %+v, %d posts", p, sink.Count())
+	}
+}

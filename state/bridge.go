@@ -581,6 +581,24 @@ func (s *Store) BridgeFailures(ctx context.Context, route string) (int, error) {
 	return n, nil
 }
 
+// BridgeRetryAt returns, if the last run of route failed, when it is
+// tried again (its next run); zero if it did not fail or never ran.
+func (s *Store) BridgeRetryAt(ctx context.Context, route string) (time.Time, error) {
+	var next string
+	err := s.db.QueryRowContext(ctx, `SELECT next_run_at FROM bridge_routes WHERE name = ? AND fail_count > 0`, route).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the retry time of route %s: %w", route, err)
+	}
+	t, err := parseOptTime(next)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the retry time of route %s: %w", route, err)
+	}
+	return t, nil
+}
+
 // BridgeRecordRun records the end of a run of route: when it started, its
 // error ("" for success, which resets the failure count), whether that
 // error is transient, and its next run.

@@ -129,6 +129,9 @@ func TestBridgeSchedule(t *testing.T) {
 	if n, _ := s.BridgeFailures(ctx, "a"); n != 2 {
 		t.Errorf("BridgeFailures = %d", n)
 	}
+	if at, _ := s.BridgeRetryAt(ctx, "a"); !at.Equal(now.Add(time.Minute).Truncate(time.Millisecond)) && !at.Equal(now.Add(time.Minute)) {
+		t.Errorf("BridgeRetryAt = %v, want %v", at, now.Add(time.Minute))
+	}
 	if r.FailCount != 2 || r.LastError != "boom again" || !r.Transient || !r.LastOKAt.IsZero() || r.Schedule != "5m" {
 		t.Errorf("after failures: %+v", r)
 	}
@@ -136,6 +139,9 @@ func TestBridgeSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ = s.BridgeRoute(ctx, "a")
+	if at, _ := s.BridgeRetryAt(ctx, "a"); !at.IsZero() {
+		t.Errorf("BridgeRetryAt after a success = %v", at)
+	}
 	if r.FailCount != 0 || r.LastError != "" || r.Transient || r.LastOKAt.IsZero() {
 		t.Errorf("after success: %+v", r)
 	}

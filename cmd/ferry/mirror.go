@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -138,44 +137,27 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 			reports = append(reports, rep)
 			continue
 		}
-		if !o.DryRun && len(names) == 0 {
-			// A failing route backs off for cron users too; naming it
-			// with --route runs it anyway.
-			prev, err := st.BridgeRoute(ctx, spec.Route.Name)
-			if err != nil {
-				return err
-			}
-			if prev.FailCount > 0 && prev.NextRunAt.After(time.Now()) {
-				rep.BackingOff = prev.NextRunAt
-				reports = append(reports, rep)
-				continue
-			}
-		}
 		r, _, err := w.route(ctx, spec)
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		res, runErr := eng.Run(ctx, r)
-		fillReport(&rep, res)
-		if runErr != nil {
-			rep.Error = runErr.Error()
-			failed++
-		}
-		if !o.DryRun {
+		var p daemon.Pass
+		if o.DryRun {
+			p.Result, p.Err = eng.Run(ctx, r)
+		} else {
 			sched, err := schedule.Parse(spec.Schedule)
 			if err != nil {
 				return err
 			}
-			next, err := daemon.Record(ctx, st, spec.Route.Name, sched, daemon.Ended{Start: start, End: time.Now(),
-				Wait: res.Wait, Err: runErr, Jitter: 2*rand.Float64() - 1})
-			if err != nil {
+			// A failing route backs off for cron users too; naming it
+			// with --route runs it anyway.
+			if p, err = daemon.Once(ctx, st, eng, daemon.Route{Route: r, Schedule: sched}, len(names) > 0, nil); err != nil {
 				g.log.Warn("could not record the run", "route", spec.Route.Name, "err", err)
 			}
-			if runErr != nil {
-				outcome, _ := bridge.Outcome(runErr)
-				rep.Transient, rep.RetryAt = outcome == schedule.Transient, next
-			}
+		}
+		fillReport(&rep, p)
+		if p.Err != nil {
+			failed++
 		}
 		reports = append(reports, rep)
 	}
@@ -194,7 +176,12 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 	return partialError{fmt.Sprintf("%d of %d routes failed", failed, len(reports))}
 }
 
-func fillReport(rep *routeReport, res bridge.Result) {
+func fillReport(rep *routeReport, p daemon.Pass) {
+	res := p.Result
+	rep.BackingOff = p.BackingOff
+	if p.Err != nil {
+		rep.Error, rep.Transient, rep.RetryAt = p.Err.Error(), p.Outcome == schedule.Transient, p.Next
+	}
 	rep.New, rep.Published, rep.Edited, rep.Deleted = res.New, res.Published, res.Edited, res.Deleted
 	rep.Skipped, rep.Failed, rep.FirstRun, rep.Capped = res.Skipped, res.Failed, res.Baseline, res.Capped
 	for _, s := range res.Planned {
