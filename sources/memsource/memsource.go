@@ -28,12 +28,13 @@ type Source struct {
 	errs    []error
 	fetches int
 	events  chan sources.Event
+	drop    chan struct{} // closed by EndStream; replaced for the next connection
 	streams int
 }
 
 // New returns a source holding posts (oldest first).
 func New(posts ...post.Post) *Source {
-	return &Source{posts: slices.Clone(posts), events: make(chan sources.Event)}
+	return &Source{posts: slices.Clone(posts), events: make(chan sources.Event), drop: make(chan struct{})}
 }
 
 // Set replaces every post.
@@ -118,16 +119,15 @@ func (s *Source) Fetch(ctx context.Context, cursor string) (sources.Page, error)
 func (s *Source) Stream(ctx context.Context, events chan<- sources.Event) error {
 	s.mu.Lock()
 	s.streams++
-	in := s.events
+	drop := s.drop
 	s.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-in:
-			if !ok {
-				return errStreamEnded
-			}
+		case <-drop:
+			return errStreamEnded
+		case ev := <-s.events:
 			select {
 			case events <- ev:
 			case <-ctx.Done():
@@ -146,25 +146,21 @@ func (s *Source) Streams() int {
 
 // Push hands ev to a running Stream, waiting until it is taken or ctx ends.
 func (s *Source) Push(ctx context.Context, ev sources.Event) error {
-	s.mu.Lock()
-	in := s.events
-	s.mu.Unlock()
 	select {
-	case in <- ev:
+	case s.events <- ev:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// EndStream makes the running Stream (and any waiting to take an event)
-// return an error, as a dropped connection would; the next Stream call
-// connects again.
+// EndStream makes the running Stream return an error, as a dropped
+// connection would; the next Stream call connects again.
 func (s *Source) EndStream() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	close(s.events)
-	s.events = make(chan sources.Event)
+	close(s.drop)
+	s.drop = make(chan struct{})
 }
 
 type streamEnded struct{}
