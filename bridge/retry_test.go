@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/fedi-ferry/ferry/sinks"
 	"github.com/fedi-ferry/ferry/sinks/memsink"
 	"github.com/fedi-ferry/ferry/sources"
+	"github.com/fedi-ferry/ferry/sources/feed"
 	"github.com/fedi-ferry/ferry/sources/memsource"
 )
 
@@ -144,6 +146,15 @@ func TestEnginePermanentFailureIsNotRetried(t *testing.T) {
 	}
 	if o, _ := bridge.Outcome(&sinks.PermanentError{Err: errors.New("no")}); o != schedule.Permanent {
 		t.Errorf("a PermanentError is %v", o)
+	}
+	if o, _ := bridge.Outcome(fmt.Errorf("route blog: read the source: %w", &feed.StatusError{Status: 410})); o != schedule.Permanent {
+		t.Errorf("a feed's 410 is %v", o)
+	}
+	if o, _ := bridge.Outcome(&feed.StatusError{Status: 502}); o != schedule.Transient {
+		t.Errorf("a feed's 502 is %v", o)
+	}
+	if o, after := bridge.Outcome(&feed.RetryError{Status: 429, Wait: time.Minute}); o != schedule.Transient || after != time.Minute {
+		t.Errorf("a feed's 429 is %v, after %v", o, after)
 	}
 	if o, _ := bridge.Outcome(nil); o != schedule.OK {
 		t.Errorf("nil is %v", o)
