@@ -2,12 +2,13 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/fedi-ferry/ferry/post"
-
+	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/sinks"
 )
 
@@ -30,9 +31,10 @@ func mediaLinks(ms []post.Media) string {
 const findWindow = 24 * time.Hour
 
 // apply applies the route's journaled steps in plan order. A step the
-// sink refuses for good is recorded as failed and never tried again; any
-// other failure stops the run, leaving the step (and those after it)
-// journaled for the next one.
+// sink refuses for good is recorded as failed and never tried again; a
+// transient failure is tried again within the run (see Retry); any other
+// failure, or a transient one that outlasts the retries, stops the run,
+// leaving the step (and those after it) journaled for the next one.
 func (e *Engine) apply(ctx context.Context, r *Route, res *Result) error {
 	steps, err := e.store.Pending(ctx, r.Name)
 	if err != nil {
@@ -55,14 +57,79 @@ func (e *Engine) apply(ctx context.Context, r *Route, res *Result) error {
 			}
 			continue
 		}
-		if err := e.applyStep(ctx, r, *t, s, res); err != nil {
+		if err := e.applyRetrying(ctx, r, *t, s, res); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res *Result) error {
+// applyRetrying applies one step, trying it again after transient
+// failures within the bounds of e.retry. A retry goes through applyStep
+// from the start, exactly as a run resuming after a crash would: the
+// failed attempt may have reached the server before its answer was lost,
+// so a publish is looked for with the sink's Finder (the attempt was
+// counted by Begin) before it is ever sent again.
+func (e *Engine) applyRetrying(ctx context.Context, r *Route, t Target, s Step, res *Result) error {
+	pause := e.retry.First
+	var spent time.Duration
+	for retry := 0; ; retry++ {
+		err := e.applyStep(ctx, r, t, s, res, retry)
+		var te *TransientError
+		if err == nil || !errors.As(err, &te) || retry >= e.retry.Attempts || ctx.Err() != nil {
+			return err
+		}
+		wait := max(pause, te.RetryAfter)
+		if spent+wait > e.retry.Total {
+			return err
+		}
+		e.log.Warn("the sink failed for now; trying again", "route", r.Name, "sink", t.Account, "origin", s.Item,
+			"part", s.Part, "step", s.Kind, "in", wait, "err", te.Err)
+		res.Retried++
+		select {
+		case <-ctx.Done():
+			return err
+		case <-e.clock.After(wait):
+		}
+		spent += wait
+		pause *= 2
+	}
+}
+
+// TransientError wraps a sink failure that may pass by itself: a server
+// error, a rate limit, a reset connection, a timeout (anything
+// sinks.IsPermanent does not call permanent). The step stays journaled,
+// and the route should be tried again soon.
+type TransientError struct {
+	Err error
+	// RetryAfter is how long the server asked to wait; 0 if it did not.
+	RetryAfter time.Duration
+}
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// retryAfterer is implemented by errors that carry a server's request to
+// wait (a Retry-After header, a rate-limit reset).
+type retryAfterer interface{ RetryAfter() time.Duration }
+
+// RetryAfter returns how long err says to wait before trying again, or 0.
+func RetryAfter(err error) time.Duration {
+	var ra retryAfterer
+	if errors.As(err, &ra) {
+		return max(ra.RetryAfter(), 0)
+	}
+	return 0
+}
+
+// transient wraps a sink's failure of step s as a TransientError.
+func transient(r *Route, t Target, err error) error {
+	return &TransientError{Err: fmt.Errorf("route %s, sink %s: %w", r.Name, t.Account, err), RetryAfter: RetryAfter(err)}
+}
+
+// applyStep applies step s once; retry counts the attempts made at it
+// earlier in this run.
+func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res *Result, retry int) error {
 	// Writes to one account are serialised with the loop-guard checks of
 	// routes reading it: the copy is recorded before anyone looks.
 	defer e.lock("account\x00" + strings.ToLower(t.Account))()
@@ -98,9 +165,10 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 		if prev > 0 {
 			// An earlier attempt may have posted before it could record.
 			if f, ok := t.Sink.(sinks.Finder); ok {
-				ref, found, err := f.Find(ctx, d, e.now().Add(-findWindow))
+				ref, found, err := f.Find(ctx, d, e.clock.Now().Add(-findWindow))
 				if err != nil {
-					return fmt.Errorf("route %s, sink %s: %w", r.Name, t.Account, err)
+					// Not knowing whether the post exists, never post it again.
+					return transient(r, t, fmt.Errorf("look for the copy of an earlier attempt: %w", err))
 				}
 				if found {
 					log.Info("found the copy an interrupted run made; not posting again", "remote_id", ref.ID)
@@ -110,7 +178,10 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 				}
 			}
 		}
-		if prev >= mediaAttempts && len(d.Post.Media) > 0 {
+		// Only a run's first attempt falls back: the media failing
+		// mediaAttempts runs in a row is a pattern, a few quick retries
+		// after one 502 are not.
+		if retry == 0 && prev >= mediaAttempts && len(d.Post.Media) > 0 {
 			// The media keep failing (a dead enclosure link, a file the
 			// server rejects): post with links to them instead of never.
 			log.Warn("posting with links instead of the media after repeated failures", "attempts", prev)
@@ -125,7 +196,7 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 				res.Failed++
 				return e.finish(ctx, r, s, base)
 			}
-			return fmt.Errorf("route %s, sink %s: %w", r.Name, t.Account, err)
+			return transient(r, t, err)
 		}
 		log.Info("mirrored", "remote_id", ref.ID)
 		base.State, base.RemoteID, base.RemoteURL = CopyPosted, ref.ID, ref.URL
@@ -147,7 +218,7 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 		base.State, base.RemoteID = CopyPosted, cur.RemoteID
 		if err := ed.Edit(ctx, cur.RemoteID, s.Draft); err != nil {
 			if !sinks.IsPermanent(err) {
-				return fmt.Errorf("route %s, sink %s: %w", r.Name, t.Account, err)
+				return transient(r, t, err)
 			}
 			// Keep the copy as it is, and do not try this version again.
 			log.Error("the sink refused the edit", "err", err)
@@ -170,7 +241,7 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 		base.State, base.RemoteID, base.Version = CopyDeleted, cur.RemoteID, ""
 		if err := del.Delete(ctx, cur.RemoteID); err != nil {
 			if !sinks.IsPermanent(err) {
-				return fmt.Errorf("route %s, sink %s: %w", r.Name, t.Account, err)
+				return transient(r, t, err)
 			}
 			log.Error("the sink refused the delete", "err", err)
 			base.State, base.Error = CopyPosted, err.Error()
@@ -215,4 +286,26 @@ func (e *Engine) replyTo(ctx context.Context, r *Route, t Target, s Step, mine f
 		}
 	}
 	return id, nil
+}
+
+// permanenter is implemented by errors that know whether repeating the
+// call would fail the same way (a feed's HTTP status).
+type permanenter interface{ Permanent() bool }
+
+// Outcome classifies an error returned by Run or Handle for scheduling
+// the route's next run, and returns how long the server asked to wait
+// (0 if it did not). A nil error is schedule.OK; a refusal that repeating
+// will not fix (sinks.IsPermanent: a revoked token, a 404, a 422; or an
+// error whose Permanent method says so) is schedule.Permanent; anything
+// else (server errors, rate limits, network failures, timeouts) is
+// schedule.Transient.
+func Outcome(err error) (schedule.Outcome, time.Duration) {
+	var p permanenter
+	switch {
+	case err == nil:
+		return schedule.OK, 0
+	case sinks.IsPermanent(err), errors.As(err, &p) && p.Permanent():
+		return schedule.Permanent, RetryAfter(err)
+	}
+	return schedule.Transient, RetryAfter(err)
 }

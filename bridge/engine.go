@@ -14,6 +14,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/sinks"
 	"github.com/fedi-ferry/ferry/sources"
@@ -35,9 +37,27 @@ type Options struct {
 	// DryRun plans without writing anything, neither to sinks nor to the
 	// store; Result.Planned lists what would be done.
 	DryRun bool
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time and times the pauses between retries; nil
+	// means the real clock. Tests pass a fake one.
+	Clock clockwork.Clock
+	// Retry bounds how a transiently failing step is tried again within
+	// a run; the zero value means DefaultRetry.
+	Retry Retry
 }
+
+// Retry bounds the retries of one step within a run. A step whose sink
+// fails transiently (a 5xx, a 429, a reset connection, a timeout) is
+// tried again after First, then twice as long each time, at most
+// Attempts more times and only while the pauses add up to no more than
+// Total. A server's Retry-After lengthens a pause, within Total.
+type Retry struct {
+	Attempts int
+	First    time.Duration
+	Total    time.Duration
+}
+
+// DefaultRetry retries a step four times within 30 seconds (1s, 2s, 4s, 8s).
+var DefaultRetry = Retry{Attempts: 4, First: time.Second, Total: 30 * time.Second}
 
 // Engine runs routes. It is safe for concurrent use: runs of the same route
 // are serialised, and so are writes to one sink account and the loop-guard
@@ -46,7 +66,8 @@ type Engine struct {
 	store Store
 	log   *slog.Logger
 	dry   bool
-	now   func() time.Time
+	clock clockwork.Clock
+	retry Retry
 
 	mu     sync.Mutex
 	locks  map[string]*sync.Mutex
@@ -55,13 +76,16 @@ type Engine struct {
 
 // New returns an Engine keeping its state in store.
 func New(store Store, o Options) *Engine {
-	e := &Engine{store: store, log: o.Logger, dry: o.DryRun, now: o.Now,
+	e := &Engine{store: store, log: o.Logger, dry: o.DryRun, clock: o.Clock, retry: o.Retry,
 		locks: map[string]*sync.Mutex{}, limits: map[string]post.Limits{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	if e.now == nil {
-		e.now = time.Now
+	if e.clock == nil {
+		e.clock = clockwork.NewRealClock()
+	}
+	if e.retry == (Retry{}) {
+		e.retry = DefaultRetry
 	}
 	return e
 }
@@ -75,6 +99,9 @@ type Result struct {
 	Deleted   int
 	Skipped   int // new posts left out by filters, age or policy
 	Failed    int // steps the sink refused for good
+	// Retried counts the steps tried again within the run after a
+	// transient failure.
+	Retried int
 	// Capped reports that the route reached its posts-per-hour cap; the
 	// rest waits for the next run.
 	Capped bool
@@ -95,6 +122,7 @@ func (r *Result) add(o Result) {
 	r.Deleted += o.Deleted
 	r.Skipped += o.Skipped
 	r.Failed += o.Failed
+	r.Retried += o.Retried
 	r.Capped = r.Capped || o.Capped
 	r.Planned = append(r.Planned, o.Planned...)
 }
@@ -312,7 +340,7 @@ func (e *Engine) handle(ctx context.Context, r *Route, posts []post.Post, res *R
 	}
 	made := 0
 	if !e.dry {
-		if made, err = e.store.PostedSince(ctx, r.Name, e.now().Add(-time.Hour)); err != nil {
+		if made, err = e.store.PostedSince(ctx, r.Name, e.clock.Now().Add(-time.Hour)); err != nil {
 			return false, err
 		}
 	}
@@ -480,7 +508,7 @@ func (e *Engine) template(r *Route) *template.Template {
 // boosts) and returns why p is left out, or "". A reply or boost under
 // policy "link" is rewritten into a post linking to it.
 func (e *Engine) leaveOut(ctx context.Context, r *Route, p *post.Post, batch map[string]string) string {
-	if r.MaxAge > 0 && !p.CreatedAt.IsZero() && p.CreatedAt.Before(e.now().Add(-r.MaxAge)) {
+	if r.MaxAge > 0 && !p.CreatedAt.IsZero() && p.CreatedAt.Before(e.clock.Now().Add(-r.MaxAge)) {
 		return "older than max_age"
 	}
 	if p.IsBoost() {

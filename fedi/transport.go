@@ -499,3 +499,11 @@ func IsRateLimited(err error) bool {
 	var rl *RateLimitError
 	return errors.As(err, &rl)
 }
+
+// RetryAfter is how long until the budget refills, or 0 if unknown.
+func (e *RateLimitError) RetryAfter() time.Duration {
+	if e.Reset.IsZero() {
+		return 0
+	}
+	return max(time.Until(e.Reset), 0)
+}

@@ -194,19 +194,6 @@ func (r *Registry) Source(spec SourceSpec) (RouteSource, error) {
 	return RouteSource{}, fmt.Errorf("source type %q: want %s, %s or %s", spec.Type, SourceFeed, SourceAccount, SourceArchive)
 }
 
-// RetryAfter reports how long a failed source or sink asked to be left
-// alone (a feed's Retry-After, an API's rate-limit reset); 0 for none.
-func RetryAfter(err error) time.Duration {
-	if d, ok := feed.IsRetry(err); ok {
-		return d
-	}
-	var rl *fedi.RateLimitError
-	if errors.As(err, &rl) && !rl.Reset.IsZero() {
-		return time.Until(rl.Reset)
-	}
-	return 0
-}
-
 // ParseServer checks and normalises a server address a person typed
 // ("example.social", "https://example.social/") to its base URL.
 func ParseServer(s string) (string, error) {

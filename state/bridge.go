@@ -94,6 +94,14 @@ CREATE INDEX bridge_copies_by_time ON bridge_copies (route, created_at);
 	return err
 }
 
+// migrateV5 records whether a route's last error was transient (a server
+// error, a rate limit, a network failure: it backs off for seconds) or
+// permanent (backs off for its interval doubled), for `ferry status`.
+func migrateV5(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `ALTER TABLE bridge_routes ADD COLUMN last_error_transient INTEGER NOT NULL DEFAULT 0`)
+	return err
+}
+
 // BridgeRoute is a route's stored state.
 type BridgeRoute struct {
 	Name      string
@@ -105,6 +113,9 @@ type BridgeRoute struct {
 	LastRunAt time.Time
 	LastOKAt  time.Time
 	LastError string
+	// Transient reports that LastError may pass by itself; NextRunAt is
+	// then the (soon) retry.
+	Transient bool
 	FailCount int
 	NewestAt  time.Time // creation time of the newest origin post handled
 	Posted    int       // copies in state posted
@@ -146,7 +157,7 @@ func (s *Store) BridgeRoutes(ctx context.Context) ([]BridgeRoute, error) {
 func (s *Store) bridgeRoutes(ctx context.Context, name string) ([]BridgeRoute, error) {
 	rows, err := s.db.QueryContext(ctx, `
 SELECT r.name, r.cursor, r.started, r.paused, r.schedule, r.next_run_at, r.last_run_at, r.last_ok_at,
-       r.last_error, r.fail_count, r.newest_at,
+       r.last_error, r.last_error_transient, r.fail_count, r.newest_at,
        (SELECT COUNT(*) FROM bridge_copies c WHERE c.route = r.name AND c.state = 'posted'),
        (SELECT COUNT(*) FROM bridge_copies c WHERE c.route = r.name AND c.state = 'failed')
 FROM bridge_routes r WHERE ? = '' OR r.name = ? ORDER BY r.name`, name, name)
@@ -159,7 +170,7 @@ FROM bridge_routes r WHERE ? = '' OR r.name = ? ORDER BY r.name`, name, name)
 		var r BridgeRoute
 		var next, last, ok, newest string
 		if err := rows.Scan(&r.Name, &r.Cursor, &r.Started, &r.Paused, &r.Schedule, &next, &last, &ok,
-			&r.LastError, &r.FailCount, &newest, &r.Posted, &r.Failed); err != nil {
+			&r.LastError, &r.Transient, &r.FailCount, &newest, &r.Posted, &r.Failed); err != nil {
 			return nil, fmt.Errorf("read bridge routes: %w", err)
 		}
 		for _, p := range []struct {
@@ -556,9 +567,42 @@ AND name IN (`+strings.TrimSuffix(strings.Repeat("?,", len(candidates)), ",")+`)
 	return due, nil
 }
 
-// BridgeRecordRun records the end of a run of route: its time, its error
-// ("" for success, which resets the failure count) and its next run.
-func (s *Store) BridgeRecordRun(ctx context.Context, route string, at time.Time, runErr string, next time.Time) error {
+// BridgeFailures returns how many runs of route failed in a row (0 for a
+// route never run).
+func (s *Store) BridgeFailures(ctx context.Context, route string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT fail_count FROM bridge_routes WHERE name = ?`, route).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the failures of route %s: %w", route, err)
+	}
+	return n, nil
+}
+
+// BridgeRetryAt returns, if the last run of route failed, when it is
+// tried again (its next run); zero if it did not fail or never ran.
+func (s *Store) BridgeRetryAt(ctx context.Context, route string) (time.Time, error) {
+	var next string
+	err := s.db.QueryRowContext(ctx, `SELECT next_run_at FROM bridge_routes WHERE name = ? AND fail_count > 0`, route).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the retry time of route %s: %w", route, err)
+	}
+	t, err := parseOptTime(next)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the retry time of route %s: %w", route, err)
+	}
+	return t, nil
+}
+
+// BridgeRecordRun records the end of a run of route: when it started, its
+// error ("" for success, which resets the failure count), whether that
+// error is transient, and its next run.
+func (s *Store) BridgeRecordRun(ctx context.Context, route string, at time.Time, runErr string, transient bool, next time.Time) error {
 	now := formatTime(time.Now())
 	// The run happened; a shutdown must not lose its record.
 	ctx = context.WithoutCancel(ctx)
@@ -567,10 +611,10 @@ func (s *Store) BridgeRecordRun(ctx context.Context, route string, at time.Time,
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
-UPDATE bridge_routes SET last_run_at = ?, last_error = ?, next_run_at = ?, updated_at = ?,
+UPDATE bridge_routes SET last_run_at = ?, last_error = ?, last_error_transient = ?, next_run_at = ?, updated_at = ?,
 	fail_count = CASE WHEN ? = '' THEN 0 ELSE fail_count + 1 END,
 	last_ok_at = CASE WHEN ? = '' THEN ? ELSE last_ok_at END
-WHERE name = ?`, formatTime(at), runErr, nullableTime(next), now, runErr, runErr, formatTime(at), route)
+WHERE name = ?`, formatTime(at), runErr, transient && runErr != "", nullableTime(next), now, runErr, runErr, formatTime(at), route)
 		return err
 	})
 	if err != nil {

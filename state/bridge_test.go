@@ -119,21 +119,30 @@ func TestBridgeSchedule(t *testing.T) {
 	if again, _ := s.BridgeClaimDue(ctx, []string{"a", "b"}, now, time.Minute); len(again) != 0 {
 		t.Errorf("claimed twice: %v", again)
 	}
-	if err := s.BridgeRecordRun(ctx, "a", now, "boom", now.Add(time.Hour)); err != nil {
+	if err := s.BridgeRecordRun(ctx, "a", now, "boom", false, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.BridgeRecordRun(ctx, "a", now, "boom again", now.Add(time.Hour)); err != nil {
+	if err := s.BridgeRecordRun(ctx, "a", now, "boom again", true, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	r, _ := s.BridgeRoute(ctx, "a")
-	if r.FailCount != 2 || r.LastError != "boom again" || !r.LastOKAt.IsZero() || r.Schedule != "5m" {
+	if n, _ := s.BridgeFailures(ctx, "a"); n != 2 {
+		t.Errorf("BridgeFailures = %d", n)
+	}
+	if at, _ := s.BridgeRetryAt(ctx, "a"); !at.Equal(now.Add(time.Minute).Truncate(time.Millisecond)) && !at.Equal(now.Add(time.Minute)) {
+		t.Errorf("BridgeRetryAt = %v, want %v", at, now.Add(time.Minute))
+	}
+	if r.FailCount != 2 || r.LastError != "boom again" || !r.Transient || !r.LastOKAt.IsZero() || r.Schedule != "5m" {
 		t.Errorf("after failures: %+v", r)
 	}
-	if err := s.BridgeRecordRun(ctx, "a", now, "", now.Add(time.Hour)); err != nil {
+	if err := s.BridgeRecordRun(ctx, "a", now, "", true, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = s.BridgeRoute(ctx, "a")
-	if r.FailCount != 0 || r.LastError != "" || r.LastOKAt.IsZero() {
+	if at, _ := s.BridgeRetryAt(ctx, "a"); !at.IsZero() {
+		t.Errorf("BridgeRetryAt after a success = %v", at)
+	}
+	if r.FailCount != 0 || r.LastError != "" || r.Transient || r.LastOKAt.IsZero() {
 		t.Errorf("after success: %+v", r)
 	}
 	// A restarted daemon makes everything due; a changed schedule too.

@@ -17,6 +17,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrateV2, // journal.go
 	migrateV3, // bridge.go
 	migrateV4, // accounts.go: accounts.platform
+	migrateV5, // bridge.go: last_error_transient
 }
 
 // migrateV1 creates the apps, accounts and kv tables. Times are TEXT in

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -87,14 +86,5 @@ account = "me@new.example"
 		p + `:5: route "main-to-backup": no account "me@new.example"` + hint
 	if r.code != exitError || r.stderr != want {
 		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	for _, n := range []int{1, 2, 5, 30} {
-		b := backoff(n, time.Minute)
-		if b <= 0 || b > maxBackoff*12/10 {
-			t.Errorf("backoff(%d) = %v", n, b)
-		}
 	}
 }

@@ -13,11 +13,13 @@ import (
 
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/config"
+	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/sinks"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 // mirrorOptions are the flags of `ferry mirror`.
@@ -62,9 +64,13 @@ type routeReport struct {
 	Capped    bool   `json:"capped,omitempty"`
 	Paused    bool   `json:"paused,omitempty"`
 	// BackingOff, when set, is when a failing route will be tried again.
-	BackingOff time.Time     `json:"backing_off_until,omitzero"`
-	Error      string        `json:"error,omitempty"`
-	Planned    []plannedStep `json:"planned,omitempty"`
+	BackingOff time.Time `json:"backing_off_until,omitzero"`
+	Error      string    `json:"error,omitempty"`
+	// Transient reports that Error may pass by itself; RetryAt is when
+	// the route is tried again (by the next `ferry mirror` from then on).
+	Transient bool          `json:"transient,omitempty"`
+	RetryAt   time.Time     `json:"retry_at,omitzero"`
+	Planned   []plannedStep `json:"planned,omitempty"`
 }
 
 // plannedStep is one step of a dry run.
@@ -111,7 +117,7 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := bridge.New(newBridgeStore(st), bridge.Options{Logger: g.log, DryRun: o.DryRun})
+	eng := bridge.New(bridgestore.New(st), bridge.Options{Logger: g.log, DryRun: o.DryRun})
 	var reports []routeReport
 	failed := 0
 	for _, spec := range cfg.Routes {
@@ -129,40 +135,27 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 			reports = append(reports, rep)
 			continue
 		}
-		if !o.DryRun && len(names) == 0 {
-			// A failing route backs off for cron users too; naming it
-			// with --route runs it anyway.
-			prev, err := st.BridgeRoute(ctx, spec.Route.Name)
-			if err != nil {
-				return err
-			}
-			if prev.FailCount > 0 && prev.NextRunAt.After(time.Now()) {
-				rep.BackingOff = prev.NextRunAt
-				reports = append(reports, rep)
-				continue
-			}
-		}
 		r, _, err := w.route(ctx, spec)
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		res, runErr := eng.Run(ctx, r)
-		fillReport(&rep, res)
-		if runErr != nil {
-			rep.Error = runErr.Error()
-			failed++
-		}
-		if !o.DryRun {
-			sched, _ := schedule.Parse(spec.Schedule)
-			next := sched.Next(time.Now())
-			if runErr != nil {
-				prev, _ := st.BridgeRoute(ctx, spec.Route.Name)
-				next = time.Now().Add(max(backoff(prev.FailCount+1, next.Sub(time.Now())), retryAfter(runErr)))
+		var p daemon.Pass
+		if o.DryRun {
+			p.Result, p.Err = eng.Run(ctx, r)
+		} else {
+			sched, err := schedule.Parse(spec.Schedule)
+			if err != nil {
+				return err
 			}
-			if err := st.BridgeRecordRun(ctx, spec.Route.Name, start, rep.Error, next); err != nil {
+			// A failing route backs off for cron users too; naming it
+			// with --route runs it anyway.
+			if p, err = daemon.Once(ctx, st, eng, daemon.Route{Route: r, Schedule: sched}, len(names) > 0, nil); err != nil {
 				g.log.Warn("could not record the run", "route", spec.Route.Name, "err", err)
 			}
+		}
+		fillReport(&rep, p)
+		if p.Err != nil {
+			failed++
 		}
 		reports = append(reports, rep)
 	}
@@ -181,7 +174,12 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 	return partialError{fmt.Sprintf("%d of %d routes failed", failed, len(reports))}
 }
 
-func fillReport(rep *routeReport, res bridge.Result) {
+func fillReport(rep *routeReport, p daemon.Pass) {
+	res := p.Result
+	rep.BackingOff = p.BackingOff
+	if p.Err != nil {
+		rep.Error, rep.Transient, rep.RetryAt = p.Err.Error(), p.Outcome == schedule.Transient, p.Next
+	}
 	rep.New, rep.Published, rep.Edited, rep.Deleted = res.New, res.Published, res.Edited, res.Deleted
 	rep.Skipped, rep.Failed, rep.FirstRun, rep.Capped = res.Skipped, res.Failed, res.Baseline, res.Capped
 	for _, s := range res.Planned {
@@ -211,7 +209,14 @@ func printMirror(g *globalOptions, reports []routeReport, dry bool) error {
 			note = append(note, "failing; backing off until "+r.BackingOff.Local().Format("15:04")+" (run it now with --route)")
 		}
 		if r.Error != "" {
-			note = append(note, "error: "+r.Error)
+			kind := ""
+			if r.Transient {
+				kind = "transient "
+			}
+			note = append(note, kind+"error: "+r.Error)
+			if !r.RetryAt.IsZero() {
+				note = append(note, "tries again from "+r.RetryAt.Local().Format("15:04:05"))
+			}
 		}
 		t.row(r.Route, r.New, r.Published, r.Edited, r.Deleted, r.Skipped, r.Failed, dash(strings.Join(note, "; ")))
 	}
@@ -369,5 +374,3 @@ func (w *wiring) recordBudgets(ctx context.Context) {
 	}
 }
 
-// retryAfter reports how long a failed route asked to be left alone.
-func retryAfter(err error) time.Duration { return platform.RetryAfter(err) }

@@ -43,6 +43,10 @@ type routeStatus struct {
 	Failed     int    `json:"failed"`
 	Failures   int    `json:"consecutive_failures"`
 	LastError  string `json:"last_error,omitempty"`
+	// Transient reports that LastError may pass by itself (a server
+	// error, a rate limit, a network failure): NextRun is then a retry
+	// within seconds or minutes, not the schedule.
+	Transient bool `json:"last_error_transient,omitempty"`
 }
 
 // statusReport is the whole output of `ferry status`.
@@ -86,7 +90,7 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		spec, ok := configured[r.Name]
 		rs := routeStatus{Route: r.Name, Configured: ok, Paused: spec.Paused || r.Paused, Schedule: r.Schedule,
 			LastRun: opt(r.LastRunAt), LastOK: opt(r.LastOKAt), NextRun: opt(r.NextRunAt), Mirrored: r.Posted,
-			Failed: r.Failed, Failures: r.FailCount, LastError: r.LastError}
+			Failed: r.Failed, Failures: r.FailCount, LastError: r.LastError, Transient: r.Transient}
 		if ok && spec.Schedule != "" {
 			rs.Schedule = spec.Schedule
 		}
@@ -147,6 +151,13 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		errText := dash(r.LastError)
 		if r.Failures > 1 {
 			errText = fmt.Sprintf("(%d× in a row) %s", r.Failures, r.LastError)
+		}
+		if r.Transient && r.LastError != "" {
+			again := "at the next run"
+			if r.NextRun != nil && time.Until(*r.NextRun) > 0 {
+				again = when(r.NextRun)
+			}
+			errText = fmt.Sprintf("transient, tries again %s: %s", again, errText)
 		}
 		t.row(r.Route, sched, when(r.LastRun), when(r.NextRun), lag, r.Mirrored, r.Failed, errText)
 	}

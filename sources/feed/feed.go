@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -111,6 +110,21 @@ func (e *RetryError) Error() string {
 	return fmt.Sprintf("feed %s: HTTP %d", e.URL, e.Status)
 }
 
+// StatusError reports an answer other than 200, 304, 429 and 503.
+type StatusError struct {
+	URL    string
+	Status int
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("feed %s: HTTP %d", e.URL, e.Status) }
+
+// Permanent reports whether asking again will fail the same way: the
+// server refused the request itself (4xx other than 408), as opposed to
+// failing for now (5xx).
+func (e *StatusError) Permanent() bool {
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout
+}
+
 // RetryAfter is how long to wait before asking again.
 func (e *RetryError) RetryAfter() time.Duration { return e.Wait }
 
@@ -147,7 +161,7 @@ func (s *Source) Fetch(ctx context.Context, cur string) (sources.Page, error) {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		return sources.Page{}, &RetryError{URL: s.url, Status: resp.StatusCode, Wait: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	case resp.StatusCode != http.StatusOK:
-		return sources.Page{}, fmt.Errorf("feed %s: HTTP %d", s.url, resp.StatusCode)
+		return sources.Page{}, &StatusError{URL: s.url, Status: resp.StatusCode}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, s.limit+1))
 	if err != nil {
@@ -345,16 +359,6 @@ func resolve(base *url.URL, ref string) string {
 		return ref
 	}
 	return base.ResolveReference(u).String()
-}
-
-// IsRetry reports whether err asks to wait before the next fetch, and
-// for how long (0 = the caller's back-off).
-func IsRetry(err error) (time.Duration, bool) {
-	var re *RetryError
-	if errors.As(err, &re) {
-		return re.Wait, true
-	}
-	return 0, false
 }
 
 var _ sources.Source = (*Source)(nil)

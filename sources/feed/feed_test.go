@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -151,8 +152,9 @@ func TestFetchConditional(t *testing.T) {
 	// 503 with Retry-After is reported with the wait.
 	fs.status.Store(503)
 	_, err = src.Fetch(ctx, p3.Next)
-	if d, ok := IsRetry(err); !ok || d != 2*time.Minute {
-		t.Errorf("503: %v (wait %v)", err, d)
+	var re *RetryError
+	if !errors.As(err, &re) || re.RetryAfter() != 2*time.Minute {
+		t.Errorf("503: %v, want a RetryError asking to wait 2m", err)
 	}
 }
 

@@ -1,4 +1,8 @@
-package main
+// Package bridgestore keeps the mirroring engine's state in ferry's SQLite
+// store: it implements bridge.Store (declared by its consumer, the engine)
+// on *state.Store. It is the one place that knows both packages' types, so
+// neither imports the other.
+package bridgestore
 
 import (
 	"context"
@@ -11,21 +15,22 @@ import (
 	"github.com/fedi-ferry/ferry/state"
 )
 
-// bridgeStore adapts the SQLite store to the bridge's Store interface:
-// the bridge declares what it needs, state implements it with its own
-// types, and this file, the only place that knows both, converts.
-type bridgeStore struct {
+// Store is bridge.Store on the SQLite store. It is safe for concurrent
+// use, like the store under it.
+type Store struct {
 	st *state.Store
 
 	mu   sync.Mutex
 	jobs map[string]int64 // route → journal job ID
 }
 
-func newBridgeStore(st *state.Store) *bridgeStore {
-	return &bridgeStore{st: st, jobs: map[string]int64{}}
+// New returns the engine's store kept in st.
+func New(st *state.Store) *Store {
+	return &Store{st: st, jobs: map[string]int64{}}
 }
 
-func (b *bridgeStore) RouteState(ctx context.Context, route string) (bridge.RouteState, error) {
+// RouteState implements bridge.Store.
+func (b *Store) RouteState(ctx context.Context, route string) (bridge.RouteState, error) {
 	r, err := b.st.BridgeRoute(ctx, route)
 	if err != nil {
 		return bridge.RouteState{}, err
@@ -33,15 +38,18 @@ func (b *bridgeStore) RouteState(ctx context.Context, route string) (bridge.Rout
 	return bridge.RouteState{Cursor: r.Cursor, Started: r.Started, Paused: r.Paused}, nil
 }
 
-func (b *bridgeStore) SaveCursor(ctx context.Context, route, cursor string, newest time.Time) error {
+// SaveCursor implements bridge.Store.
+func (b *Store) SaveCursor(ctx context.Context, route, cursor string, newest time.Time) error {
 	return b.st.BridgeSaveCursor(ctx, route, cursor, newest)
 }
 
-func (b *bridgeStore) FindItem(ctx context.Context, route string, id bridge.Identity) (string, string, bool, error) {
+// FindItem implements bridge.Store.
+func (b *Store) FindItem(ctx context.Context, route string, id bridge.Identity) (string, string, bool, error) {
 	return b.st.BridgeFindItem(ctx, route, id.OriginID, id.Link, id.ContentHash)
 }
 
-func (b *bridgeStore) KnownItems(ctx context.Context, route string, originIDs []string) (map[string]bridge.Known, error) {
+// KnownItems implements bridge.Store.
+func (b *Store) KnownItems(ctx context.Context, route string, originIDs []string) (map[string]bridge.Known, error) {
 	m, err := b.st.BridgeItemsByOrigin(ctx, route, originIDs)
 	if err != nil {
 		return nil, err
@@ -53,7 +61,8 @@ func (b *bridgeStore) KnownItems(ctx context.Context, route string, originIDs []
 	return out, nil
 }
 
-func (b *bridgeStore) SaveItems(ctx context.Context, route string, ids []bridge.Identity) error {
+// SaveItems implements bridge.Store.
+func (b *Store) SaveItems(ctx context.Context, route string, ids []bridge.Identity) error {
 	items := make([]state.BridgeItem, len(ids))
 	for i, id := range ids {
 		items[i] = state.BridgeItem{OriginID: id.OriginID, Item: id.Item, Link: id.Link,
@@ -71,25 +80,29 @@ func toCopies(cs []state.BridgeCopy) []bridge.Copy {
 	return out
 }
 
-func (b *bridgeStore) Copies(ctx context.Context, route, item string) ([]bridge.Copy, error) {
+// Copies implements bridge.Store.
+func (b *Store) Copies(ctx context.Context, route, item string) ([]bridge.Copy, error) {
 	cs, err := b.st.BridgeCopies(ctx, route, item)
 	return toCopies(cs), err
 }
 
-func (b *bridgeStore) CopiesBetween(ctx context.Context, route string, from, to time.Time) ([]bridge.Copy, error) {
+// CopiesBetween implements bridge.Store.
+func (b *Store) CopiesBetween(ctx context.Context, route string, from, to time.Time) ([]bridge.Copy, error) {
 	cs, err := b.st.BridgeCopiesBetween(ctx, route, from, to)
 	return toCopies(cs), err
 }
 
-func (b *bridgeStore) IsCopy(ctx context.Context, account, remoteID string) (bool, error) {
+// IsCopy implements bridge.Store.
+func (b *Store) IsCopy(ctx context.Context, account, remoteID string) (bool, error) {
 	return b.st.BridgeIsCopy(ctx, account, remoteID)
 }
 
-func (b *bridgeStore) PostedSince(ctx context.Context, route string, t time.Time) (int, error) {
+// PostedSince implements bridge.Store.
+func (b *Store) PostedSince(ctx context.Context, route string, t time.Time) (int, error) {
 	return b.st.BridgePostedSince(ctx, route, t)
 }
 
-func (b *bridgeStore) job(ctx context.Context, route string) (state.Job, error) {
+func (b *Store) job(ctx context.Context, route string) (state.Job, error) {
 	b.mu.Lock()
 	id, ok := b.jobs[route]
 	b.mu.Unlock()
@@ -106,7 +119,8 @@ func (b *bridgeStore) job(ctx context.Context, route string) (state.Job, error) 
 	return j, nil
 }
 
-func (b *bridgeStore) Plan(ctx context.Context, route string, steps []bridge.Step) error {
+// Plan implements bridge.Store.
+func (b *Store) Plan(ctx context.Context, route string, steps []bridge.Step) error {
 	j, err := b.job(ctx, route)
 	if err != nil {
 		return err
@@ -122,7 +136,8 @@ func (b *bridgeStore) Plan(ctx context.Context, route string, steps []bridge.Ste
 	return b.st.FreezePlan(ctx, j.ID, items)
 }
 
-func (b *bridgeStore) Pending(ctx context.Context, route string) ([]bridge.Step, error) {
+// Pending implements bridge.Store.
+func (b *Store) Pending(ctx context.Context, route string) ([]bridge.Step, error) {
 	j, err := b.job(ctx, route)
 	if err != nil {
 		return nil, err
@@ -142,7 +157,8 @@ func (b *bridgeStore) Pending(ctx context.Context, route string) ([]bridge.Step,
 	return out, nil
 }
 
-func (b *bridgeStore) Begin(ctx context.Context, route string, s bridge.Step) (int, error) {
+// Begin implements bridge.Store.
+func (b *Store) Begin(ctx context.Context, route string, s bridge.Step) (int, error) {
 	j, err := b.job(ctx, route)
 	if err != nil {
 		return 0, err
@@ -150,7 +166,8 @@ func (b *bridgeStore) Begin(ctx context.Context, route string, s bridge.Step) (i
 	return b.st.BeginItem(ctx, j.ID, s.Kind, s.Key())
 }
 
-func (b *bridgeStore) Finish(ctx context.Context, route string, s bridge.Step, c bridge.Copy) error {
+// Finish implements bridge.Store.
+func (b *Store) Finish(ctx context.Context, route string, s bridge.Step, c bridge.Copy) error {
 	j, err := b.job(ctx, route)
 	if err != nil {
 		return err
@@ -167,4 +184,4 @@ func (b *bridgeStore) Finish(ctx context.Context, route string, s bridge.Step, c
 		State: c.State, RemoteID: c.RemoteID, RemoteURL: c.RemoteURL, Version: c.Version, Error: c.Error, OriginAt: c.OriginAt})
 }
 
-var _ bridge.Store = (*bridgeStore)(nil)
+var _ bridge.Store = (*Store)(nil)

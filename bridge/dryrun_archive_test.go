@@ -1,4 +1,4 @@
-package main
+package bridge_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 	srcarchive "github.com/fedi-ferry/ferry/sources/archive"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 // openArchiveSink opens an archive directory for writing.
@@ -57,7 +58,7 @@ func TestMirrorDryRunPlansEditAndDelete(t *testing.T) {
 			Source: srcarchive.NewSource(originDir, srcarchive.SourceOptions{}),
 			Sinks:  []bridge.Target{{Account: "me@dest.example", Sink: s}}}
 	}
-	res, err := bridge.New(newBridgeStore(st), bridge.Options{}).Run(ctx, route(dest))
+	res, err := bridge.New(bridgestore.New(st), bridge.Options{}).Run(ctx, route(dest))
 	if err != nil || res.Published != 2 {
 		t.Fatalf("first run: published %d, %v", res.Published, err)
 	}
@@ -75,7 +76,7 @@ func TestMirrorDryRunPlansEditAndDelete(t *testing.T) {
 
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	dry := bridge.New(newBridgeStore(st), bridge.Options{DryRun: true, Logger: log})
+	dry := bridge.New(bridgestore.New(st), bridge.Options{DryRun: true, Logger: log})
 	res, err = dry.Run(ctx, route(sinks.DryRun(dest, log)))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestMirrorDryRunPlansEditAndDelete(t *testing.T) {
 	}
 
 	// Nothing was recorded: the real run finds the same work and does it.
-	res, err = bridge.New(newBridgeStore(st), bridge.Options{}).Run(ctx, route(dest))
+	res, err = bridge.New(bridgestore.New(st), bridge.Options{}).Run(ctx, route(dest))
 	if err != nil || res.Edited != 1 || res.Deleted != 1 {
 		t.Fatalf("real run after the dry run: edited %d deleted %d, %v", res.Edited, res.Deleted, err)
 	}

@@ -1,4 +1,4 @@
-package main
+package bridge_test
 
 import (
 	"bytes"
@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/sinks/memsink"
 	"github.com/fedi-ferry/ferry/sources"
 	"github.com/fedi-ferry/ferry/sources/feed"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 // mirDocSource parses a feed document on every Fetch, as the feed source
@@ -44,8 +46,8 @@ func mirBenchFeed(n, first int) []byte {
 func BenchmarkFeedPipeline(b *testing.B) {
 	const size, fresh = 500, 5
 	st := state.TestStore(b)
-	e := bridge.New(newBridgeStore(st), bridge.Options{})
-	src, sink := &mirDocSource{doc: mirBenchFeed(size, 0)}, newMirSink()
+	e := bridge.New(bridgestore.New(st), bridge.Options{})
+	src, sink := &mirDocSource{doc: mirBenchFeed(size, 0)}, memsink.New()
 	r := &bridge.Route{Name: "bench", Kind: bridge.KindFeed, Source: src, MaxPerHour: 1 << 30,
 		Sinks: []bridge.Target{{Account: "me@sink.example", Sink: sink}}}
 	if _, err := e.Run(context.Background(), r); err != nil { // the first run records everything

@@ -1,0 +1,506 @@
+// Package daemon runs ferry's recurring work: the routes of ferry.toml on
+// their schedules (and, for streaming sources, as their posts arrive) and
+// the scheduled jobs (backups). It owns the claim loop, the worker limit,
+// back-off after failures, stream supervision, reloading the
+// configuration and the graceful drain on shutdown. When a route or job
+// runs next is schedule.Next, the rule `ferry mirror` follows too.
+//
+// The schedule itself lives in the Store (next run, failure count), so a
+// restarted daemon loses nothing and `ferry status` can show it. Time comes
+// from an injected clock, so the package is tested on a fake one.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/schedule"
+	"github.com/fedi-ferry/ferry/sources"
+)
+
+// Store keeps the schedule of routes and jobs, by name. state.Store
+// implements it.
+type Store interface {
+	// BridgeSchedule records each name's schedule as written; a name whose
+	// schedule changed or that has no next run yet becomes due now, and
+	// every name does when dueNow is set.
+	BridgeSchedule(ctx context.Context, schedules map[string]string, dueNow bool) error
+	// BridgeClaimDue returns the names among candidates due at now and
+	// pushes their next run to now+lease, so none is claimed twice.
+	BridgeClaimDue(ctx context.Context, candidates []string, now time.Time, lease time.Duration) ([]string, error)
+	// BridgeFailures returns how many runs of name failed in a row.
+	BridgeFailures(ctx context.Context, name string) (int, error)
+	// BridgeRetryAt returns, if the last run of name failed, when it is
+	// tried again; zero otherwise.
+	BridgeRetryAt(ctx context.Context, name string) (time.Time, error)
+	// BridgeRecordRun records the end of a run: its start, its error (""
+	// for success), whether the error is transient, and the next run.
+	BridgeRecordRun(ctx context.Context, name string, start time.Time, runErr string, transient bool, next time.Time) error
+	// BridgeRunSoon makes name due now.
+	BridgeRunSoon(ctx context.Context, name string) error
+	// BridgeSetPaused records that a route is paused (or not).
+	BridgeSetPaused(ctx context.Context, route string, paused bool) error
+	// BridgePrune forgets what a route no longer needs, older than keep.
+	BridgePrune(ctx context.Context, route string, keep time.Duration) error
+}
+
+// Engine runs routes: *bridge.Engine.
+type Engine interface {
+	Run(ctx context.Context, r *bridge.Route) (bridge.Result, error)
+	Handle(ctx context.Context, r *bridge.Route, ev sources.Event) (bridge.Result, error)
+}
+
+// Route is a route as the daemon runs it.
+type Route struct {
+	Route    *bridge.Route
+	Schedule schedule.Schedule
+	// Spec is the schedule as written, recorded in the Store (a changed
+	// schedule makes the route due now).
+	Spec string
+	// Stream follows the source's stream as well, when it is a
+	// sources.Streamer; polling continues as the fallback.
+	Stream bool
+}
+
+// Job is scheduled work other than a route: a backup.
+type Job struct {
+	Name     string
+	Schedule schedule.Schedule
+	Spec     string // the schedule as written
+	// Run does the work. Its error is classified like a route's
+	// (bridge.Outcome) for the back-off.
+	Run func(ctx context.Context) error
+}
+
+// Config is what the daemon runs: built from ferry.toml by Options.Load.
+type Config struct {
+	Routes []Route
+	Paused []string // routes configured but paused
+	Jobs   []Job
+	// AfterRun, if not nil, is called after each run of a route (ferry
+	// records the accounts' rate-limit budgets there).
+	AfterRun func(ctx context.Context)
+}
+
+// Options configure Run. Store, Engine and Load are required.
+type Options struct {
+	Store  Store
+	Engine Engine
+	// Load builds the configuration: at start and on every reload. An
+	// error at start stops Run; on reload, the running configuration
+	// stays.
+	Load func(ctx context.Context) (Config, error)
+	// Reload, when it receives, makes the daemon call Load again (SIGHUP).
+	Reload <-chan struct{}
+
+	Tick    time.Duration // how often due work is looked for; default 10s
+	Workers int           // runs at the same time; default 4
+	Grace   time.Duration // how long shutdown waits for runs in progress; default 1m
+	Timeout time.Duration // the longest one run may take; default 10m
+	// PruneEvery and PruneKeep: how often, and how long finished journal
+	// steps and vanished feed items are kept; defaults 6h and 30 days.
+	PruneEvery, PruneKeep time.Duration
+
+	Clock  clockwork.Clock // nil = the real clock
+	Logger *slog.Logger    // nil discards
+	// Jitter returns a number in [-1, 1] that spreads back-offs
+	// (schedule.Run.Jitter); nil = random.
+	Jitter func() float64
+}
+
+func (o *Options) defaults() {
+	if o.Tick <= 0 {
+		o.Tick = 10 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Grace <= 0 {
+		o.Grace = time.Minute
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = 6 * time.Hour
+	}
+	if o.PruneKeep <= 0 {
+		o.PruneKeep = 30 * 24 * time.Hour
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Jitter == nil {
+		o.Jitter = func() float64 { return 2*rand.Float64() - 1 }
+	}
+}
+
+// daemon is the running state of Run.
+type daemon struct {
+	o   Options
+	log *slog.Logger
+	clk clockwork.Clock
+	// work is the context of runs: not cancelled when Run's context is,
+	// so that runs in progress finish; cancelled after the grace period.
+	work context.Context
+
+	mu       sync.Mutex
+	cfg      Config
+	routes   map[string]*Route
+	jobs     map[string]Job
+	stopping bool
+	streams  context.CancelFunc // cancels the streams of the current config
+	slots    chan struct{}
+	wg       sync.WaitGroup // runs and event handlers in progress
+	swg      sync.WaitGroup // stream supervisors
+}
+
+// Run runs the daemon until ctx ends, then lets the runs in progress
+// finish (up to Grace; then they are interrupted) and returns. It returns
+// an error only when the first Load fails.
+func Run(ctx context.Context, o Options) error {
+	if o.Store == nil || o.Engine == nil || o.Load == nil {
+		return errors.New("daemon: Store, Engine and Load are required")
+	}
+	o.defaults()
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	d := &daemon{o: o, log: o.Logger, clk: o.Clock, work: work, slots: make(chan struct{}, o.Workers)}
+	if err := d.load(ctx, true); err != nil {
+		return err
+	}
+	d.log.Info("daemon started", "routes", len(d.routes), "jobs", len(d.jobs))
+
+	tick := d.clk.NewTicker(o.Tick)
+	defer tick.Stop()
+	prune := d.clk.NewTicker(o.PruneEvery)
+	defer prune.Stop()
+	d.tick() // at once, then every Tick
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-o.Reload:
+			d.log.Info("reloading the configuration")
+			if err := d.load(ctx, false); err != nil {
+				d.log.Error("the new configuration is not valid; keeping the old one", "err", err)
+			}
+		case <-tick.Chan():
+			d.tick()
+		case <-prune.Chan():
+			d.prune()
+		}
+	}
+
+	d.log.Info("stopping: letting runs in progress finish", "grace", o.Grace)
+	d.mu.Lock()
+	d.stopping = true
+	if d.streams != nil {
+		d.streams()
+	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); d.swg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-d.clk.After(o.Grace):
+		d.log.Warn("runs still in progress after the grace period; interrupting them")
+		cancelWork()
+		<-done
+	}
+	d.log.Info("daemon stopped")
+	return nil
+}
+
+// load (re)builds the configuration and (re)starts the streams. On error
+// the running configuration stays as it was.
+func (d *daemon) load(ctx context.Context, starting bool) error {
+	cfg, err := d.o.Load(ctx)
+	if err != nil {
+		return err
+	}
+	routes := map[string]*Route{}
+	jobs := map[string]Job{}
+	specs := map[string]string{}
+	for _, j := range cfg.Jobs {
+		jobs[j.Name] = j
+		specs[j.Name] = j.Spec
+	}
+	for _, name := range cfg.Paused {
+		if err := d.o.Store.BridgeSetPaused(ctx, name, true); err != nil {
+			return err
+		}
+	}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		routes[r.Route.Name] = r
+		specs[r.Route.Name] = r.Spec
+	}
+	if err := d.o.Store.BridgeSchedule(ctx, specs, starting); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopping {
+		return nil
+	}
+	if d.streams != nil {
+		d.streams()
+	}
+	sctx, cancel := context.WithCancel(d.work)
+	d.streams = cancel
+	d.cfg, d.routes, d.jobs = cfg, routes, jobs
+	for _, r := range routes {
+		if s, ok := r.Route.Source.(sources.Streamer); ok && r.Stream {
+			d.swg.Add(1)
+			go d.stream(sctx, r, s)
+		}
+	}
+	return nil
+}
+
+// tick claims the due routes and jobs and starts their runs.
+func (d *daemon) tick() {
+	d.mu.Lock()
+	if d.stopping {
+		d.mu.Unlock()
+		return
+	}
+	names := make([]string, 0, len(d.routes)+len(d.jobs))
+	for n := range d.routes {
+		names = append(names, n)
+	}
+	for n := range d.jobs {
+		names = append(names, n)
+	}
+	d.mu.Unlock()
+	// The lease outlasts the longest run, so a claimed route is not
+	// claimed again while it runs; a restarted daemon resets it.
+	due, err := d.o.Store.BridgeClaimDue(d.work, names, d.clk.Now(), d.o.Timeout+time.Minute)
+	if err != nil {
+		d.log.Error("could not pick due routes", "err", err)
+		return
+	}
+	for _, name := range due {
+		d.mu.Lock()
+		r, after := d.routes[name], d.cfg.AfterRun
+		j, isJob := d.jobs[name]
+		start := !d.stopping && (r != nil || isJob)
+		if start {
+			d.wg.Add(1)
+		}
+		d.mu.Unlock()
+		switch {
+		case !start:
+		case r != nil:
+			go d.runRoute(r, after)
+		default:
+			go d.runJob(j)
+		}
+	}
+}
+
+// acquire waits for a worker slot; it reports false if the daemon's work
+// was interrupted meanwhile.
+func (d *daemon) acquire() bool {
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	case <-d.work.Done():
+		return false
+	}
+}
+
+func (d *daemon) runRoute(r *Route, after func(context.Context)) {
+	defer d.wg.Done()
+	if !d.acquire() {
+		return
+	}
+	defer func() { <-d.slots }()
+	ctx, cancel := context.WithTimeout(d.work, d.o.Timeout)
+	defer cancel()
+	start := d.clk.Now()
+	p, err := once(ctx, d.o.Store, d.o.Engine, *r, d.clk, d.o.Jitter())
+	log := d.log.With("route", r.Route.Name)
+	if err != nil {
+		log.Error("could not record the run", "err", err)
+	}
+	if res := p.Result; p.Err != nil {
+		log.Error("route failed", "err", p.Err, "outcome", p.Outcome, "next_run", p.Next.Format(time.RFC3339))
+	} else if res.Published+res.Edited+res.Deleted+res.Failed > 0 || res.Baseline {
+		log.Info("route ran", "new", res.New, "published", res.Published, "edited", res.Edited,
+			"deleted", res.Deleted, "failed", res.Failed, "retried", res.Retried, "first_run", res.Baseline,
+			"took", d.clk.Since(start).Round(time.Millisecond))
+	}
+	if after != nil {
+		after(context.WithoutCancel(ctx))
+	}
+}
+
+func (d *daemon) runJob(j Job) {
+	defer d.wg.Done()
+	if !d.acquire() {
+		return
+	}
+	defer func() { <-d.slots }()
+	start := d.clk.Now()
+	err := j.Run(d.work)
+	next := d.record(d.work, j.Name, j.Schedule, Ended{Start: start, End: d.clk.Now(), Err: err, Jitter: d.o.Jitter()})
+	if err != nil {
+		d.log.Error("job failed", "job", j.Name, "err", err, "next_run", next.Format(time.RFC3339))
+	} else {
+		d.log.Info("job done", "job", j.Name, "took", d.clk.Since(start).Round(time.Second))
+	}
+}
+
+// prune runs the store's maintenance for every configured route.
+func (d *daemon) prune() {
+	d.mu.Lock()
+	names := make([]string, 0, len(d.routes))
+	for n := range d.routes {
+		names = append(names, n)
+	}
+	d.mu.Unlock()
+	for _, n := range names {
+		if err := d.o.Store.BridgePrune(d.work, n, d.o.PruneKeep); err != nil {
+			d.log.Warn("maintenance failed", "route", n, "err", err)
+		}
+	}
+}
+
+// Ended describes a finished run for Record.
+type Ended struct {
+	Start, End time.Time
+	// Wait is the source's earliest next poll (bridge.Result.Wait).
+	Wait time.Duration
+	Err  error
+	// Jitter spreads back-offs: schedule.Run.Jitter.
+	Jitter float64
+}
+
+// Record computes when the route or job name on schedule s runs next
+// after the run e (schedule.Next, the error classified by
+// bridge.Outcome), records the run in st and returns the next run. It is
+// the one bookkeeping of a run, for the daemon and `ferry mirror` alike.
+func Record(ctx context.Context, st Store, name string, s schedule.Schedule, e Ended) (time.Time, error) {
+	// The run happened; a shutdown must not lose its record.
+	ctx = context.WithoutCancel(ctx)
+	outcome, retryAfter := bridge.Outcome(e.Err)
+	run := schedule.Run{End: e.End, Outcome: outcome, RetryAfter: retryAfter, Wait: e.Wait, Jitter: e.Jitter}
+	msg := ""
+	if e.Err != nil {
+		msg = e.Err.Error()
+		prev, _ := st.BridgeFailures(ctx, name)
+		run.Failures = prev + 1
+	}
+	next := schedule.Next(s, run)
+	if err := st.BridgeRecordRun(ctx, name, e.Start, msg, outcome == schedule.Transient, next); err != nil {
+		return next, fmt.Errorf("record the run of %s: %w", name, err)
+	}
+	return next, nil
+}
+
+// record is Record, logging a failure to record.
+func (d *daemon) record(ctx context.Context, name string, s schedule.Schedule, e Ended) time.Time {
+	next, err := Record(ctx, d.o.Store, name, s, e)
+	if err != nil {
+		d.log.Error("could not record the run", "name", name, "err", err)
+	}
+	return next
+}
+
+// Stream reconnection: the first wait, its cap, and how long a connection
+// must have lasted for the next reconnect to be prompt again.
+const (
+	streamFirstWait = time.Second
+	streamMaxWait   = 5 * time.Minute
+	streamHealthy   = time.Minute
+)
+
+// stream follows a streaming source until ctx ends, reconnecting with
+// back-off (reset after a connection that lasted or delivered a post);
+// after each reconnect the route is polled, to catch what the stream
+// missed while it was down.
+func (d *daemon) stream(ctx context.Context, r *Route, s sources.Streamer) {
+	defer d.swg.Done()
+	log := d.log.With("route", r.Route.Name)
+	wait := streamFirstWait
+	for ctx.Err() == nil {
+		events := make(chan sources.Event, 64)
+		errc := make(chan error, 1)
+		sctx, cancel := context.WithCancel(ctx)
+		go func() { errc <- s.Stream(sctx, events) }()
+		connected := d.clk.Now()
+		healthy := false
+	loop:
+		for {
+			select {
+			case ev := <-events:
+				if d.handle(ctx, r, ev) {
+					healthy = true
+				}
+			case err := <-errc:
+				if ctx.Err() == nil {
+					log.Warn("stream ended; polling continues", "err", err)
+				}
+				break loop
+			}
+		}
+		cancel()
+		if healthy || d.clk.Since(connected) > streamHealthy {
+			wait = streamFirstWait
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.clk.After(wait):
+		}
+		wait = min(wait*2, streamMaxWait)
+		if err := d.o.Store.BridgeRunSoon(ctx, r.Route.Name); err != nil {
+			log.Warn("could not schedule a catch-up poll", "err", err)
+		}
+	}
+}
+
+// handle mirrors one streamed event and reports whether it succeeded. The
+// engine retries transient failures itself; a failure that outlasts them
+// is recorded as a failed run of the route, so the next poll comes after
+// the same back-off as a failed poll's (seconds for a transient one), and
+// finishes the steps the event left journaled.
+func (d *daemon) handle(ctx context.Context, r *Route, ev sources.Event) bool {
+	d.mu.Lock()
+	if d.stopping {
+		d.mu.Unlock()
+		return false
+	}
+	d.wg.Add(1)
+	d.mu.Unlock()
+	defer d.wg.Done()
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.Timeout)
+	defer cancel()
+	start := d.clk.Now()
+	res, err := d.o.Engine.Handle(hctx, r.Route, ev)
+	if err != nil {
+		next := d.record(hctx, r.Route.Name, r.Schedule, Ended{Start: start, End: d.clk.Now(), Err: err, Jitter: d.o.Jitter()})
+		d.log.Error("could not mirror a streamed post; a poll retries", "route", r.Route.Name, "origin", ev.Post.OriginID,
+			"err", err, "next_run", next.Format(time.RFC3339))
+		return false
+	}
+	if res.Published+res.Edited+res.Deleted > 0 {
+		d.log.Info("mirrored from the stream", "route", r.Route.Name, "origin", ev.Post.OriginID,
+			"published", res.Published, "edited", res.Edited, "deleted", res.Deleted)
+	}
+	return true
+}

@@ -1,0 +1,96 @@
+package schedule
+
+import "time"
+
+// Outcome is how a run ended, as far as scheduling cares.
+type Outcome int
+
+// The outcomes of a run.
+const (
+	// OK: the run succeeded.
+	OK Outcome = iota
+	// Transient: it failed for a reason that may pass by itself (a 5xx,
+	// a 429, a reset connection, a timeout); try again soon.
+	Transient
+	// Permanent: it failed for a reason that repeating will not fix
+	// (a revoked token, a refused request); back off hard.
+	Permanent
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Transient:
+		return "transient"
+	}
+	return "permanent"
+}
+
+// Back-off bounds.
+const (
+	// TransientBase is the wait after a first transient failure; it
+	// doubles with each further one.
+	TransientBase = 30 * time.Second
+	// MaxBackoff caps the wait after repeated failures of any kind.
+	MaxBackoff = 6 * time.Hour
+)
+
+// Run is what the next-run rule needs to know about the run that ended.
+type Run struct {
+	End     time.Time // when the run ended
+	Outcome Outcome
+	// RetryAfter is how long the server asked to be left alone
+	// (Retry-After, a rate-limit reset); 0 = it did not say.
+	RetryAfter time.Duration
+	// Failures counts consecutive failed runs, this one included; 0 after
+	// a success.
+	Failures int
+	// Wait is the source's earliest next poll (sources.Page.Wait); 0 =
+	// the schedule's.
+	Wait time.Duration
+	// Jitter, in [-1, 1], spreads back-offs by up to ±20 % so that many
+	// failing routes do not retry in step; 0 = exact.
+	Jitter float64
+}
+
+// Next returns when work on schedule s runs again after r:
+//
+//   - after a success, at the schedule's next time, but no sooner than the
+//     source asked (Wait);
+//   - after a permanent failure, the schedule's interval (at least a
+//     minute) doubled per consecutive failure;
+//   - after a transient failure, TransientBase doubled per consecutive
+//     failure, never longer than a permanent failure would wait;
+//
+// failures capped at MaxBackoff, jittered, and never sooner than the
+// server's RetryAfter nor than the source's Wait.
+func Next(s Schedule, r Run) time.Time {
+	next := s.Next(r.End)
+	if r.Outcome == OK {
+		return later(next, r.End.Add(r.Wait))
+	}
+	n := max(r.Failures, 1)
+	perm := doubled(max(next.Sub(r.End), time.Minute), n)
+	back := perm
+	if r.Outcome == Transient {
+		back = min(doubled(TransientBase, n), perm)
+	}
+	back = time.Duration(float64(back) * (1 + 0.2*max(-1, min(r.Jitter, 1))))
+	return later(r.End.Add(back), r.End.Add(max(r.RetryAfter, r.Wait)))
+}
+
+// doubled is d doubled n-1 times, capped at MaxBackoff.
+func doubled(d time.Duration, n int) time.Duration {
+	for i := 1; i < n && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, MaxBackoff)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

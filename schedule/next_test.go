@@ -1,0 +1,76 @@
+package schedule
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNext(t *testing.T) {
+	end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	every15, _ := Parse("15m")
+	hourly, _ := Parse("@hourly") // next at 13:00 after 12:00
+	for _, tc := range []struct {
+		name string
+		s    Schedule
+		r    Run
+		want time.Duration // after end
+	}{
+		{"ok: the schedule", every15, Run{}, 15 * time.Minute},
+		{"ok: the source asks for longer", every15, Run{Wait: time.Hour}, time.Hour},
+		{"ok: the source asks for less", every15, Run{Wait: time.Minute}, 15 * time.Minute},
+		{"ok: cron", hourly, Run{}, time.Hour},
+		{"permanent: interval", every15, Run{Outcome: Permanent, Failures: 1}, 15 * time.Minute},
+		{"permanent: doubled", every15, Run{Outcome: Permanent, Failures: 3}, time.Hour},
+		{"permanent: capped", every15, Run{Outcome: Permanent, Failures: 30}, MaxBackoff},
+		{"permanent: Retry-After longer", every15, Run{Outcome: Permanent, Failures: 1, RetryAfter: 2 * time.Hour}, 2 * time.Hour},
+		{"transient: seconds", every15, Run{Outcome: Transient, Failures: 1}, 30 * time.Second},
+		{"transient: grows", every15, Run{Outcome: Transient, Failures: 3}, 2 * time.Minute},
+		{"transient: keeps growing", every15, Run{Outcome: Transient, Failures: 8}, 64 * time.Minute},
+		{"transient: capped", every15, Run{Outcome: Transient, Failures: 40}, MaxBackoff},
+		{"transient: zero failures counts as one", every15, Run{Outcome: Transient}, 30 * time.Second},
+		{"transient: Retry-After", every15, Run{Outcome: Transient, Failures: 1, RetryAfter: 5 * time.Minute}, 5 * time.Minute},
+		{"transient: Retry-After shorter", every15, Run{Outcome: Transient, Failures: 3, RetryAfter: time.Second}, 2 * time.Minute},
+		{"transient: the source's wait", every15, Run{Outcome: Transient, Failures: 1, Wait: 10 * time.Minute}, 10 * time.Minute},
+		{"transient: jitter up", every15, Run{Outcome: Transient, Failures: 1, Jitter: 1}, 36 * time.Second},
+		{"transient: jitter down", every15, Run{Outcome: Transient, Failures: 1, Jitter: -1}, 24 * time.Second},
+		{"transient: jitter out of range", every15, Run{Outcome: Transient, Failures: 1, Jitter: 7}, 36 * time.Second},
+		{"permanent: short interval waits a minute", mustParse(t, "10s"), Run{Outcome: Permanent, Failures: 1}, time.Minute},
+		{"transient on a 10s schedule", mustParse(t, "10s"), Run{Outcome: Transient, Failures: 1}, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.r.End = end
+			if got := Next(tc.s, tc.r).Sub(end); got != tc.want {
+				t.Errorf("Next = end + %v, want end + %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The back-off grows while transient failures continue and starts over
+// after a success.
+func TestNextTransientProgression(t *testing.T) {
+	end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := mustParse(t, "15m")
+	var got []time.Duration
+	for n := 1; n <= 7; n++ {
+		got = append(got, Next(s, Run{End: end, Outcome: Transient, Failures: n}).Sub(end))
+	}
+	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("progression %v, want %v", got, want)
+		}
+	}
+	if d := Next(s, Run{End: end}).Sub(end); d != 15*time.Minute {
+		t.Errorf("after a success: %v", d)
+	}
+}
+
+func mustParse(t *testing.T, s string) Schedule {
+	t.Helper()
+	sc, err := Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
