@@ -373,4 +373,3 @@ func (w *wiring) recordBudgets(ctx context.Context) {
 		}
 	}
 }
-
