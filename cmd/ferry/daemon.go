@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -329,37 +327,17 @@ func (d *daemon) run(dr *daemonRoute) {
 	w.recordBudgets(context.WithoutCancel(ctx))
 }
 
-// runBackup runs a [[backup]] job: `ferry export` and/or `ferry archive`
-// for its account, in this process through the same entry point as the
-// command line, so it behaves exactly as those commands do (incremental,
-// resumable). Their logs go to the daemon's.
+// runBackup runs a [[backup]] job (runBackupJob) and schedules its next
+// run.
 func (d *daemon) runBackup(b BackupSpec) {
 	defer d.wg.Done()
 	d.slots <- struct{}{}
 	defer func() { <-d.slots }()
 	start := time.Now()
-	global := []string{"ferry", "--data-dir", d.g.DataDir, "--config", d.g.Config,
-		"--log-level", d.g.LogLevel, "--log-format", d.g.LogFormat}
-	if d.g.CAFile != "" {
-		global = append(global, "--ca-file", d.g.CAFile)
+	msg := ""
+	if _, err := runBackupJob(d.work, d.g, d.st, b); err != nil {
+		msg = err.Error()
 	}
-	var steps [][]string
-	if b.Graph != "" {
-		steps = append(steps, []string{"export", b.Account, "--out", b.Graph})
-	}
-	if b.Archive != "" {
-		steps = append(steps, []string{"archive", b.Account, "--out", b.Archive})
-	}
-	var msgs []string
-	for _, step := range steps {
-		var tail tailBuffer
-		code := run(d.work, append(append([]string(nil), global...), step...), strings.NewReader(""), io.Discard,
-			io.MultiWriter(d.g.stderr, &tail))
-		if code != exitOK {
-			msgs = append(msgs, fmt.Sprintf("ferry %s exited %d: %s", step[0], code, tail.last()))
-		}
-	}
-	msg := strings.Join(msgs, "; ")
 	now := time.Now()
 	sched, _ := parseSchedule(b.Schedule)
 	next := sched.Next(now)
@@ -373,29 +351,6 @@ func (d *daemon) runBackup(b BackupSpec) {
 	if err := d.st.BridgeRecordRun(d.work, b.Name, start, msg, next); err != nil {
 		d.g.log.Error("could not record the run", "job", b.Name, "err", err)
 	}
-}
-
-// tailBuffer keeps the last line written to it, for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = t.buf[len(t.buf)-4096:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
-	return strings.TrimPrefix(lines[len(lines)-1], "ferry: ")
 }
 
 // backoff is the wait after the n-th consecutive failure: the route's
