@@ -305,20 +305,20 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 		printMigration(g.stdout, res, m.old.Handle, m.new.Handle, oldRequests, err == nil)
 	}
 	if err != nil {
-		return fmt.Errorf("%w\n  run the same command again to continue where it stopped", migrateError(err, m))
+		return fmt.Errorf("%w\n  run the same command again to continue where it stopped", migrateError(err))
 	}
 	return nil
 }
 
-// migrateError gives a failed step's error the advice the command that
-// does the step alone would give.
-func migrateError(err error, m migration) error {
+// migrateError gives a failed step's error the exit status the command
+// that does the step alone would give.
+func migrateError(err error) error {
 	var ie *migrate.InputError
 	if errors.As(err, &ie) {
 		return usageError{err.Error()}
 	}
 	if errors.Is(err, publish.ErrNoOutbox) || errors.As(err, new(*publish.NoBackdateError)) {
-		return publishError(err, m.new)
+		return usageError{err.Error()}
 	}
 	return err
 }
