@@ -313,11 +313,8 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 // migrateError gives a failed step's error the exit status the command
 // that does the step alone would give.
 func migrateError(err error) error {
-	var ie *migrate.InputError
-	if errors.As(err, &ie) {
-		return usageError{err.Error()}
-	}
-	if errors.Is(err, publish.ErrNoOutbox) || errors.As(err, new(*publish.NoBackdateError)) {
+	if errors.As(err, new(*migrate.InputError)) || errors.Is(err, publish.ErrNoOutbox) ||
+		errors.As(err, new(*publish.NoBackdateError)) {
 		return usageError{err.Error()}
 	}
 	return err
