@@ -10,6 +10,22 @@ import (
 	"strings"
 )
 
+// ParseMode reads an import mode: merge or overwrite.
+func ParseMode(s string) (Mode, error) {
+	if m := Mode(s); m == Merge || m == Overwrite {
+		return m, nil
+	}
+	return "", fmt.Errorf("mode %q: use merge or overwrite", s)
+}
+
+// ParseMethod reads an import method: auto, api or server.
+func ParseMethod(s string) (Method, error) {
+	if m := Method(s); m == MethodAuto || m == MethodAPI || m == MethodServer {
+		return m, nil
+	}
+	return "", fmt.Errorf("method %q: use auto, api or server", s)
+}
+
 // InputError is returned by ReadFiles for an input the person named that
 // cannot be used: a path that does not exist, a directory without graph
 // files, a file that does not parse. Commands report it as a mistake in how

@@ -80,3 +80,18 @@ func TestReadFilesInputErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseModeAndMethod(t *testing.T) {
+	if m, err := ParseMode("overwrite"); err != nil || m != Overwrite {
+		t.Errorf("ParseMode(overwrite) = %q, %v", m, err)
+	}
+	if _, err := ParseMode("replace"); err == nil {
+		t.Error("ParseMode accepted replace")
+	}
+	if m, err := ParseMethod("server"); err != nil || m != MethodServer {
+		t.Errorf("ParseMethod(server) = %q, %v", m, err)
+	}
+	if _, err := ParseMethod("bulk"); err == nil {
+		t.Error("ParseMethod accepted bulk")
+	}
+}

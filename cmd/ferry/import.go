@@ -73,13 +73,13 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 		}
 		typ = t
 	}
-	mode := migrate.Mode(o.Mode)
-	if mode != migrate.Merge && mode != migrate.Overwrite {
-		return usagef("import: --mode %q: use merge or overwrite", o.Mode)
+	mode, err := migrate.ParseMode(o.Mode)
+	if err != nil {
+		return usagef("import: --%v", err)
 	}
-	method := migrate.Method(o.Method)
-	if method != migrate.MethodAuto && method != migrate.MethodAPI && method != migrate.MethodServer {
-		return usagef("import: --method %q: use auto, api or server", o.Method)
+	method, err := migrate.ParseMethod(o.Method)
+	if err != nil {
+		return usagef("import: --%v", err)
 	}
 	files, err := migrate.ReadFiles(paths, typ)
 	if err != nil {

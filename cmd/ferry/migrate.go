@@ -118,8 +118,7 @@ func (o migrateOptions) dir(g *globalOptions, from, to string) string {
 	if o.Dir != "" {
 		return o.Dir
 	}
-	name := strings.NewReplacer("@", "_", ":", "_", "/", "_").Replace(from + "-to-" + to)
-	return filepath.Join(g.DataDir, "migrations", name)
+	return move.DefaultDir(g.DataDir, from, to)
 }
 
 func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) error {
@@ -223,8 +222,8 @@ func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd stri
 		if m.r.Dir, err = filepath.Abs(o.FromArchive); err != nil {
 			return fail(usagef("migrate %s: --from-archive: %v", cmd, err))
 		}
-		if _, err := os.Stat(filepath.Join(m.r.Dir, move.GraphDir)); err != nil {
-			return fail(usagef("migrate %s: %s holds no graph/ directory: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, m.r.Dir))
+		if err := move.CheckLifeboat(m.r.Dir); err != nil {
+			return fail(usagef("migrate %s: %v: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, err))
 		}
 		return m, nil
 	}

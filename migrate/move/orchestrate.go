@@ -43,6 +43,27 @@ func LoadSide(ctx context.Context, c *fedi.Client, handle string) (*Side, error)
 	return &Side{Handle: handle, Client: c, Software: sw, Account: me, URI: uri}, nil
 }
 
+// DefaultDir is where a migration from the account handle from to to keeps
+// its lifeboat and reports when not told otherwise: a directory named for
+// both under dataDir/migrations.
+func DefaultDir(dataDir, from, to string) string {
+	name := strings.NewReplacer("@", "_", ":", "_", "/", "_").Replace(from + "-to-" + to)
+	return filepath.Join(dataDir, "migrations", name)
+}
+
+// ErrNoLifeboat is returned (wrapped) by CheckLifeboat for a directory
+// without the graph export a replay needs.
+var ErrNoLifeboat = errors.New("holds no graph/ directory")
+
+// CheckLifeboat returns an error wrapping ErrNoLifeboat when dir, the
+// lifeboat of a migration whose old server is gone, holds no graph export.
+func CheckLifeboat(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, GraphDir)); err != nil {
+		return fmt.Errorf("%s %w", dir, ErrNoLifeboat)
+	}
+	return nil
+}
+
 // ReplayFiles lists the graph files in dir a replay imports: every .csv
 // file the export wrote except followers (they come by the Move, not by
 // import) and earlier failure reports.

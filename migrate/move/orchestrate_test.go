@@ -1,6 +1,7 @@
 package move
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +70,21 @@ func TestStatus(t *testing.T) {
 	}
 	if s := m.Steps[1]; s.Step != StepVerify || s.Status != string(state.ItemPending) {
 		t.Errorf("verify step %+v", s)
+	}
+}
+
+func TestDefaultDirAndLifeboat(t *testing.T) {
+	if got, want := DefaultDir("/data", "me@old.example", "me@new.example:8443"), filepath.Join("/data", "migrations", "me_old.example-to-me_new.example_8443"); got != want {
+		t.Errorf("DefaultDir = %s, want %s", got, want)
+	}
+	dir := t.TempDir()
+	if err := CheckLifeboat(dir); !errors.Is(err, ErrNoLifeboat) {
+		t.Fatalf("a directory without graph/: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, GraphDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckLifeboat(dir); err != nil {
+		t.Fatalf("a lifeboat: %v", err)
 	}
 }
