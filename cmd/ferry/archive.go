@@ -69,14 +69,14 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 	}
 	// A whole archive run can take long; each request has its own bound in
 	// the transport, and the person can interrupt.
-	res, err := sinkarchive.Archive(ctx, archiveRunOptions(g, st, acct, client, o))
+	res, err := sinkarchive.Update(ctx, archiveRunOptions(g, st, acct, client, o))
 	if err != nil {
 		return authHint(err, acct)
 	}
 	requests := tr.Stats().Requests
 	if g.JSON {
 		if err := printJSON(g.stdout, struct {
-			sinkarchive.ArchiveResult
+			sinkarchive.UpdateResult
 			Requests int64 `json:"requests"`
 		}{res, requests}); err != nil {
 			return err
@@ -92,15 +92,15 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 
 // archiveRunOptions wires an archive run of acct: the client, ferry's
 // database for the cursors, and the search index of sources/archive.
-func archiveRunOptions(g *globalOptions, st *state.Store, acct state.Account, client *fedi.Client, o archiveOptions) sinkarchive.ArchiveOptions {
-	return sinkarchive.ArchiveOptions{
+func archiveRunOptions(g *globalOptions, st *state.Store, acct state.Account, client *fedi.Client, o archiveOptions) sinkarchive.UpdateOptions {
+	return sinkarchive.UpdateOptions{
 		Options: sinkarchive.Options{Client: client, Cursors: st, Account: acct.Handle, Refresh: o.Refresh,
 			MediaWorkers: o.MediaWorkers, Logger: g.log},
 		Dir: o.Out, Index: srcarchive.Reindex, Zip: o.Zip,
 	}
 }
 
-func printArchiveResult(w io.Writer, handle string, res sinkarchive.ArchiveResult, requests int64) {
+func printArchiveResult(w io.Writer, handle string, res sinkarchive.UpdateResult, requests int64) {
 	fmt.Fprintf(w, "archived %s into %s\n", handle, res.Dir)
 	fmt.Fprintf(w, "  posts: %d new, %d updated, %d newly deleted; %d in the archive (%d marked deleted)\n",
 		res.NewPosts, res.UpdatedPosts, res.DeletedPosts, res.TotalPosts, res.MarkedDeleted)

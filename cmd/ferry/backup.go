@@ -15,7 +15,7 @@ import (
 // failed before it produced anything.
 type BackupResult struct {
 	Graph   []migrate.ExportResult     `json:"graph,omitempty"`
-	Archive *sinkarchive.ArchiveResult `json:"archive,omitempty"`
+	Archive *sinkarchive.UpdateResult `json:"archive,omitempty"`
 }
 
 // runBackupJob runs a [[backup]] job: the graph export into b.Graph and the
@@ -44,7 +44,7 @@ func runBackupJob(ctx context.Context, g *globalOptions, st *state.Store, b Back
 		}
 	}
 	if b.Archive != "" {
-		out, err := sinkarchive.Archive(ctx, archiveRunOptions(g, st, acct, client, archiveOptions{Out: b.Archive, MediaWorkers: 4}))
+		out, err := sinkarchive.Update(ctx, archiveRunOptions(g, st, acct, client, archiveOptions{Out: b.Archive, MediaWorkers: 4}))
 		res.Archive = &out
 		switch {
 		case err != nil:

@@ -97,7 +97,7 @@ type Migration struct {
 	Graph migrate.ExportOptions
 	// Archive archives the old account's posts; used when Runner.Old is
 	// set.
-	Archive sinkarchive.ArchiveOptions
+	Archive sinkarchive.UpdateOptions
 	// Replay imports the lifeboat's graph into the new account; Run sets
 	// Files, Mode (merge) and Confirmed.
 	Replay migrate.ImportOptions
@@ -109,7 +109,7 @@ type Migration struct {
 // Lifeboat is what the lifeboat step saved.
 type Lifeboat struct {
 	Graph   []migrate.ExportResult    `json:"graph"`
-	Archive sinkarchive.ArchiveResult `json:"archive"`
+	Archive sinkarchive.UpdateResult `json:"archive"`
 }
 
 // MigrationResult is the run's Result and the typed results of the steps
@@ -152,7 +152,7 @@ func (m *Migration) lifeboat(ctx context.Context, dir string, res *MigrationResu
 	}
 	a := m.Archive
 	a.Dir = filepath.Join(dir, ArchiveDir)
-	if lb.Archive, err = sinkarchive.Archive(ctx, a); err != nil {
+	if lb.Archive, err = sinkarchive.Update(ctx, a); err != nil {
 		return "", fmt.Errorf("lifeboat archive: %w", err)
 	}
 	res.Lifeboat = lb

@@ -12,9 +12,9 @@ import (
 // sources.
 type Indexer func(ctx context.Context, dir string) (int, error)
 
-// ArchiveOptions describe one `ferry archive` run: bring the archive in Dir
+// UpdateOptions describe one `ferry archive` run: bring the archive in Dir
 // up to date, index it, and optionally write it as a zip file.
-type ArchiveOptions struct {
+type UpdateOptions struct {
 	// Options configure the fetch (client, cursors, account, refresh …).
 	Options
 	// Dir is the archive directory; a relative path is made absolute.
@@ -25,20 +25,20 @@ type ArchiveOptions struct {
 	Zip string
 }
 
-// ArchiveResult is what Archive did: the run's Summary, how many posts the
+// UpdateResult is what Update did: the run's Summary, how many posts the
 // search index holds and the zip file written.
-type ArchiveResult struct {
+type UpdateResult struct {
 	Summary
 	Indexed int    `json:"indexed"`
 	Zip     string `json:"zip,omitempty"`
 }
 
-// Archive opens (or creates) the archive in o.Dir, runs Run on it, rebuilds
+// Update opens (or creates) the archive in o.Dir, runs Run on it, rebuilds
 // its search index with o.Index and writes o.Zip. Media files that could not
 // be downloaded do not fail it: they are listed in the result's MediaFailed
 // and the next run tries again. On error the result holds what was done.
-func Archive(ctx context.Context, o ArchiveOptions) (ArchiveResult, error) {
-	var res ArchiveResult
+func Update(ctx context.Context, o UpdateOptions) (UpdateResult, error) {
+	var res UpdateResult
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return res, fmt.Errorf("archive directory %q: %w", o.Dir, err)
