@@ -14,7 +14,7 @@ import (
 // and the archive run, each nil when the job has no such part or the part
 // failed before it produced anything.
 type BackupResult struct {
-	Graph   []migrate.ExportResult     `json:"graph,omitempty"`
+	Graph   []migrate.ExportResult    `json:"graph,omitempty"`
 	Archive *sinkarchive.UpdateResult `json:"archive,omitempty"`
 }
 

@@ -108,7 +108,7 @@ type Migration struct {
 
 // Lifeboat is what the lifeboat step saved.
 type Lifeboat struct {
-	Graph   []migrate.ExportResult    `json:"graph"`
+	Graph   []migrate.ExportResult   `json:"graph"`
 	Archive sinkarchive.UpdateResult `json:"archive"`
 }
 
