@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,9 +63,6 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 		return err
 	}
 	defer st.Close()
-	if _, err := filepath.Abs(o.Out); err != nil {
-		return usagef("archive: --out %q: %v", o.Out, err)
-	}
 	// A whole archive run can take long; each request has its own bound in
 	// the transport, and the person can interrupt.
 	res, err := sinkarchive.Update(ctx, archiveRunOptions(g, st, acct, client, o))
