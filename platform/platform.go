@@ -116,15 +116,18 @@ type SinkOpener interface {
 // The session supplies the connection; the caller the rest of the options.
 type GraphPorter interface {
 	Export(ctx context.Context, o migrate.ExportOptions) ([]migrate.ExportResult, error)
-	Import(ctx context.Context, o migrate.ImportOptions) (*migrate.Report, error)
+	// ImportFiles plans and applies a graph import (migrate.ImportFiles):
+	// the session supplies the connection and, when empty, the account and
+	// its software.
+	ImportFiles(ctx context.Context, o migrate.ImportFilesOptions) (migrate.ImportFilesResult, error)
 }
 
 // Archiver is a Session whose account's posts, favourites, bookmarks,
 // profile and media ferry can keep in an archive (package sinks/archive).
 type Archiver interface {
-	// Archive fetches into s what is new since the last run; the session
-	// supplies the connection, the caller the rest of the options.
-	Archive(ctx context.Context, s *sinkarchive.Store, o sinkarchive.Options) (sinkarchive.Summary, error)
+	// Update brings the archive in o.Dir up to date (sinkarchive.Update):
+	// the session supplies the connection and, when empty, the account.
+	Update(ctx context.Context, o sinkarchive.UpdateOptions) (sinkarchive.UpdateResult, error)
 }
 
 // Mover is a Session that can take part in an account migration (package

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"io"
 	"strings"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 	"github.com/fedi-ferry/ferry/post"
 	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 	srcarchive "github.com/fedi-ferry/ferry/sources/archive"
+	"github.com/fedi-ferry/ferry/state"
 )
 
 // archiveOptions are the flags of `ferry archive ACCOUNT`.
@@ -66,60 +67,52 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 	if !ok {
 		return noRole(acct, "archive posts")
 	}
-	dir, err := filepath.Abs(o.Out)
-	if err != nil {
-		return usagef("archive: --out %q: %v", o.Out, err)
-	}
-	store, err := sinkarchive.OpenStore(ctx, dir)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	// A whole archive run can take long; each request has its own bound in
 	// the transport, and the person can interrupt.
-	sum, err := arc.Archive(ctx, store, sinkarchive.Options{
-		Cursors: st, Account: acct.Handle, Refresh: o.Refresh,
-		MediaWorkers: o.MediaWorkers, Logger: g.log,
-	})
+	res, err := arc.Update(ctx, archiveRunOptions(g, st, acct, o))
 	if err != nil {
-		return authHint(fmt.Errorf("archive %s: %w", acct.Handle, err), acct)
+		return authHint(err, acct)
 	}
-	indexed, err := srcarchive.Reindex(ctx, dir)
-	if err != nil {
-		return err
-	}
-	if o.Zip != "" {
-		if err := sinkarchive.Zip(ctx, dir, o.Zip); err != nil {
-			return err
-		}
-	}
-	stats := usage(sess)
+	requests := usage(sess).Requests
 	if g.JSON {
 		if err := printJSON(g.stdout, struct {
-			sinkarchive.Summary
-			Indexed  int    `json:"indexed"`
-			Requests int64  `json:"requests"`
-			Zip      string `json:"zip,omitempty"`
-		}{sum, indexed, stats.Requests, o.Zip}); err != nil {
+			sinkarchive.UpdateResult
+			Requests int64 `json:"requests"`
+		}{res, requests}); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(g.stdout, "archived %s into %s\n", acct.Handle, dir)
-		fmt.Fprintf(g.stdout, "  posts: %d new, %d updated, %d newly deleted; %d in the archive (%d marked deleted)\n",
-			sum.NewPosts, sum.UpdatedPosts, sum.DeletedPosts, sum.TotalPosts, sum.MarkedDeleted)
-		fmt.Fprintf(g.stdout, "  favourites: %d, bookmarks: %d, media downloaded: %d, requests: %d\n",
-			sum.Likes, sum.Bookmarks, sum.MediaDownloaded, stats.Requests)
-		if o.Zip != "" {
-			fmt.Fprintf(g.stdout, "  zip: %s\n", o.Zip)
-		}
-		for _, f := range sum.MediaFailed {
-			fmt.Fprintf(g.stdout, "  media not downloaded (retried next run): %s: %s\n", f.Path, f.Error)
-		}
+		printArchiveResult(g.stdout, acct.Handle, res, requests)
 	}
-	if len(sum.MediaFailed) > 0 {
-		return partialError{fmt.Sprintf("archive %s: %d media files could not be downloaded; run the same command again to retry them", acct.Handle, len(sum.MediaFailed))}
+	if len(res.MediaFailed) > 0 {
+		return partialError{fmt.Sprintf("archive %s: %d media files could not be downloaded; run the same command again to retry them", acct.Handle, len(res.MediaFailed))}
 	}
 	return nil
+}
+
+// archiveRunOptions wires an archive run of acct (the session supplies the
+// connection): ferry's database for the cursors, and the search index of
+// sources/archive.
+func archiveRunOptions(g *globalOptions, st *state.Store, acct state.Account, o archiveOptions) sinkarchive.UpdateOptions {
+	return sinkarchive.UpdateOptions{
+		Options: sinkarchive.Options{Cursors: st, Account: acct.Handle, Refresh: o.Refresh,
+			MediaWorkers: o.MediaWorkers, Logger: g.log},
+		Dir: o.Out, Index: srcarchive.Reindex, Zip: o.Zip,
+	}
+}
+
+func printArchiveResult(w io.Writer, handle string, res sinkarchive.UpdateResult, requests int64) {
+	fmt.Fprintf(w, "archived %s into %s\n", handle, res.Dir)
+	fmt.Fprintf(w, "  posts: %d new, %d updated, %d newly deleted; %d in the archive (%d marked deleted)\n",
+		res.NewPosts, res.UpdatedPosts, res.DeletedPosts, res.TotalPosts, res.MarkedDeleted)
+	fmt.Fprintf(w, "  favourites: %d, bookmarks: %d, media downloaded: %d, requests: %d\n",
+		res.Likes, res.Bookmarks, res.MediaDownloaded, requests)
+	if res.Zip != "" {
+		fmt.Fprintf(w, "  zip: %s\n", res.Zip)
+	}
+	for _, f := range res.MediaFailed {
+		fmt.Fprintf(w, "  media not downloaded (retried next run): %s: %s\n", f.Path, f.Error)
+	}
 }
 
 func newArchiveImportCommand(g *globalOptions) *cli.Command {
@@ -141,23 +134,16 @@ func newArchiveImportCommand(g *globalOptions) *cli.Command {
 }
 
 func runArchiveImport(ctx context.Context, g *globalOptions, src, into string) error {
-	sum, err := srcarchive.Import(ctx, src, into, srcarchive.Limits{})
-	if err != nil {
-		return err
-	}
-	n, err := srcarchive.Reindex(ctx, into)
+	res, err := srcarchive.ImportIndexed(ctx, src, into, srcarchive.Limits{})
 	if err != nil {
 		return err
 	}
 	if g.JSON {
-		return printJSON(g.stdout, struct {
-			srcarchive.ImportSummary
-			Posts int `json:"posts"`
-		}{sum, n})
+		return printJSON(g.stdout, res)
 	}
-	fmt.Fprintf(g.stdout, "imported %s (%s) into %s: %d posts, %d media files, %d files in all\n", src, sum.Format, into, n, sum.Media, sum.Files)
-	if len(sum.Ignored) > 0 {
-		fmt.Fprintf(g.stdout, "  %d members outside the archive layout were not copied\n", len(sum.Ignored))
+	fmt.Fprintf(g.stdout, "imported %s (%s) into %s: %d posts, %d media files, %d files in all\n", src, res.Format, into, res.Posts, res.Media, res.Files)
+	if len(res.Ignored) > 0 {
+		fmt.Fprintf(g.stdout, "  %d members outside the archive layout were not copied\n", len(res.Ignored))
 	}
 	return nil
 }

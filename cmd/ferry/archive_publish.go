@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -13,8 +13,7 @@ import (
 	"github.com/fedi-ferry/ferry/migrate/publish"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/post"
-	"github.com/fedi-ferry/ferry/sinks"
-	srcarchive "github.com/fedi-ferry/ferry/sources/archive"
+	"github.com/fedi-ferry/ferry/state"
 )
 
 type archivePublishOptions struct {
@@ -116,114 +115,108 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 	if err != nil {
 		return usagef("archive publish: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "outbox.json")); err != nil {
-		return usagef("archive publish: %s holds no outbox.json: give an archive directory (see `ferry archive import`)", dir)
+	if err := publish.CheckArchive(dir); err != nil {
+		return publishError(err, state.Account{})
 	}
 	st, acct, sess, err := g.openAccount(ctx, o.To)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	so, ok := sess.(platform.SinkOpener)
-	if !ok {
-		return noRole(acct, "publish posts")
-	}
-	sink := so.Sink()
-	dctx, cancel := withTimeout(ctx)
-	srv, err := sess.Server(dctx)
-	cancel()
-	if err != nil {
-		return authHint(fmt.Errorf("archive publish: %w", err), acct)
-	}
-	if po.Mode == publish.Backdate {
-		ok, err := false, error(nil)
-		if b, can := sink.(sinks.Backdater); can {
-			dctx, cancel := withTimeout(ctx)
-			ok, err = b.CanBackdate(dctx)
-			cancel()
-		}
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return usagef("archive publish: %s (%s %s) cannot create posts with their original date; use --mode repost",
-				acct.Handle, srv.Software, srv.Version)
-		}
-	}
-	each := func(fn func(post.Post) error) error { return srcarchive.EachPost(ctx, dir, fn) }
-	plan, skip, warnings, err := publish.Plan(ctx, each, po, srv.Limits, g.log)
+	ro, err := publishRunOptions(ctx, g, st, sess, po)
 	if err != nil {
 		return err
 	}
-	pace := publish.Pace{}
-	if srv.Software == "mastodon" {
-		pace = publish.MastodonPace
-	}
+	ro.Dir = dir
 	if o.DryRun {
-		return printPublishPlan(g, plan, skip, warnings, pace)
-	}
-	params, _ := json.Marshal(struct {
-		Options publish.Options `json:"options"`
-	}{po})
-	job, err := publish.Freeze(ctx, st, dir+" → "+acct.Handle, acct.Handle, string(params), plan)
-	if err != nil {
-		return err
-	}
-	g.log.Info("publishing", "archive", dir, "to", acct.Handle, "mode", po.Mode, "items", len(plan), "job", job.ID)
-	res, err := publish.Apply(ctx, st, job, sink, pace, g.log, func(done, total int, eta time.Duration) {
-		if done%20 == 0 || done == total {
-			g.log.Info("progress", "done", done, "total", total, "eta", eta.Round(time.Second))
+		pre, err := publish.Preview(ctx, ro)
+		if err != nil {
+			return publishError(err, acct)
 		}
-	})
-	if err != nil {
-		return authHint(fmt.Errorf("archive publish (job %d, rerun the same command to resume): %w", job.ID, err), acct)
+		return printPublishPlan(g, pre)
+	}
+	res, err := publish.Run(ctx, ro)
+	var refused *publish.RefusedError
+	if err != nil && !errors.As(err, &refused) {
+		if res.JobID != 0 {
+			err = fmt.Errorf("archive publish (job %d, rerun the same command to resume): %w", res.JobID, err)
+		}
+		return publishError(err, acct)
 	}
 	if g.JSON {
 		if err := printJSON(g.stdout, res); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(g.stdout, "published %d posts to %s (job %d); %d found already published after an interruption; %d failed\n",
-			res.Published, acct.Handle, res.JobID, res.Reconciled, len(res.Failed))
-		for _, f := range res.Failed {
-			fmt.Fprintf(g.stdout, "  failed: %s: %s\n", f.Key, f.Error)
-		}
+		printPublishResult(g.stdout, acct.Handle, res)
 	}
-	if len(res.Failed) > 0 {
-		return partialError{fmt.Sprintf("archive publish: %d posts were refused by %s", len(res.Failed), acct.Handle)}
+	if refused != nil {
+		return partialError{refused.Error()}
 	}
 	return nil
 }
 
-func printPublishPlan(g *globalOptions, plan []publish.Planned, skip publish.Skip, warnings []string, pace publish.Pace) error {
-	eta := time.Duration(0)
-	if pace.Posts > 0 {
-		eta = time.Duration(len(plan)) * pace.PostWindow / time.Duration(pace.Posts)
+// publishRunOptions wires a publish to the session's account: its sink,
+// what its server runs, ferry's journal and progress lines in the log. The
+// caller sets Dir.
+func publishRunOptions(ctx context.Context, g *globalOptions, st *state.Store, sess platform.Session, po publish.Options) (publish.RunOptions, error) {
+	acct := sess.Account()
+	so, ok := sess.(platform.SinkOpener)
+	if !ok {
+		return publish.RunOptions{}, noRole(acct, "publish posts")
 	}
-	if g.JSON {
-		type item struct {
-			Key, Parent, Visibility, Text string
-			Media                         int
-			PublishedAt                   *time.Time `json:",omitempty"`
-		}
-		items := make([]item, 0, len(plan))
-		for _, p := range plan {
-			it := item{Key: p.Key, Parent: p.Payload.ParentKey, Visibility: string(p.Payload.Post.Visibility), Text: p.Payload.Post.Text, Media: len(p.Payload.Post.Media)}
-			if !p.Payload.PublishedAt.IsZero() {
-				t := p.Payload.PublishedAt
-				it.PublishedAt = &t
+	dctx, cancel := withTimeout(ctx)
+	srv, err := sess.Server(dctx)
+	cancel()
+	if err != nil {
+		return publish.RunOptions{}, authHint(fmt.Errorf("archive publish: %w", err), acct)
+	}
+	return publish.RunOptions{
+		Options: po, Account: acct.Handle,
+		Server:  publish.Server{Software: srv.Software, Version: srv.Version, Limits: srv.Limits},
+		Sink:    so.Sink(),
+		Journal: st, Log: g.log,
+		Progress: func(done, total int, eta time.Duration) {
+			if done%20 == 0 || done == total {
+				g.log.Info("progress", "done", done, "total", total, "eta", eta.Round(time.Second))
 			}
-			items = append(items, it)
-		}
-		return printJSON(g.stdout, map[string]any{"dry_run": true, "items": items, "skipped": skip, "warnings": warnings, "eta_seconds": int(eta.Seconds())})
+		},
+	}, nil
+}
+
+// publishError turns the publish's typed refusals into usage errors with
+// what to do instead.
+func publishError(err error, acct state.Account) error {
+	var nb *publish.NoBackdateError
+	switch {
+	case errors.Is(err, publish.ErrNoOutbox):
+		return usagef("archive publish: %v: give an archive directory (see `ferry archive import`)", err)
+	case errors.As(err, &nb):
+		return usagef("archive publish: %v; use --mode repost", nb)
 	}
-	fmt.Fprintf(g.stdout, "dry run: would publish %d posts (parts included); nothing was written\n", len(plan))
+	return authHint(err, acct)
+}
+
+func printPublishResult(w io.Writer, handle string, res publish.Result) {
+	fmt.Fprintf(w, "published %d posts to %s (job %d); %d found already published after an interruption; %d failed\n",
+		res.Published, handle, res.JobID, res.Reconciled, len(res.Failed))
+	for _, f := range res.Failed {
+		fmt.Fprintf(w, "  failed: %s: %s\n", f.Key, f.Error)
+	}
+}
+
+func printPublishPlan(g *globalOptions, pre publish.PreviewResult) error {
+	if g.JSON {
+		return printJSON(g.stdout, pre)
+	}
+	skip := pre.Skipped
+	fmt.Fprintf(g.stdout, "dry run: would publish %d posts (parts included); nothing was written\n", len(pre.Items))
 	fmt.Fprintf(g.stdout, "  left out: %d deleted, %d outside the dates, %d by visibility, %d boosts, %d replies to others\n",
 		skip.Deleted, skip.Filtered, skip.Visibility, skip.Boosts, skip.RepliesToOthers)
-	if eta > 0 {
-		fmt.Fprintf(g.stdout, "  paced to the server's posting limit: about %s\n", eta.Round(time.Minute))
+	if pre.ETA > 0 {
+		fmt.Fprintf(g.stdout, "  paced to the server's posting limit: about %s\n", pre.ETA.Round(time.Minute))
 	}
-	for _, w := range warnings {
+	for _, w := range pre.Warnings {
 		fmt.Fprintf(g.stdout, "  warning: %s\n", w)
 	}
 	return nil

@@ -4,69 +4,64 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"sync"
 
 	"github.com/fedi-ferry/ferry/config"
-	"github.com/fedi-ferry/ferry/sinks"
+	"github.com/fedi-ferry/ferry/migrate"
+	"github.com/fedi-ferry/ferry/platform"
+	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
+	"github.com/fedi-ferry/ferry/state"
 )
 
-// runBackup runs a [[backup]] job: `ferry export` and/or `ferry archive`
-// for its account, in this process through the same entry point as the
-// command line, so it behaves exactly as those commands do (incremental,
-// resumable). Their logs go to the daemon's. The daemon calls it on the
-// job's schedule.
-func runBackup(ctx context.Context, g *globalOptions, b config.BackupSpec) error {
-	global := []string{"ferry", "--data-dir", g.DataDir, "--config", g.Config,
-		"--log-level", g.LogLevel, "--log-format", g.LogFormat}
-	if g.CAFile != "" {
-		global = append(global, "--ca-file", g.CAFile)
+// BackupResult is what one [[backup]] job did: the graph export's files
+// and the archive run, each nil when the job has no such part or the part
+// failed before it produced anything.
+type BackupResult struct {
+	Graph   []migrate.ExportResult    `json:"graph,omitempty"`
+	Archive *sinkarchive.UpdateResult `json:"archive,omitempty"`
+}
+
+// runBackupJob runs a [[backup]] job: the graph export into b.Graph and the
+// archive of b.Account into b.Archive, as `ferry export` and `ferry
+// archive` do (incremental, resumable), with the daemon's database st and
+// logger. The two parts are independent: one failing does not keep the
+// other from running; the error joins both. Media files the archive could
+// not download fail the job (the next run retries them), as they make
+// `ferry archive` exit with a partial failure.
+func runBackupJob(ctx context.Context, g *globalOptions, st *state.Store, b config.BackupSpec) (BackupResult, error) {
+	var res BackupResult
+	acct, err := account(ctx, st, b.Account)
+	if err != nil {
+		return res, err
 	}
-	var steps [][]string
+	sess, err := g.session(acct)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
 	if b.Graph != "" {
-		steps = append(steps, []string{"export", b.Account, "--out", b.Graph})
-	}
-	if b.Archive != "" {
-		steps = append(steps, []string{"archive", b.Account, "--out", b.Archive})
-	}
-	var msgs []string
-	for _, step := range steps {
-		var tail tailBuffer
-		code := run(ctx, append(append([]string(nil), global...), step...), strings.NewReader(""), io.Discard,
-			io.MultiWriter(g.stderr, &tail))
-		if code != exitOK {
-			msgs = append(msgs, fmt.Sprintf("ferry %s exited %d: %s", step[0], code, tail.last()))
+		gp, ok := sess.(platform.GraphPorter)
+		if !ok {
+			return res, noRole(acct, "export the social graph")
+		}
+		out, err := gp.Export(ctx, migrate.ExportOptions{Dir: b.Graph, Log: g.log})
+		res.Graph = out
+		if err != nil {
+			errs = append(errs, fmt.Errorf("graph export: %w", authHint(err, acct)))
 		}
 	}
-	if len(msgs) == 0 {
-		return nil
+	if b.Archive != "" {
+		arc, ok := sess.(platform.Archiver)
+		if !ok {
+			return res, noRole(acct, "archive posts")
+		}
+		out, err := arc.Update(ctx, archiveRunOptions(g, st, acct, archiveOptions{Out: b.Archive, MediaWorkers: 4}))
+		res.Archive = &out
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("archive: %w", authHint(err, acct)))
+		case len(out.MediaFailed) > 0:
+			errs = append(errs, fmt.Errorf("archive %s: %d media files could not be downloaded; the next run retries them", acct.Handle, len(out.MediaFailed)))
+		}
 	}
-	// An exit code says nothing about whether the failure will pass: keep
-	// the interval back-off (a permanent outcome) rather than retrying
-	// within seconds.
-	return &sinks.PermanentError{Err: errors.New(strings.Join(msgs, "; "))}
-}
-
-// tailBuffer keeps the last line written to it, for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = t.buf[len(t.buf)-4096:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
-	return strings.TrimPrefix(lines[len(lines)-1], "ferry: ")
+	return res, errors.Join(errs...)
 }

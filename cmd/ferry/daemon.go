@@ -110,7 +110,7 @@ func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store) (daemo
 			return daemon.Config{}, err
 		}
 		dc.Jobs = append(dc.Jobs, daemon.Job{Name: b.Name, Schedule: sched, Spec: b.Schedule,
-			Run: func(ctx context.Context) error { return runBackup(ctx, g, b) }})
+			Run: func(ctx context.Context) error { _, err := runBackupJob(ctx, g, st, b); return err }})
 	}
 	for _, spec := range cfg.Routes {
 		if spec.Paused {

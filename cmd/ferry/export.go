@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -67,7 +68,11 @@ func runExport(ctx context.Context, g *globalOptions, o exportOptions, ref strin
 	if g.JSON {
 		return printJSON(g.stdout, res)
 	}
-	t := newTable(g.stdout, "TYPE", "ROWS", "FILE")
+	return printExportResult(g.stdout, res)
+}
+
+func printExportResult(w io.Writer, res []migrate.ExportResult) error {
+	t := newTable(w, "TYPE", "ROWS", "FILE")
 	for _, r := range res {
 		file := r.File
 		if r.Unsupported != "" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/migrate"
 	"github.com/fedi-ferry/ferry/platform"
+	"github.com/fedi-ferry/ferry/state"
 )
 
 type importOptions struct {
@@ -74,24 +74,21 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 		}
 		typ = t
 	}
-	mode := migrate.Mode(o.Mode)
-	if mode != migrate.Merge && mode != migrate.Overwrite {
-		return usagef("import: --mode %q: use merge or overwrite", o.Mode)
-	}
-	method := migrate.Method(o.Method)
-	if method != migrate.MethodAuto && method != migrate.MethodAPI && method != migrate.MethodServer {
-		return usagef("import: --method %q: use auto, api or server", o.Method)
-	}
-	files, err := readGraphFiles(paths, typ)
+	mode, err := migrate.ParseMode(o.Mode)
 	if err != nil {
-		return err
+		return usagef("import: --%v", err)
+	}
+	method, err := migrate.ParseMethod(o.Method)
+	if err != nil {
+		return usagef("import: --%v", err)
+	}
+	files, err := migrate.ReadFiles(paths, typ)
+	if err != nil {
+		return importInputError(err)
 	}
 	failuresDir := o.FailuresDir
 	if failuresDir == "" {
-		failuresDir = paths[0]
-		if fi, err := os.Stat(failuresDir); err != nil || !fi.IsDir() {
-			failuresDir = filepath.Dir(failuresDir)
-		}
+		failuresDir = migrate.DefaultFailuresDir(paths)
 	}
 
 	st, acct, sess, err := g.openAccount(ctx, ref)
@@ -110,109 +107,78 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 	}
 	started := time.Now()
 	prog := newProgress(g.stderr)
-	rep, err := gp.Import(ctx, migrate.ImportOptions{
-		Account:     acct.Handle,
-		Software:    acct.Software,
-		Files:       files,
-		Mode:        mode,
-		Method:      method,
-		DryRun:      o.DryRun,
-		Confirmed:   o.Yes,
-		Fresh:       o.Fresh,
-		Journal:     st,
-		Concurrency: o.Concurrency,
-		Progress:    prog.update,
-		Log:         g.log,
+	res, err := gp.ImportFiles(ctx, migrate.ImportFilesOptions{
+		ImportOptions: migrate.ImportOptions{
+			Account:     acct.Handle,
+			Software:    acct.Software,
+			Files:       files,
+			Mode:        mode,
+			Method:      method,
+			DryRun:      o.DryRun,
+			Confirmed:   o.Yes,
+			Fresh:       o.Fresh,
+			Journal:     st,
+			Concurrency: o.Concurrency,
+			Progress:    prog.update,
+			Log:         g.log,
+		},
+		FailuresDir: failuresDir,
 	})
 	prog.end()
 	if errors.Is(err, migrate.ErrNeedsConfirmation) {
-		printRemovals(g.stdout, rep)
-		return usagef("import: --mode overwrite would remove the %d entries above; run again with --yes to do it", len(rep.Removals))
+		if g.JSON {
+			if perr := printJSON(g.stdout, res); perr != nil {
+				return perr
+			}
+		} else {
+			printRemovals(g.stdout, res.Report)
+		}
+		return usagef("import: --mode overwrite would remove the %d entries above; run again with --yes to do it", len(res.Removals))
 	}
-	if rep == nil {
+	if res.Report == nil {
 		return authHint(err, acct)
 	}
 	stats := usage(sess)
 	g.log.Debug("import requests", "requests", stats.Requests, "rate_limited", stats.RateLimited,
 		"retries", stats.Retries, "waited", stats.Waited.Round(time.Millisecond), "elapsed", time.Since(started).Round(time.Millisecond))
-
-	var written []string
-	if !o.DryRun && !rep.Finished {
-		var werr error
-		if written, werr = migrate.WriteFailures(failuresDir, rep); werr != nil {
-			err = errors.Join(err, werr)
-		}
-	}
 	if g.JSON {
 		out := struct {
-			*migrate.Report
-			FailureFiles []string `json:"failure_files,omitempty"`
-			Requests     int64    `json:"requests"`
-			RateLimited  int64    `json:"rate_limited"`
-			Seconds      float64  `json:"seconds"`
-		}{rep, written, stats.Requests, stats.RateLimited, time.Since(started).Seconds()}
+			migrate.ImportFilesResult
+			Requests    int64   `json:"requests"`
+			RateLimited int64   `json:"rate_limited"`
+			Seconds     float64 `json:"seconds"`
+		}{res, stats.Requests, stats.RateLimited, time.Since(started).Seconds()}
 		if perr := printJSON(g.stdout, out); perr != nil {
 			return perr
 		}
 	} else {
-		printImportReport(g.stdout, rep, written)
+		printImportReport(g.stdout, res.Report, res.FailureFiles)
 	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return fmt.Errorf("import into %s stopped before the end (%w); run the same command again to continue", acct.Handle, err)
-		}
-		return authHint(err, acct)
-	}
-	if n := rep.FailedRows(); n > 0 && !o.DryRun {
-		return partialError{fmt.Sprintf("%d rows were not applied; see %s", n, strings.Join(written, ", "))}
-	}
-	return nil
+	return importError(err, acct)
 }
 
-// readGraphFiles parses every FILE, and every .csv/.txt file in every DIR.
-func readGraphFiles(paths []string, typ migrate.Type) ([]migrate.Parsed, error) {
-	var names []string
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, usagef("import: %v", err)
-		}
-		if !fi.IsDir() {
-			names = append(names, p)
-			continue
-		}
-		ents, err := os.ReadDir(p)
-		if err != nil {
-			return nil, fmt.Errorf("import: read %s: %w", p, err)
-		}
-		var in []string
-		for _, e := range ents {
-			n := strings.ToLower(e.Name())
-			if e.Type().IsRegular() && !strings.HasPrefix(n, ".") && !strings.Contains(n, "_failures") &&
-				(strings.HasSuffix(n, ".csv") || strings.HasSuffix(n, ".txt")) {
-				in = append(in, filepath.Join(p, e.Name()))
-			}
-		}
-		sort.Strings(in)
-		if len(in) == 0 {
-			return nil, usagef("import: %s has no .csv or .txt files", p)
-		}
-		names = append(names, in...)
+// importInputError reports the inputs the person named that cannot be
+// read as a usage mistake.
+func importInputError(err error) error {
+	var ie *migrate.InputError
+	if errors.As(err, &ie) {
+		return usagef("import: %v", ie)
 	}
-	var out []migrate.Parsed
-	for _, n := range names {
-		f, err := os.Open(n)
-		if err != nil {
-			return nil, usagef("import: %v", err)
-		}
-		p, err := migrate.ParseFile(f, n, typ)
-		f.Close()
-		if err != nil {
-			return nil, usageError{"import: " + err.Error()}
-		}
-		out = append(out, p)
+	return fmt.Errorf("import: %w", err)
+}
+
+// importError gives the exit status and advice for how an import ended.
+func importError(err error, acct state.Account) error {
+	var rf *migrate.RowsFailedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &rf):
+		return partialError{rf.Error()}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return fmt.Errorf("import into %s stopped before the end (%w); run the same command again to continue", acct.Handle, err)
 	}
-	return out, nil
+	return authHint(err, acct)
 }
 
 func printRemovals(w io.Writer, rep *migrate.Report) {
@@ -315,10 +281,23 @@ func progressLine(pr migrate.Progress) string {
 	return line
 }
 
+// end finishes a drawn line, so that what is written next starts on a line
+// of its own; the next update draws a new one.
 func (p *progress) end() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.drawn {
 		fmt.Fprintln(p.w)
+		p.drawn = false
 	}
+}
+
+// Write ends a drawn progress line before passing b on to the progress's
+// writer: lines written by a long run (a migration's steps) start on a line
+// of their own.
+func (p *progress) Write(b []byte) (int, error) {
+	p.end()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.w.Write(b)
 }

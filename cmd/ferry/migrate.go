@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/fedi-ferry/ferry/migrate"
 	"github.com/fedi-ferry/ferry/migrate/move"
 	"github.com/fedi-ferry/ferry/migrate/publish"
 	"github.com/fedi-ferry/ferry/platform"
@@ -92,35 +94,35 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-// loadSide loads a stored account and what its server runs.
-func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string) (*move.Side, state.Account, error) {
+// loadSide loads a stored account, its session (which counts the side's
+// requests) and what migrate/move needs to know of it.
+func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string) (*move.Side, platform.Session, error) {
 	acct, err := account(ctx, st, ref)
 	if err != nil {
-		return nil, acct, err
+		return nil, nil, err
 	}
 	sess, err := g.session(acct)
 	if err != nil {
-		return nil, acct, err
+		return nil, nil, err
 	}
 	mv, ok := sess.(platform.Mover)
 	if !ok {
-		return nil, acct, noRole(acct, "migrate")
+		return nil, nil, noRole(acct, "migrate")
 	}
 	cctx, cancel := withTimeout(ctx)
 	defer cancel()
 	side, err := mv.MoveSide(cctx)
 	if err != nil {
-		return nil, acct, authHint(err, acct)
+		return nil, nil, authHint(err, acct)
 	}
-	return side, acct, nil
+	return side, sess, nil
 }
 
 func (o migrateOptions) dir(g *globalOptions, from, to string) string {
 	if o.Dir != "" {
 		return o.Dir
 	}
-	name := strings.NewReplacer("@", "_", ":", "_", "/", "_").Replace(from + "-to-" + to)
-	return filepath.Join(g.DataDir, "migrations", name)
+	return move.DefaultDir(g.DataDir, from, to)
 }
 
 func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) error {
@@ -187,64 +189,85 @@ func printPlan(g *globalOptions, p move.Plan, dir string) {
 	fmt.Fprintf(w, "\n%s\nThe lifeboat and reports go to %s.\n", p.Warning, dir)
 }
 
+// migration is what the migrate commands load from their flags: the
+// runner, the stored accounts and the open database (the caller closes it).
+type migration struct {
+	r        *move.Runner
+	st       *state.Store
+	old, new platform.Session // old is nil with --from-archive
+}
+
 // newRunner loads the migration's accounts from the flags: the new account
 // always, and either the old one (--from) or the lifeboat directory
 // (--from-archive). The caller closes the returned store.
-func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd string) (*move.Runner, *state.Store, error) {
+func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd string) (migration, error) {
 	if o.To == "" || (o.From == "") == (o.FromArchive == "") {
-		return nil, nil, usagef("migrate %s: give --to NEW and either --from OLD or --from-archive DIR", cmd)
+		return migration{}, usagef("migrate %s: give --to NEW and either --from OLD or --from-archive DIR", cmd)
 	}
 	hc, _, err := g.httpClient()
 	if err != nil {
-		return nil, nil, err
+		return migration{}, err
 	}
 	st, err := g.openStore(ctx)
 	if err != nil {
-		return nil, nil, err
+		return migration{}, err
 	}
-	fail := func(err error) (*move.Runner, *state.Store, error) { st.Close(); return nil, nil, err }
-	nw, _, err := loadSide(ctx, g, st, o.To)
+	fail := func(err error) (migration, error) { st.Close(); return migration{}, err }
+	m := migration{st: st}
+	nw, newSess, err := loadSide(ctx, g, st, o.To)
 	if err != nil {
 		return fail(err)
 	}
-	r := &move.Runner{New: nw, Journal: st, Public: hc, Out: g.stderr, Log: g.log, AliasManual: o.AliasManual,
+	m.new = newSess
+	m.r = &move.Runner{New: nw, Journal: st, Public: hc, Out: g.stderr, Log: g.log, AliasManual: o.AliasManual,
 		AliasWait: o.AliasWait, MoveWait: o.MoveWait, VerifyWindow: o.VerifyWindow}
 	if o.FromArchive != "" {
-		if r.Dir, err = filepath.Abs(o.FromArchive); err != nil {
+		if m.r.Dir, err = filepath.Abs(o.FromArchive); err != nil {
 			return fail(usagef("migrate %s: --from-archive: %v", cmd, err))
 		}
-		if _, err := os.Stat(filepath.Join(r.Dir, "graph")); err != nil {
-			return fail(usagef("migrate %s: %s holds no graph/ directory: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, r.Dir))
+		if err := move.CheckLifeboat(m.r.Dir); err != nil {
+			return fail(usagef("migrate %s: %v: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, err))
 		}
-		return r, st, nil
+		return m, nil
 	}
-	if r.Old, _, err = loadSide(ctx, g, st, o.From); err != nil {
+	if m.r.Old, m.old, err = loadSide(ctx, g, st, o.From); err != nil {
 		return fail(err)
 	}
-	if r.Dir, err = filepath.Abs(o.dir(g, r.Old.Handle, nw.Handle)); err != nil {
+	if m.r.Dir, err = filepath.Abs(o.dir(g, m.r.Old.Handle, nw.Handle)); err != nil {
 		return fail(err)
 	}
-	return r, st, nil
+	return m, nil
 }
 
 func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	if o.Publish != "" && o.Publish != "backdate" && o.Publish != "repost" {
 		return usagef("migrate run: --publish-archive must be backdate or repost")
 	}
-	r, st, err := newRunner(ctx, g, o, "run")
+	m, err := newRunner(ctx, g, o, "run")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	nw, newAcct := r.New, r.New.Handle
+	defer m.st.Close()
+	r := m.r
+	prog := newProgress(g.stderr)
+	r.Out = prog // the steps' lines end a drawn progress bar first
+	mig := &move.Migration{Runner: r,
+		Replay: migrate.ImportOptions{Client: r.New.Client, Account: m.new.Account().Handle, Software: m.new.Account().Software,
+			Method: migrate.Method(o.ReplayMethod), Journal: m.st, Progress: prog.update, Log: g.log}}
 	if old := r.Old; old != nil {
-		plan, err := move.Preflight(ctx, old, nw, r.Public)
+		plan, err := move.Preflight(ctx, old, r.New, r.Public)
 		if err != nil {
 			return err
 		}
 		if plan.Blocked() {
-			printPlan(g, plan, r.Dir)
-			return fmt.Errorf("migrate %s to %s cannot proceed: %s", old.Handle, nw.Handle, strings.Join(plan.Blockers(), "; "))
+			if g.JSON {
+				if err := printJSON(g.stdout, plan); err != nil {
+					return err
+				}
+			} else {
+				printPlan(g, plan, r.Dir)
+			}
+			return fmt.Errorf("migrate %s to %s cannot proceed: %s", old.Handle, r.New.Handle, strings.Join(plan.Blockers(), "; "))
 		}
 		if !plan.AlreadyMoved && !o.Yes {
 			if err := confirmMove(g, plan); err != nil {
@@ -252,84 +275,75 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 			}
 		}
 		r.Password = passwordSource(g, o.PasswordFile, old.Handle)
-		r.Steps.Lifeboat = func(ctx context.Context, dir string) (string, error) {
-			if err := runExport(ctx, g, exportOptions{Out: filepath.Join(dir, "graph")}, old.Handle); err != nil {
-				return "", fmt.Errorf("lifeboat graph export: %w", err)
-			}
-			err := runArchive(ctx, g, archiveOptions{Out: filepath.Join(dir, "archive"), MediaWorkers: 4}, old.Handle)
-			var pe partialError
-			if err != nil && !errors.As(err, &pe) {
-				return "", fmt.Errorf("lifeboat archive: %w", err)
-			}
-			return "graph and archive of " + old.Handle + " saved in " + dir, nil
-		}
+		mig.Graph = migrate.ExportOptions{Client: old.Client, Log: g.log}
+		mig.Archive = archiveRunOptions(g, m.st, m.old.Account(), archiveOptions{MediaWorkers: 4})
+		mig.Archive.Client = old.Client
 	}
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return fmt.Errorf("create the migration directory: %w", err)
 	}
-	r.Steps.Replay = func(ctx context.Context, dir string) (string, error) {
-		files, err := replayFiles(filepath.Join(dir, "graph"))
-		if err != nil {
-			return "", err
-		}
-		err = runImport(ctx, g, importOptions{Mode: "merge", Method: o.ReplayMethod, FailuresDir: dir, Yes: true}, newAcct, files)
-		var pe partialError
-		if errors.As(err, &pe) {
-			return "replayed, with rows not applied: " + pe.msg, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		return "graph replayed on " + newAcct, nil
-	}
 	if o.Publish != "" {
-		r.Steps.Publish = func(ctx context.Context, dir string) (string, error) {
-			po := archivePublishOptions{To: newAcct, Mode: o.Publish, Boosts: "skip",
-				RepostVisibility: "unlisted", Note: publish.DefaultNote, Long: "split"}
-			err := runArchivePublish(ctx, g, po, filepath.Join(dir, "archive"))
-			var pe partialError
-			if errors.As(err, &pe) {
-				return "published, with posts refused: " + pe.msg, nil
-			}
-			if err != nil {
-				return "", err
-			}
-			return "archive published on " + newAcct + " (" + o.Publish + ")", nil
+		po, err := archivePublishOptions{To: m.new.Account().Handle, Mode: o.Publish, Boosts: "skip",
+			RepostVisibility: "unlisted", Note: publish.DefaultNote, Long: "split"}.build()
+		if err != nil {
+			return err
 		}
+		ro, err := publishRunOptions(ctx, g, m.st, m.new, po)
+		if err != nil {
+			return err
+		}
+		mig.Publish = &ro
 	}
-	res, err := r.Run(ctx)
-	if err != nil {
-		return fmt.Errorf("%w\n  run the same command again to continue where it stopped", err)
-	}
+	res, err := mig.Run(ctx)
+	prog.end()
 	if g.JSON {
-		return printJSON(g.stdout, res)
+		if perr := printJSON(g.stdout, res); perr != nil {
+			return errors.Join(err, perr)
+		}
+	} else {
+		var oldHandle string
+		var oldRequests int64
+		if m.old != nil {
+			oldHandle, oldRequests = m.old.Account().Handle, usage(m.old).Requests
+		}
+		printMigration(g.stdout, res, oldHandle, m.new.Account().Handle, oldRequests, err == nil)
 	}
-	fmt.Fprintf(g.stdout, "migration to %s finished (job %d); reports in %s\n", nw.Handle, res.JobID, r.Dir)
-	if v := res.Verify; v != nil {
-		fmt.Fprintf(g.stdout, "  %s\n", v.Summary())
+	if err != nil {
+		return fmt.Errorf("%w\n  run the same command again to continue where it stopped", migrateError(err))
 	}
 	return nil
 }
 
-// replayFiles lists the graph files a replay imports: everything the export
-// wrote except followers (they come by the Move, not by import).
-func replayFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read the lifeboat: %w", err)
+// migrateError gives a failed step's error the exit status the command
+// that does the step alone would give.
+func migrateError(err error) error {
+	if errors.As(err, new(*migrate.InputError)) || errors.Is(err, publish.ErrNoOutbox) ||
+		errors.As(err, new(*publish.NoBackdateError)) {
+		return usageError{err.Error()}
 	}
-	var out []string
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || !strings.HasSuffix(n, ".csv") || n == "followers.csv" || strings.HasSuffix(n, "_failures.csv") {
-			continue
-		}
-		out = append(out, filepath.Join(dir, n))
+	return err
+}
+
+// printMigration prints the reports of the steps this run performed, as
+// the commands that do each step alone print them, then the outcome.
+func printMigration(w io.Writer, res move.MigrationResult, oldHandle, newHandle string, oldRequests int64, finished bool) {
+	if lb := res.Lifeboat; lb != nil {
+		_ = printExportResult(w, lb.Graph)
+		printArchiveResult(w, oldHandle, lb.Archive, oldRequests)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("the lifeboat %s holds no graph files", dir)
+	if rp := res.Replay; rp != nil {
+		printImportReport(w, rp.Report, rp.FailureFiles)
 	}
-	return out, nil
+	if pb := res.Publish; pb != nil {
+		printPublishResult(w, newHandle, *pb)
+	}
+	if !finished {
+		return
+	}
+	fmt.Fprintf(w, "migration to %s finished (job %d); reports in %s\n", newHandle, res.JobID, res.Dir)
+	if v := res.Verify; v != nil {
+		fmt.Fprintf(w, "  %s\n", v.Summary())
+	}
 }
 
 // confirmMove asks before the irreversible step.
@@ -377,33 +391,9 @@ func runMigrateStatus(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	defer st.Close()
-	jobs, err := st.Jobs(ctx, move.JobKind)
+	out, err := move.Status(ctx, st)
 	if err != nil {
 		return err
-	}
-	type stepState struct {
-		Step    string `json:"step"`
-		Status  string `json:"status"`
-		Outcome string `json:"outcome,omitempty"`
-	}
-	type jobState struct {
-		ID      int64       `json:"id"`
-		Key     string      `json:"migration"`
-		Status  string      `json:"status"`
-		Updated time.Time   `json:"updated"`
-		Steps   []stepState `json:"steps"`
-	}
-	var out []jobState
-	for _, j := range jobs {
-		items, err := st.Items(ctx, j.ID, state.ItemFilter{})
-		if err != nil {
-			return err
-		}
-		js := jobState{ID: j.ID, Key: j.Key, Status: j.Status, Updated: j.UpdatedAt}
-		for _, it := range items {
-			js.Steps = append(js.Steps, stepState{Step: it.Step, Status: string(it.Status), Outcome: it.RemoteID + it.Error})
-		}
-		out = append(out, js)
 	}
 	if g.JSON {
 		return printJSON(g.stdout, out)
@@ -426,11 +416,12 @@ func runMigrateStatus(ctx context.Context, g *globalOptions) error {
 }
 
 func runMigrateVerify(ctx context.Context, g *globalOptions, o migrateOptions) error {
-	r, st, err := newRunner(ctx, g, o, "verify")
+	m, err := newRunner(ctx, g, o, "verify")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer m.st.Close()
+	r := m.r
 	if r.VerifyWindow <= 0 {
 		r.VerifyWindow = time.Second // a one-off check unless asked to wait
 	}

@@ -130,7 +130,8 @@ func TestE2EMigrateMoveReplayVerify(t *testing.T) {
 		t.Fatalf("after the kill the move step is %+v; want done after one attempt", it)
 	}
 
-	run := c.run(args...).mustSucceed(t)
+	run := c.run(append([]string{"--json"}, args...)...).mustSucceed(t)
+	migrateJSON(t, run.stdout, "replay")
 	if strings.Contains(run.stderr, "== move") || strings.Contains(run.stderr, "== alias") {
 		t.Errorf("the second run repeated earlier steps:\n%s", run.stderr)
 	}
@@ -203,10 +204,11 @@ func TestE2EMigrateMoveReplayVerify(t *testing.T) {
 			t.Errorf("restart A: %v", err)
 		}
 	}()
-	dead := c.run("migrate", "run", "--from-archive", dir, "--to", revived.Acct, "--verify-window", "1s")
+	dead := c.run("--json", "migrate", "run", "--from-archive", dir, "--to", revived.Acct, "--verify-window", "1s")
 	if dead.code != 0 {
 		t.Fatalf("dead-instance migration: exit %d\n%s\n%s", dead.code, dead.stdout, dead.stderr)
 	}
+	migrateJSON(t, dead.stdout, "replay")
 	if !follows(t, ctx, revived, followB.Acct) || !relationTo(t, ctx, revived, blockC.Acct).Blocking {
 		t.Errorf("the dead-instance replay did not rebuild the graph on %s", revived.Acct)
 	}
@@ -226,7 +228,7 @@ func TestE2EMigrateWaitsForAlias(t *testing.T) {
 	loginCLI(t, c, old)
 	loginCLI(t, c, neu)
 
-	stderr, wait := c.start(ctx, strings.NewReader(""), "migrate", "run", "--from", old.Acct, "--to", neu.Acct, "--yes",
+	stderr, wait := c.start(ctx, strings.NewReader(""), "--json", "migrate", "run", "--from", old.Acct, "--to", neu.Acct, "--yes",
 		"--password-file", writePassword(t, old), "--alias-manual", "--verify-window", "1s", "--dir", t.TempDir())
 	waitFor(t, "ferry to ask for the alias", func() bool { return strings.Contains(stderr.String(), "Set the alias yourself") })
 	time.Sleep(6 * time.Second) // ferry polls meanwhile
@@ -245,6 +247,7 @@ func TestE2EMigrateWaitsForAlias(t *testing.T) {
 	}
 	resp.Body.Close()
 	r := wait().mustSucceed(t)
+	migrateJSON(t, r.stdout, "lifeboat", "replay")
 	if strings.Contains(r.stderr, "does not see the alias yet") {
 		t.Logf("the old server needed time to see the alias:\n%s", r.stderr)
 	}

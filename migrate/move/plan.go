@@ -6,8 +6,10 @@
 // where it stopped, never repeating the Move.
 //
 // The package knows the servers (through fedi) and the order of the steps.
-// The graph export, archive, import and publish are injected as Steps by the
-// caller, which wires the packages that implement them.
+// Migration performs the lifeboat, replay and publish steps through the
+// migrate, sinks/archive and migrate/publish operations, with the clients and
+// journal the caller wires, and returns their typed results as one
+// MigrationResult; Runner alone takes any Steps.
 package move
 
 import (

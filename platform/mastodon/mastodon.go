@@ -133,9 +133,9 @@ func (s *Session) Export(ctx context.Context, o migrate.ExportOptions) ([]migrat
 	return migrate.Export(ctx, o)
 }
 
-// Import imports a graph into the account; o.Client and, when empty,
-// o.Account and o.Software are the session's.
-func (s *Session) Import(ctx context.Context, o migrate.ImportOptions) (*migrate.Report, error) {
+// ImportFiles imports graph files into the account; o.Client and, when
+// empty, o.Account and o.Software are the session's.
+func (s *Session) ImportFiles(ctx context.Context, o migrate.ImportFilesOptions) (migrate.ImportFilesResult, error) {
 	o.Client = s.c
 	if o.Account == "" {
 		o.Account = s.acct.Handle
@@ -143,36 +143,22 @@ func (s *Session) Import(ctx context.Context, o migrate.ImportOptions) (*migrate
 	if o.Software == "" {
 		o.Software = s.acct.Software
 	}
-	return migrate.Import(ctx, o)
+	return migrate.ImportFiles(ctx, o)
 }
 
-// Archive archives the account into st; o.Client and, when empty,
-// o.Account are the session's.
-func (s *Session) Archive(ctx context.Context, st *sinkarchive.Store, o sinkarchive.Options) (sinkarchive.Summary, error) {
+// Update brings an archive of the account up to date; o.Client and, when
+// empty, o.Account are the session's.
+func (s *Session) Update(ctx context.Context, o sinkarchive.UpdateOptions) (sinkarchive.UpdateResult, error) {
 	o.Client = s.c
 	if o.Account == "" {
 		o.Account = s.acct.Handle
 	}
-	return sinkarchive.Run(ctx, st, o)
+	return sinkarchive.Update(ctx, o)
 }
 
 // MoveSide describes the account for migrate/move.
 func (s *Session) MoveSide(ctx context.Context) (*move.Side, error) {
-	sw, err := fedi.NodeInfo(ctx, s.c)
-	if err != nil {
-		return nil, fmt.Errorf("account %s: %w", s.acct.Handle, err)
-	}
-	me, err := fedi.VerifyCredentials(ctx, s.c)
-	if err != nil {
-		return nil, fmt.Errorf("account %s: %w", s.acct.Handle, err)
-	}
-	uri := me.URI
-	if uri == "" {
-		if uri, err = fedi.ActorURI(ctx, s.c.HTTP(), s.acct.Handle); err != nil {
-			return nil, err
-		}
-	}
-	return &move.Side{Handle: s.acct.Handle, Client: s.c, Software: sw, Account: me, URI: uri}, nil
+	return move.LoadSide(ctx, s.c, s.acct.Handle)
 }
 
 // Revoke revokes the token with the app registration it was issued to.
