@@ -306,6 +306,6 @@ func (c *Client) UploadBlob(ctx context.Context, data []byte, mimeType string) (
 	return out.Blob, nil
 }
 
-// MaxImageBytes is the largest image app.bsky.embed.images accepts, whatever the PDS's
-// own upload limit.
-const MaxImageBytes = 1_000_000
+// MaxImageBytes is the largest image app.bsky.embed.images accepts (the lexicon's maxSize,
+// raised from 1 MB), whatever the PDS's own upload limit.
+const MaxImageBytes = 2_000_000

@@ -72,7 +72,13 @@ func (r Resolver) Resolve(ctx context.Context, id string) (Identity, error) {
 		TryAuthoritativeDNS: true,
 		UserAgent:           "ferry",
 	}
-	ident, err := dir.Lookup(ctx, atid)
+	var ident *identity.Identity
+	if h, herr := atid.AsHandle(); herr == nil {
+		ident, err = dir.LookupHandle(ctx, h)
+	} else {
+		did, _ := atid.AsDID()
+		ident, err = lookupDID(ctx, dir, did)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return Identity{}, fmt.Errorf("resolve %s: %w", id, ctx.Err())
@@ -84,4 +90,23 @@ func (r Resolver) Resolve(ctx context.Context, id string) (Identity, error) {
 		return Identity{}, fmt.Errorf("resolve %s: %w: its DID document names no usable PDS: %w", id, ErrUnresolved, err)
 	}
 	return Identity{DID: ident.DID, Handle: ident.Handle, PDS: pds}, nil
+}
+
+// lookupDID resolves a DID document and verifies the handle it declares. Unlike indigo's
+// LookupDID, a handle that cannot be verified for any reason (a reserved top-level domain
+// included) leaves the identity usable with the handle "handle.invalid": the DID and the
+// PDS are what matter for logging in.
+func lookupDID(ctx context.Context, dir *identity.BaseDirectory, did syntax.DID) (*identity.Identity, error) {
+	doc, err := dir.ResolveDID(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	ident := identity.ParseIdentity(doc)
+	ident.Handle = syntax.HandleInvalid
+	if declared, err := ident.DeclaredHandle(); err == nil {
+		if got, err := dir.ResolveHandle(ctx, declared); err == nil && got == did {
+			ident.Handle = declared
+		}
+	}
+	return &ident, nil
 }
