@@ -36,7 +36,8 @@ import (
 const DefaultCallTimeout = 60 * time.Second
 
 // Session is what ferry keeps of a logged-in account: where it lives, who it is, and the
-// session tokens (never the password). Its String and LogValue leave the tokens out.
+// session tokens (never the password). Its String and LogValue leave the tokens out; its
+// JSON form carries them, for the caller's 0600 session store only (never print it).
 type Session struct {
 	// PDS is the base URL of the account's server, like "https://pds.example".
 	PDS string `json:"pds"`
