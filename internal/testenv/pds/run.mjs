@@ -86,7 +86,6 @@ try {
       serviceName: `ferry-e2e-pds${i + 1}`,
       dataDirectory: dir,
       blobstoreDiskLocation: path.join(dir, 'blobs'),
-      blobUploadLimit: Number.parseInt(process.env.FERRY_PDS_BLOB_LIMIT ?? '', 10) || undefined,
       didPlcUrl: plcUrl,
       serviceHandleDomains: ['.test'],
       inviteRequired: false,
