@@ -128,5 +128,6 @@ func closeShared() error {
 		errs = append(errs, e.Close())
 		delete(shared.envs, n)
 	}
+	errs = append(errs, closeSharedPDS())
 	return errors.Join(errs...)
 }
