@@ -10,10 +10,11 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
 
-## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers, under the race detector
+## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers and a Bluesky PDS, under the race detector
 test: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	bash internal/testenv/build-gotosocial.sh >/dev/null
+	bash internal/testenv/install-pds.sh >/dev/null
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 ## unit: the fast tests only (no servers)
@@ -23,6 +24,7 @@ unit:
 ## e2e: only the end-to-end tests; a missing server is a failure
 e2e:
 	bash internal/testenv/build-gotosocial.sh >/dev/null
+	bash internal/testenv/install-pds.sh >/dev/null
 	FERRY_E2E=1 $(GO) test -count=1 -timeout 40m -run 'E2E' ./...
 
 vet:
