@@ -317,7 +317,12 @@ func renderText(text string, facets []*bsky.RichtextFacet) rendered {
 			plain.WriteString(linkText(shown, s.link))
 			inline.WriteString(anchor(s.link, "", html.EscapeString(shown)))
 		case s.mentionDID != "":
+			// The text shows the handle the author saw; a facet over other
+			// text names the account by its DID, which never goes stale.
 			handle := strings.TrimPrefix(strings.TrimPrefix(shown, "@"), "＠")
+			if _, err := syntax.ParseHandle(handle); err != nil {
+				handle = s.mentionDID
+			}
 			profile := "https://bsky.app/profile/" + s.mentionDID
 			if !slices.ContainsFunc(r.mentions, func(m post.Mention) bool { return m.URL == profile }) {
 				r.mentions = append(r.mentions, post.Mention{Acct: handle, URL: profile})

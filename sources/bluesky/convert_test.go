@@ -175,6 +175,19 @@ func TestConvertBadFacets(t *testing.T) {
 	}
 }
 
+// A mention facet over text that is no handle names the account by its DID.
+func TestConvertMentionWithoutHandleText(t *testing.T) {
+	text := "thanks to my friend!"
+	p := convertOK(t, "3lbbbbbbbbb2f", &bsky.FeedPost{Text: text, CreatedAt: "2026-01-01T00:00:00Z",
+		Facets: []*bsky.RichtextFacet{facet(t, text, "my friend", mention(friendDID))}}, QuoteLink)
+	if want := []post.Mention{{Acct: friendDID, URL: "https://bsky.app/profile/" + friendDID}}; !slices.Equal(p.Mentions, want) {
+		t.Errorf("Mentions = %+v, want %+v", p.Mentions, want)
+	}
+	if p.Text != text || !strings.Contains(p.HTML, `class="u-url mention" rel="nofollow noopener" target="_blank">my friend</a>`) {
+		t.Errorf("text %q HTML %s", p.Text, p.HTML)
+	}
+}
+
 func TestConvertImagesWithAltText(t *testing.T) {
 	img1, img2 := blob(t, cidOne, "image/png"), blob(t, cidTwo, "image/jpeg")
 	v := &bsky.FeedPost{Text: "two pictures", CreatedAt: "2026-01-01T00:00:00Z",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,13 @@ func (s *Source) Stream(ctx context.Context, out chan<- sources.Event) error {
 			return ctx.Err()
 		}
 		return fmt.Errorf("bluesky source: subscribe to %s: %w", acct.pds, err)
+	}
+	// indigo's reader extends the read deadline on every answer to its
+	// pings (sent every 30 s); this first deadline covers a connection that
+	// dies silently before the first answer.
+	if err := conn.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		conn.Close()
+		return fmt.Errorf("bluesky source: stream of %s: %w", acct.pds, err)
 	}
 	s.log.Debug("bluesky source: streaming", "pds", acct.pds, "did", acct.did)
 	cb := &firehose.RepoStreamCallbacks{
@@ -140,12 +148,7 @@ func (s *Source) commit(ctx context.Context, acct account, evt *comatproto.SyncS
 }
 
 func (s *Source) streams(collection string) bool {
-	for _, c := range s.collections() {
-		if c == collection {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(s.collections(), collection)
 }
 
 // opRecord returns the record an operation wrote, from the commit's blocks
