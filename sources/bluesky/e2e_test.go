@@ -74,6 +74,29 @@ func (o *origin) Post(ctx context.Context, text string) (string, error) {
 	return uri, err
 }
 
+// Edit rewrites the post in place (putRecord). Bluesky apps never do this,
+// but a repository allows it, and the stream reports it as an edit.
+func (o *origin) Edit(ctx context.Context, originID, text string) error {
+	u, err := syntax.ParseATURI(originID)
+	if err != nil {
+		return err
+	}
+	cur, err := o.c.GetRecord(ctx, u.Collection().String(), u.RecordKey().String())
+	if err != nil {
+		return err
+	}
+	// indigo sends an unset swapRecord as null, which the PDS reads as
+	// "only if there is no record": swap against the current version.
+	_, err = comatproto.RepoPutRecord(ctx, o.c, &comatproto.RepoPutRecord_Input{
+		Repo:       o.c.DID(),
+		Collection: u.Collection().String(),
+		Rkey:       u.RecordKey().String(),
+		Record:     &lexutil.LexiconTypeDecoder{Val: &bsky.FeedPost{Text: text, CreatedAt: syntax.DatetimeNow().String()}},
+		SwapRecord: &cur.CID,
+	})
+	return err
+}
+
 func (o *origin) Delete(ctx context.Context, originID string) error {
 	u, err := syntax.ParseATURI(originID)
 	if err != nil {
@@ -83,7 +106,8 @@ func (o *origin) Delete(ctx context.Context, originID string) error {
 }
 
 // The shared source contract against a real PDS, in pages of 2 so that
-// resuming crosses pages; the stream reports created and deleted posts.
+// resuming crosses pages; the stream reports created, rewritten and deleted
+// posts.
 func TestE2ESourceContractPDS(t *testing.T) {
 	_, c := login(t, t.Context(), "contract")
 	sourcetest.Run(t, bluesky.New(c, bluesky.Options{PageSize: 2}), newOrigin(c), sourcetest.Options{Batch: 5})
@@ -102,27 +126,32 @@ func TestE2ESourceContractPDSWithReposts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sourcetest.Run(t, bluesky.New(c, bluesky.Options{PageSize: 4, Reposts: true}), &repostingOrigin{origin: o, subject: first}, sourcetest.Options{Batch: 5})
+	sourcetest.Run(t, bluesky.New(c, bluesky.Options{PageSize: 4, Reposts: true}), &repostingOrigin{o: o, subject: first}, sourcetest.Options{Batch: 5})
 }
 
-// repostingOrigin reposts subject before every post it makes.
+// repostingOrigin reposts subject before every post it makes. It edits
+// nothing: the first post the suite's stream check sees is a repost.
 type repostingOrigin struct {
-	*origin
+	o       *origin
 	subject string
 }
 
+func (o *repostingOrigin) Delete(ctx context.Context, originID string) error {
+	return o.o.Delete(ctx, originID)
+}
+
 func (o *repostingOrigin) Post(ctx context.Context, text string) (string, error) {
-	rec, err := o.c.GetRecord(ctx, atproto.PostCollection, path(o.subject))
+	rec, err := o.o.c.GetRecord(ctx, atproto.PostCollection, path(o.subject))
 	if err != nil {
 		return "", err
 	}
-	if _, _, err := o.create(ctx, "app.bsky.feed.repost", &bsky.FeedRepost{
+	if _, _, err := o.o.create(ctx, "app.bsky.feed.repost", &bsky.FeedRepost{
 		Subject:   &comatproto.RepoStrongRef{Uri: o.subject, Cid: rec.CID},
 		CreatedAt: syntax.DatetimeNow().String(),
 	}); err != nil {
 		return "", err
 	}
-	return o.origin.Post(ctx, text)
+	return o.o.Post(ctx, text)
 }
 
 func path(uri string) string { return uri[strings.LastIndex(uri, "/")+1:] }
