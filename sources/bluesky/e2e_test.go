@@ -345,3 +345,56 @@ func TestE2EStreamEndsWithAnError(t *testing.T) {
 		t.Fatalf("stream to a closed port: %v", err)
 	}
 }
+
+// Pages of records the source leaves out (quotes under QuoteSkip) are read
+// through in one Fetch, so a page with More never comes back empty.
+func TestE2EFetchReadsPastLeftOutRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, c := login(t, ctx, "skipper")
+	o := newOrigin(c)
+	first, err := o.Post(ctx, "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := c.GetRecord(ctx, atproto.PostCollection, path(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &comatproto.RepoStrongRef{Uri: first, Cid: rec.CID}
+	var quotes []string
+	for range 5 {
+		q, _, err := o.create(ctx, atproto.PostCollection, &bsky.FeedPost{Text: "quoting myself", CreatedAt: syntax.DatetimeNow().String(),
+			Embed: &bsky.FeedPost_Embed{EmbedRecord: &bsky.EmbedRecord{Record: ref}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		quotes = append(quotes, q)
+	}
+	src := bluesky.New(c, bluesky.Options{PageSize: 2, Quotes: bluesky.QuoteSkip})
+	// Only quotes after the cursor: nothing to report, but Next moves past them.
+	page, err := src.Fetch(ctx, path(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Posts) != 0 || page.Next != path(quotes[len(quotes)-1]) || page.More {
+		t.Errorf("only quotes: %d posts, next %q, more %v; want none, next %q", len(page.Posts), page.Next, page.More, path(quotes[len(quotes)-1]))
+	}
+	after, err := o.Post(ctx, "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cursor := range []string{path(first), path(quotes[0]), page.Next} {
+		p, err := src.Fetch(ctx, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Posts) != 1 || p.Posts[0].OriginID != after || p.Next != path(after) {
+			var ids []string
+			for _, q := range p.Posts {
+				ids = append(ids, q.OriginID)
+			}
+			t.Errorf("Fetch(%s) = %v next %q; want [%s] next %q", cursor, ids, p.Next, after, path(after))
+		}
+	}
+}

@@ -133,7 +133,7 @@ func (s *Source) Fetch(ctx context.Context, cursor string) (sources.Page, error)
 	}
 	if len(page.Posts) == 0 {
 		// Every record read was left out: nothing to hand over, but Next
-		// has moved past them; the caller asks again.
+		// has moved past them, and the caller's next run resumes there.
 		page.More = false
 	}
 	return page, nil
