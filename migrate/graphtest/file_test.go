@@ -4,7 +4,7 @@ import "testing"
 
 // The suite's own comparison: it must reject what Mastodon's format does
 // not allow, or the contract checks could not fail.
-func TestFileDiff(t *testing.T) {
+func TestGraphFileDiff(t *testing.T) {
 	f := file{header: "Account address,Hide notifications", rows: []string{"a@x.example,false", "b@y.example,true"}}
 	for _, c := range []struct {
 		name, got string

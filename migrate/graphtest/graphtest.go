@@ -105,9 +105,7 @@ type suite struct {
 	// source (0); followed with defaults, listed (1); blocked (2); muted
 	// with notifications shown (3); followed by the later partial imports
 	// (4); blocked only in a dry run (5).
-	peers    []Peer
-	bookmark string // URI of peers[0]'s post
-	domain   string // a domain the source blocks, if the platform can
+	peers []Peer
 	// want are the source's files as Mastodon's format writes them.
 	want map[migrate.Type]file
 	// imported is the report of the import of the export onto the target.
@@ -182,12 +180,11 @@ func (s *suite) seed(t *testing.T) {
 		if err != nil {
 			t.Fatalf("peer post: %v", err)
 		}
-		s.bookmark = uri
 		s.want[migrate.Bookmarks] = file{rows: []string{uri}}
 	}
 	if s.supported(migrate.DomainBlocks) {
-		s.domain = fmt.Sprintf("graphtest-%d.example", time.Now().UnixNano())
-		s.want[migrate.DomainBlocks] = file{rows: []string{s.domain}}
+		domain := fmt.Sprintf("graphtest-%d.example", time.Now().UnixNano())
+		s.want[migrate.DomainBlocks] = file{rows: []string{domain}}
 	}
 	if s.supported(migrate.Followers) {
 		if err := p[0].Follow(ctx, s.e.Source.Handle); err != nil {
