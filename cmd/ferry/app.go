@@ -251,21 +251,6 @@ func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Sto
 	return st, acct, sess, nil
 }
 
-// noRole is the error for an account whose platform lacks what a command
-// needs.
-func noRole(acct state.Account, what string) error {
-	return fmt.Errorf("account %s: ferry cannot %s on %s accounts", acct.Handle, what, acct.Platform)
-}
-
-// usage returns what the session's connection has done, or nothing for
-// platforms that do not count.
-func usage(s platform.Session) platform.Usage {
-	if m, ok := s.(platform.Metered); ok {
-		return m.Usage()
-	}
-	return platform.Usage{}
-}
-
 // account loads a stored account by handle or name, with an error that
 // tells the person what to do when it is missing.
 func account(ctx context.Context, st *state.Store, ref string) (state.Account, error) {
@@ -277,15 +262,6 @@ func account(ctx context.Context, st *state.Store, ref string) (state.Account, e
 		return state.Account{}, fmt.Errorf("load account %q: %w", ref, err)
 	}
 	return a, nil
-}
-
-// authHint explains what to do when a server no longer accepts a token.
-func authHint(err error, acct state.Account) error {
-	if platform.IsUnauthorized(err) {
-		return fmt.Errorf("%w\n  the server no longer accepts ferry's token for %s (revoked, expired or missing a permission); run `ferry login %s` again",
-			err, acct.Handle, acct.Server)
-	}
-	return err
 }
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -65,15 +65,15 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 	defer st.Close()
 	arc, ok := sess.(platform.Archiver)
 	if !ok {
-		return noRole(acct, "archive posts")
+		return platform.NoRole(acct, "archive posts")
 	}
 	// A whole archive run can take long; each request has its own bound in
 	// the transport, and the person can interrupt.
 	res, err := arc.Update(ctx, archiveRunOptions(g, st, acct, o))
 	if err != nil {
-		return authHint(err, acct)
+		return platform.AuthHint(err, acct)
 	}
-	requests := usage(sess).Requests
+	requests := platform.UsageOf(sess).Requests
 	if g.JSON {
 		if err := printJSON(g.stdout, struct {
 			sinkarchive.UpdateResult

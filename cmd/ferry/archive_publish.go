@@ -163,13 +163,13 @@ func publishRunOptions(ctx context.Context, g *globalOptions, st *state.Store, s
 	acct := sess.Account()
 	so, ok := sess.(platform.SinkOpener)
 	if !ok {
-		return publish.RunOptions{}, noRole(acct, "publish posts")
+		return publish.RunOptions{}, platform.NoRole(acct, "publish posts")
 	}
 	dctx, cancel := withTimeout(ctx)
 	srv, err := sess.Server(dctx)
 	cancel()
 	if err != nil {
-		return publish.RunOptions{}, authHint(fmt.Errorf("archive publish: %w", err), acct)
+		return publish.RunOptions{}, platform.AuthHint(fmt.Errorf("archive publish: %w", err), acct)
 	}
 	return publish.RunOptions{
 		Options: po, Account: acct.Handle,
@@ -194,7 +194,7 @@ func publishError(err error, acct state.Account) error {
 	case errors.As(err, &nb):
 		return usagef("archive publish: %v; use --mode repost", nb)
 	}
-	return authHint(err, acct)
+	return platform.AuthHint(err, acct)
 }
 
 func printPublishResult(w io.Writer, handle string, res publish.Result) {

@@ -107,13 +107,13 @@ func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string
 	}
 	mv, ok := sess.(platform.Mover)
 	if !ok {
-		return nil, nil, noRole(acct, "migrate")
+		return nil, nil, platform.NoRole(acct, "migrate")
 	}
 	cctx, cancel := withTimeout(ctx)
 	defer cancel()
 	side, err := mv.MoveSide(cctx)
 	if err != nil {
-		return nil, nil, authHint(err, acct)
+		return nil, nil, platform.AuthHint(err, acct)
 	}
 	return side, sess, nil
 }
@@ -304,7 +304,7 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 		var oldHandle string
 		var oldRequests int64
 		if m.old != nil {
-			oldHandle, oldRequests = m.old.Account().Handle, usage(m.old).Requests
+			oldHandle, oldRequests = m.old.Account().Handle, platform.UsageOf(m.old).Requests
 		}
 		printMigration(g.stdout, res, oldHandle, m.new.Account().Handle, oldRequests, err == nil)
 	}
