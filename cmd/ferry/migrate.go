@@ -105,17 +105,8 @@ func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string
 	if err != nil {
 		return nil, nil, err
 	}
-	mv, ok := sess.(platform.Mover)
-	if !ok {
-		return nil, nil, platform.NoRole(acct, "migrate")
-	}
-	cctx, cancel := withTimeout(ctx)
-	defer cancel()
-	side, err := mv.MoveSide(cctx)
-	if err != nil {
-		return nil, nil, platform.AuthHint(err, acct)
-	}
-	return side, sess, nil
+	side, err := platform.MoveSide(ctx, sess)
+	return side, sess, err
 }
 
 func (o migrateOptions) dir(g *globalOptions, from, to string) string {
@@ -251,9 +242,6 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	r := m.r
 	prog := newProgress(g.stderr)
 	r.Out = prog // the steps' lines end a drawn progress bar first
-	mig := &move.Migration{Runner: r,
-		Replay: migrate.ImportOptions{Client: r.New.Client, Account: m.new.Account().Handle, Software: m.new.Account().Software,
-			Method: migrate.Method(o.ReplayMethod), Journal: m.st, Progress: prog.update, Log: g.log}}
 	if old := r.Old; old != nil {
 		plan, err := move.Preflight(ctx, old, r.New, r.Public)
 		if err != nil {
@@ -275,24 +263,23 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 			}
 		}
 		r.Password = passwordSource(g, o.PasswordFile, old.Handle)
-		mig.Graph = migrate.ExportOptions{Client: old.Client, Log: g.log}
-		mig.Archive = archiveRunOptions(g, m.st, m.old.Account(), archiveOptions{MediaWorkers: 4})
-		mig.Archive.Client = old.Client
 	}
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return fmt.Errorf("create the migration directory: %w", err)
 	}
+	mo := platform.MigrationOptions{Runner: r, Old: m.old, New: m.new, Journal: m.st,
+		Method: migrate.Method(o.ReplayMethod), Progress: prog.update, Log: g.log}
 	if o.Publish != "" {
 		po, err := archivePublishOptions{To: m.new.Account().Handle, Mode: o.Publish, Boosts: "skip",
 			RepostVisibility: "unlisted", Note: publish.DefaultNote, Long: "split"}.build()
 		if err != nil {
 			return err
 		}
-		ro, err := publishRunOptions(ctx, g, m.st, m.new, po)
-		if err != nil {
-			return err
-		}
-		mig.Publish = &ro
+		mo.Publish = &po
+	}
+	mig, err := platform.Migration(ctx, mo)
+	if err != nil {
+		return err
 	}
 	res, err := mig.Run(ctx)
 	prog.end()
