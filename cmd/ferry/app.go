@@ -56,6 +56,7 @@ type globalOptions struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(g)
+	ownHelp(app)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return exitOK
@@ -268,6 +269,56 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, requestTimeout)
 }
 
+// ownHelp gives the app and each of its commands their own help flag and
+// help command, copies of urfave/cli's. Left alone, cli appends its
+// package-level HelpFlag and help command to every app and command and
+// writes to them while parsing, so two apps running at once in one
+// process (the tests run `ferry daemon` and `ferry status` side by side)
+// race. HideHelp keeps cli from appending its own; the help a person sees
+// is the same.
+func ownHelp(app *cli.App) {
+	scratch := &cli.App{}
+	scratch.Setup() // appends cli's help command, which is only read here
+	helpCmd := *scratch.Command("help")
+	helpFlag := *cli.HelpFlag.(*cli.BoolFlag)
+	newFlag := func() cli.Flag { f := helpFlag; return &f }
+	newCmd := func() *cli.Command { c := helpCmd; c.HideHelp = true; return &c }
+	app.HideHelp = true
+	app.Flags = append(app.Flags, newFlag())
+	app.Commands = append(app.Commands, newCmd())
+	var walk func(cmds []*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Name == "help" {
+				continue
+			}
+			c.HideHelp = true
+			c.Flags = append(c.Flags, newFlag())
+			c.OnUsageError = commandUsageError
+			if len(c.Subcommands) > 0 {
+				walk(c.Subcommands)
+				c.Subcommands = append(c.Subcommands, newCmd())
+			}
+		}
+	}
+	walk(app.Commands)
+}
+
+// commandUsageError prints what cli prints for a command's flag mistake
+// when it adds its own help: the mistake, a suggestion and the command's
+// help.
+func commandUsageError(c *cli.Context, err error, _ bool) error {
+	w := c.App.Writer
+	fmt.Fprintf(w, "%s %s\n\n", "Incorrect Usage:", err.Error())
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok && cli.SuggestFlag != nil {
+		if s := cli.SuggestFlag(c.Command.Flags, name, false); s != "" {
+			fmt.Fprintf(w, cli.SuggestDidYouMeanTemplate+"\n\n", s)
+		}
+	}
+	_ = cli.ShowCommandHelp(c.Lineage()[1], c.Command.Name)
+	return err
+}
+
 // interspersed moves a command's flags in front of its positional arguments,
 // so `ferry login https://example.social --name main` works as people expect.
 // (urfave/cli v2 stops parsing flags at the first positional argument.)
@@ -306,6 +357,7 @@ func interspersed(app *cli.App, args []string) []string {
 		i++
 	}
 	var fl, pos []string
+	leaf := cmds == nil // the path ends at a command without subcommands
 	for ; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -320,6 +372,8 @@ func interspersed(app *cli.App, args []string) []string {
 				fl = append(fl, args[i+1])
 				i++
 			}
+		case leaf && len(pos) == 0 && (a == "help" || a == "h"):
+			fl = append(fl, "--help") // as cli's help subcommand of every command did
 		default:
 			pos = append(pos, a)
 		}
