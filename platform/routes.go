@@ -3,7 +3,6 @@ package platform
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,34 +14,6 @@ import (
 	"github.com/fedi-ferry/ferry/sinks"
 	"github.com/fedi-ferry/ferry/state"
 )
-
-// AccountLookup finds stored accounts by handle or name (state.Store
-// implements it); a missing one is an error wrapping state.ErrNotFound.
-type AccountLookup interface {
-	Account(ctx context.Context, ref string) (state.Account, error)
-}
-
-// ConfigAccounts checks that every account cfg names is one ferry knows
-// and returns their stored records by the reference the file uses. Every
-// unknown account is reported (config.Errors), on the line that names it.
-func ConfigAccounts(ctx context.Context, st AccountLookup, cfg *config.Config) (map[string]state.Account, error) {
-	out := map[string]state.Account{}
-	err := cfg.CheckAccounts(func(ref string) (bool, error) {
-		a, err := st.Account(ctx, ref)
-		if errors.Is(err, state.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("load account %q: %w", ref, err)
-		}
-		out[ref] = a
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
 
 // Routes builds the bridge routes of a config file: one session per
 // account (one paced connection, shared by a route's source and sinks and

@@ -85,7 +85,7 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 	defer st.Close()
 	var accts []state.Account
 	if ref != "" {
-		a, err := account(ctx, st, ref)
+		a, err := platform.LookupAccount(ctx, st, ref)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func runAccountsRemove(ctx context.Context, g *globalOptions, ref string) error 
 		return err
 	}
 	defer st.Close()
-	a, err := account(ctx, st, ref)
+	a, err := platform.LookupAccount(ctx, st, ref)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,7 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &pe):
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return exitPartial
-	case errors.As(err, &ae) || fedi.IsUnauthorized(err):
+	case errors.As(err, &ae) || platform.IsUnauthorized(err):
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return exitAuth
 	default:
@@ -186,23 +185,6 @@ func (g *globalOptions) openStore(ctx context.Context) (*state.Store, error) {
 	return st, nil
 }
 
-// httpClient returns a paced HTTP client for one account or server, and its
-// transport for statistics.
-func (g *globalOptions) httpClient() (*http.Client, *fedi.Transport, error) {
-	roots, err := fedi.LoadRoots(g.CAFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	hc, tr := fedi.NewHTTPClient(fedi.HTTPOptions{
-		Roots: roots,
-		Transport: fedi.TransportOptions{
-			UserAgent: userAgent(),
-			Logger:    g.log,
-		},
-	})
-	return hc, tr, nil
-}
-
 // registry returns the platforms ferry speaks, built once per command
 // from the global flags.
 func (g *globalOptions) registry() (*platform.Registry, error) {
@@ -239,7 +221,7 @@ func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Sto
 	if err != nil {
 		return nil, state.Account{}, nil, err
 	}
-	acct, err := account(ctx, st, ref)
+	acct, err := platform.LookupAccount(ctx, st, ref)
 	if err != nil {
 		st.Close()
 		return nil, state.Account{}, nil, err
@@ -250,19 +232,6 @@ func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Sto
 		return nil, state.Account{}, nil, err
 	}
 	return st, acct, sess, nil
-}
-
-// account loads a stored account by handle or name, with an error that
-// tells the person what to do when it is missing.
-func account(ctx context.Context, st *state.Store, ref string) (state.Account, error) {
-	a, err := st.Account(ctx, ref)
-	if errors.Is(err, state.ErrNotFound) {
-		return state.Account{}, fmt.Errorf("no account %q: run `ferry accounts` to list accounts or `ferry login SERVER` to add one", ref)
-	}
-	if err != nil {
-		return state.Account{}, fmt.Errorf("load account %q: %w", ref, err)
-	}
-	return a, nil
 }
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -11,7 +11,7 @@ import (
 // runBackupJob runs a [[backup]] job (platform.Backup) with the daemon's
 // database st and logger.
 func runBackupJob(ctx context.Context, g *globalOptions, st *state.Store, b config.BackupSpec) (platform.BackupResult, error) {
-	acct, err := account(ctx, st, b.Account)
+	acct, err := platform.LookupAccount(ctx, st, b.Account)
 	if err != nil {
 		return platform.BackupResult{}, err
 	}

@@ -97,7 +97,7 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 // loadSide loads a stored account, its session (which counts the side's
 // requests) and what migrate/move needs to know of it.
 func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string) (*move.Side, platform.Session, error) {
-	acct, err := account(ctx, st, ref)
+	acct, err := platform.LookupAccount(ctx, st, ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,13 +133,13 @@ func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) err
 	if err != nil {
 		return err
 	}
-	hc, _, err := g.httpClient()
+	reg, err := g.registry()
 	if err != nil {
 		return err
 	}
 	pctx, cancel := withTimeout(ctx)
 	defer cancel()
-	plan, err := move.Preflight(pctx, old, nw, hc)
+	plan, err := move.Preflight(pctx, old, nw, reg.PublicClient())
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd stri
 	if o.To == "" || (o.From == "") == (o.FromArchive == "") {
 		return migration{}, usagef("migrate %s: give --to NEW and either --from OLD or --from-archive DIR", cmd)
 	}
-	hc, _, err := g.httpClient()
+	reg, err := g.registry()
 	if err != nil {
 		return migration{}, err
 	}
@@ -210,7 +210,7 @@ func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd stri
 		return fail(err)
 	}
 	m.new = newSess
-	m.r = &move.Runner{New: nw, Journal: st, Public: hc, Out: g.stderr, Log: g.log, AliasManual: o.AliasManual,
+	m.r = &move.Runner{New: nw, Journal: st, Public: reg.PublicClient(), Out: g.stderr, Log: g.log, AliasManual: o.AliasManual,
 		AliasWait: o.AliasWait, MoveWait: o.MoveWait, VerifyWindow: o.VerifyWindow}
 	if o.FromArchive != "" {
 		if m.r.Dir, err = filepath.Abs(o.FromArchive); err != nil {
