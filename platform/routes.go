@@ -68,6 +68,20 @@ func (w *Routes) sourceSpec(spec config.RouteSpec) (SourceSpec, error) {
 	return SourceSpec{}, fmt.Errorf("route %s: no source", spec.Route.Name)
 }
 
+// DescribeSource names spec's source for people: its type and its
+// address, account or directory ("feed https://…").
+func DescribeSource(spec config.RouteSpec) string {
+	switch {
+	case spec.Feed != nil:
+		return SourceFeed + " " + spec.Feed.URL
+	case spec.Account != nil:
+		return SourceAccount + " " + spec.Account.Account
+	case spec.Archive != nil:
+		return SourceArchive + " " + spec.Archive.Path
+	}
+	return ""
+}
+
 // Route builds the bridge route spec configures; stream reports whether
 // its source should also be streamed (account sources whose platform can,
 // unless stream = false). spec is not changed.

@@ -76,6 +76,9 @@ func TestRoutesFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if d := platform.DescribeSource(cfg.Routes[1]); d != "account me@a.example" {
+		t.Fatalf("DescribeSource = %q", d)
+	}
 	routes := registry(t).Routes(accts, false)
 	blog, stream, err := routes.Route(cfg.Routes[0])
 	if err != nil {

@@ -50,20 +50,11 @@ func runConfigCheck(ctx context.Context, g *globalOptions) error {
 	}
 	fmt.Fprintf(g.stdout, "%s: ok, %d route(s), %d backup(s)\n", cfg.Path, len(cfg.Routes), len(cfg.Backups))
 	for _, r := range cfg.Routes {
-		var src string
-		switch {
-		case r.Feed != nil:
-			src = "feed " + r.Feed.URL
-		case r.Account != nil:
-			src = "account " + r.Account.Account
-		case r.Archive != nil:
-			src = "archive " + r.Archive.Path
-		}
 		paused := ""
 		if r.Paused {
 			paused = " (paused)"
 		}
-		fmt.Fprintf(g.stdout, "  %s: %s → %s, every %s%s\n", r.Route.Name, src, strings.Join(r.SinkAcct, ", "), r.Schedule, paused)
+		fmt.Fprintf(g.stdout, "  %s: %s → %s, every %s%s\n", r.Route.Name, platform.DescribeSource(r), strings.Join(r.SinkAcct, ", "), r.Schedule, paused)
 	}
 	for _, b := range cfg.Backups {
 		var what []string
