@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/fedi-ferry/ferry/migrate"
@@ -110,4 +111,86 @@ func Migration(ctx context.Context, o MigrationOptions) (*move.Migration, error)
 		mig.Publish = &ro
 	}
 	return mig, nil
+}
+
+// MigrationStore is what a migration reads and keeps in ferry's store
+// (state.Store implements it): the accounts and the journal.
+type MigrationStore interface {
+	AccountLookup
+	move.Journal
+}
+
+// MigrationAccounts name a migration's accounts as the person gave them.
+type MigrationAccounts struct {
+	// From is the old account (a handle or a name); empty when
+	// FromArchive is set.
+	From string
+	// FromArchive is the lifeboat directory of a migration whose old
+	// server is gone (an earlier migration's directory or an export).
+	FromArchive string
+	// To is the new account.
+	To string
+	// Dir is the migration's directory when From is set; empty means
+	// move.DefaultDir(DataDir, old, new).
+	Dir, DataDir string
+}
+
+// OpenedMigration is a migration's runner with its accounts' sessions,
+// which count each side's requests.
+type OpenedMigration struct {
+	// Runner has New, Old (nil with FromArchive), Dir (absolute),
+	// Journal and Public set; the caller sets the rest.
+	Runner *move.Runner
+	// Old is nil with FromArchive.
+	Old, New Session
+}
+
+// LifeboatError is OpenMigration's error for a FromArchive directory that
+// holds no lifeboat.
+type LifeboatError struct{ Err error }
+
+func (e *LifeboatError) Error() string { return e.Err.Error() }
+func (e *LifeboatError) Unwrap() error { return e.Err }
+
+// OpenMigration loads a migration's accounts from st and describes them
+// for migrate/move (MoveSide): the new account first, then the old one or
+// the lifeboat directory.
+func (r *Registry) OpenMigration(ctx context.Context, st MigrationStore, a MigrationAccounts) (OpenedMigration, error) {
+	var m OpenedMigration
+	side := func(ref string) (*move.Side, Session, error) {
+		acct, err := LookupAccount(ctx, st, ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		sess, err := r.Open(acct)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := MoveSide(ctx, sess)
+		return s, sess, err
+	}
+	nw, newSess, err := side(a.To)
+	if err != nil {
+		return m, err
+	}
+	m.New = newSess
+	m.Runner = &move.Runner{New: nw, Journal: st, Public: r.PublicClient()}
+	if a.From == "" {
+		if m.Runner.Dir, err = filepath.Abs(a.FromArchive); err != nil {
+			return m, &LifeboatError{err}
+		}
+		if err := move.CheckLifeboat(m.Runner.Dir); err != nil {
+			return m, &LifeboatError{err}
+		}
+		return m, nil
+	}
+	if m.Runner.Old, m.Old, err = side(a.From); err != nil {
+		return m, err
+	}
+	dir := a.Dir
+	if dir == "" {
+		dir = move.DefaultDir(a.DataDir, m.Runner.Old.Handle, nw.Handle)
+	}
+	m.Runner.Dir, err = filepath.Abs(dir)
+	return m, err
 }

@@ -171,6 +171,30 @@ func (w *Routes) RecordBudgets(ctx context.Context, kv KV) {
 	}
 }
 
+// BudgetLeft is one rate-limit budget of an account as it stands now.
+type BudgetLeft struct {
+	// Name is the budget's key without its host ("api", "api statuses").
+	Name             string
+	Remaining, Limit int
+}
+
+// Left returns the account's budgets as they stand at now: a budget whose
+// window has reset since it was recorded is whole again.
+func (b AccountBudget) Left(now time.Time) []BudgetLeft {
+	out := make([]BudgetLeft, 0, len(b.Budgets))
+	for _, f := range b.Budgets {
+		if !f.Reset.IsZero() && f.Reset.Before(now) {
+			f.Remaining = f.Limit
+		}
+		name := f.Key // "host/api#statuses"
+		if _, rest, ok := strings.Cut(f.Key, "/"); ok {
+			name = strings.ReplaceAll(rest, "#", " ")
+		}
+		out = append(out, BudgetLeft{Name: name, Remaining: f.Remaining, Limit: f.Limit})
+	}
+	return out
+}
+
 // Budgets returns the recorded budgets of accts, in their order; an
 // account never used by a route has none and is left out.
 func Budgets(ctx context.Context, kv KV, accts []state.Account) []AccountBudget {

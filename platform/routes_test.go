@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/config"
+	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 )
@@ -110,5 +112,24 @@ func TestRoutesFromConfig(t *testing.T) {
 	}
 	if got := platform.Budgets(ctx, state.TestStore(t), all); got == nil || len(got) != 0 {
 		t.Fatalf("an empty store has no budgets, as an empty list: %#v", got)
+	}
+}
+
+func TestBudgetLeft(t *testing.T) {
+	now := time.Now()
+	b := platform.AccountBudget{Budgets: []fedi.Budget{
+		{Key: "b.example/api", Limit: 300, Remaining: 12, Reset: now.Add(time.Minute)},
+		{Key: "b.example/api#statuses", Limit: 30, Remaining: 0, Reset: now.Add(-time.Second)},
+		{Key: "odd", Limit: 5, Remaining: 1},
+	}}
+	got := b.Left(now)
+	want := []platform.BudgetLeft{{Name: "api", Remaining: 12, Limit: 300}, {Name: "api statuses", Remaining: 30, Limit: 30}, {Name: "odd", Remaining: 1, Limit: 5}}
+	if len(got) != len(want) {
+		t.Fatalf("Left = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Left[%d] = %+v, want %+v", i, got[i], want[i])
+		}
 	}
 }

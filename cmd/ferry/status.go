@@ -107,11 +107,8 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		left := "unknown (the server sends no rate-limit headers)"
 		if len(a.Budgets) > 0 {
 			var parts []string
-			for _, b := range a.Budgets {
-				if !b.Reset.IsZero() && b.Reset.Before(time.Now()) {
-					b.Remaining = b.Limit // the window has reset since
-				}
-				parts = append(parts, fmt.Sprintf("%s %d/%d", budgetName(b.Key), b.Remaining, b.Limit))
+			for _, b := range a.Left(time.Now()) {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", b.Name, b.Remaining, b.Limit))
 			}
 			left = strings.Join(parts, ", ")
 		}
@@ -119,16 +116,6 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		t.row(a.Account, left, a.RateLimited, when(&upd))
 	}
 	return t.flush()
-}
-
-// budgetName shortens a transport budget key ("host/api#statuses") for
-// people: "api", "api statuses".
-func budgetName(key string) string {
-	_, rest, ok := strings.Cut(key, "/")
-	if !ok {
-		return key
-	}
-	return strings.ReplaceAll(rest, "#", " ")
 }
 
 func when(t *time.Time) string {
