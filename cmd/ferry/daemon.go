@@ -12,7 +12,7 @@ import (
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/daemon"
-	"github.com/fedi-ferry/ferry/schedule"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
@@ -93,39 +93,25 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 	})
 }
 
-// daemonConfig reads the config file and wires its routes and backups.
+// daemonConfig reads the config file and builds its routes and backups.
 func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store) (daemon.Config, error) {
 	cfg, err := config.Load(g.Config)
 	if err != nil {
 		return daemon.Config{}, err
 	}
-	w, err := newWiring(ctx, g, st, cfg, false)
+	accts, err := platform.ConfigAccounts(ctx, st, cfg)
 	if err != nil {
 		return daemon.Config{}, err
 	}
-	dc := daemon.Config{AfterRun: w.recordBudgets}
-	for _, b := range cfg.Backups {
-		sched, err := schedule.Parse(b.Schedule)
-		if err != nil {
-			return daemon.Config{}, err
-		}
-		dc.Jobs = append(dc.Jobs, daemon.Job{Name: b.Name, Schedule: sched, Spec: b.Schedule,
-			Run: func(ctx context.Context) error { _, err := runBackupJob(ctx, g, st, b); return err }})
+	reg, err := g.registry()
+	if err != nil {
+		return daemon.Config{}, err
 	}
-	for _, spec := range cfg.Routes {
-		if spec.Paused {
-			dc.Paused = append(dc.Paused, spec.Route.Name)
-			continue
-		}
-		r, streams, err := w.route(ctx, spec)
-		if err != nil {
-			return daemon.Config{}, err
-		}
-		sched, err := schedule.Parse(spec.Schedule)
-		if err != nil {
-			return daemon.Config{}, err
-		}
-		dc.Routes = append(dc.Routes, daemon.Route{Route: r, Schedule: sched, Spec: spec.Schedule, Stream: streams})
-	}
-	return dc, nil
+	routes := reg.Routes(accts, false)
+	dc, err := daemon.FromConfig(cfg, routes.Route, func(ctx context.Context, b config.BackupSpec) error {
+		_, err := runBackupJob(ctx, g, st, b)
+		return err
+	})
+	dc.AfterRun = func(ctx context.Context) { routes.RecordBudgets(ctx, st) }
+	return dc, err
 }
