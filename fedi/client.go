@@ -166,13 +166,26 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, apiError(req, resp)
+		err := apiError(req, resp)
+		if isWrite(method) && resp.StatusCode >= 500 {
+			// A 5xx can come from the server after it acted, or from a
+			// gateway that passed the request on before giving up.
+			err = &AmbiguousError{Method: method, URL: redactURL(u), Err: err}
+		}
+		return resp, err
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxJSONBody))
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxJSONBody)); err != nil && isWrite(method) {
+			return resp, &AmbiguousError{Method: method, URL: redactURL(u), Err: fmt.Errorf("read answer: %w", err)}
+		}
 		return resp, nil
 	}
 	if err := decodeJSON(resp, out); err != nil {
+		if isWrite(method) {
+			// The server accepted the write (2xx) but its answer, which
+			// names what it made, did not arrive whole.
+			return resp, &AmbiguousError{Method: method, URL: redactURL(u), Err: err}
+		}
 		return resp, fmt.Errorf("%s %s: %w", method, redactURL(u), err)
 	}
 	return resp, nil
@@ -233,9 +246,11 @@ func orUnknown(s string) string {
 
 type idempotencyKeyCtx struct{}
 
-// WithIdempotencyKey makes requests sent with ctx carry an Idempotency-Key
-// header (Mastodon keeps keys for about an hour and answers a repeated create
-// with the post it already made). It also marks them safe to retry.
+// WithIdempotencyKey gives requests sent with ctx an idempotency key. The
+// Transport sends it as the Idempotency-Key header only to a server known to
+// honour it (Mastodon keeps keys for about an hour and answers a repeated
+// create with the post it already made), and only then resends such a
+// request after an ambiguous failure; see resend.go.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
 }
