@@ -127,6 +127,25 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader,
 }
 
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body io.Reader, ctype string, out any) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := c.sendOnce(ctx, method, path, query, body, ctype, out)
+		var re *readError
+		if !errors.As(err, &re) || isWrite(method) || body != nil || attempt >= maxAttempts || ctx.Err() != nil {
+			return resp, err
+		}
+		// A read whose answer was cut off is asked again (the transport
+		// already resends reads whose connection failed before an answer).
+	}
+}
+
+// readError marks a failure to read an answer's body after its headers
+// arrived; send asks again for reads.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+func (c *Client) sendOnce(ctx context.Context, method, path string, query url.Values, body io.Reader, ctype string, out any) (*http.Response, error) {
 	u := c.base.JoinPath(path)
 	if strings.Contains(path, "?") {
 		// Paths taken from Link headers already carry their query.
@@ -196,7 +215,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 func decodeJSON(resp *http.Response, out any) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
 	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+		return &readError{fmt.Errorf("read response: %w", err)}
 	}
 	if len(data) > maxJSONBody {
 		return fmt.Errorf("response larger than %d MiB", maxJSONBody>>20)

@@ -169,6 +169,10 @@ func WithRetrySafe(ctx context.Context) context.Context {
 // is misreporting its budget.
 const maxAttempts = 4
 
+// blipPause is the pause, times the attempt, before a request that may be
+// resent is sent again after a reset or a 502/504 without Retry-After.
+const blipPause = 500 * time.Millisecond
+
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := CheckURL(req.URL); err != nil {
@@ -215,7 +219,34 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if sent.wrote.Load() {
 				return nil, &AmbiguousError{Method: req.Method, URL: redactURL(req.URL), Err: err}
 			}
+			if canResend && attempt < maxAttempts && ctx.Err() == nil && IsTransient(err) {
+				// A reset or a dropped answer: a request that may be
+				// resent is, after a short pause.
+				t.log.Debug("connection failed; sending again", "host", req.URL.Host, "err", err)
+				if err := t.sleep(ctx, time.Duration(attempt)*blipPause); err != nil {
+					return nil, err
+				}
+				t.retries.Add(1)
+				continue
+			}
 			return nil, err
+		}
+		if (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout) &&
+			canResend && attempt < maxAttempts {
+			// A gateway's blip; a request that may be resent is, after
+			// Retry-After or a short pause.
+			wait, _, known := t.retryAfter(resp)
+			if !known {
+				wait = time.Duration(attempt) * blipPause
+			}
+			if wait <= t.maxWait {
+				drain(resp)
+				if err := t.sleep(ctx, wait); err != nil {
+					return nil, err
+				}
+				t.retries.Add(1)
+				continue
+			}
 		}
 		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 			return resp, nil
