@@ -158,7 +158,9 @@ func (a *applier) applyOne(ctx context.Context, it state.Item) error {
 				// instead of repeating it blind.
 				a.o.Log.Info("failed for now; trying again", "step", it.Step, "key", it.Key, "try", try,
 					"ambiguous", fedi.IsAmbiguous(err), "err", err)
-				t := time.NewTimer(time.Duration(1<<min(try-1, 3)) * time.Second)
+				// BeginItem waits out state.InFlightGrace before the next
+				// attempt; that is part of the pause.
+				t := time.NewTimer(max(time.Duration(1<<min(try-1, 3))*time.Second-state.InFlightGrace, 0))
 				select {
 				case <-ctx.Done():
 					t.Stop()

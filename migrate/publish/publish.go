@@ -569,7 +569,11 @@ func publishItem(ctx context.Context, j Journal, jobID int64, it state.Item, d s
 			return post.Ref{}, false, err // nothing to reconcile with: a rerun decides
 		}
 		log.Info("publishing failed for now; trying again", "post", it.Key, "try", try, "ambiguous", fedi.IsAmbiguous(err), "err", err)
-		if err := sleepCtx(ctx, retryPause(try)); err != nil {
+		pause := retryPause(try)
+		if finder != nil {
+			pause -= state.InFlightGrace // the settle before Find is part of the pause
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
 			return post.Ref{}, false, err
 		}
 		if it, err = j.Item(ctx, jobID, step, it.Key); err != nil {
