@@ -51,8 +51,10 @@ type AmbiguousError struct {
 	Err    error
 }
 
+// Error names the failure; Err, or the caller's wrapping, already names
+// the request.
 func (e *AmbiguousError) Error() string {
-	return fmt.Sprintf("%s %s: %v (%v)", e.Method, e.URL, e.Err, ErrAmbiguous)
+	return fmt.Sprintf("%v (%v)", e.Err, ErrAmbiguous)
 }
 
 // Unwrap returns ErrAmbiguous and the underlying failure, so errors.Is and

@@ -67,6 +67,8 @@ type FaultOptions struct {
 	// Paths limits faults to paths matching this expression; nil means
 	// every path.
 	Paths *regexp.Regexp
+	// MaxFaults stops injecting after this many faults; 0 means no limit.
+	MaxFaults int
 }
 
 // FaultCount is what a FaultProxy did with the requests of one pattern
@@ -94,6 +96,7 @@ type FaultProxy struct {
 	mu      sync.Mutex
 	opts    FaultOptions
 	rng     *rand.Rand
+	since   int // faults injected since SetFaults, for MaxFaults
 	counts  map[string]*FaultCount
 	applied map[string]int // write fingerprint → times the server answered it 2xx
 	reads   map[string]int // client (token) → reads forwarded so far
@@ -156,6 +159,7 @@ func (p *FaultProxy) SetFaults(o FaultOptions) {
 		o.SlowDelay = 2 * time.Second
 	}
 	p.opts = o
+	p.since = 0
 	p.rng = rand.New(rand.NewPCG(o.Seed, 0x66657272))
 	if p.counts == nil {
 		p.counts = map[string]*FaultCount{}
@@ -258,7 +262,8 @@ func (p *FaultProxy) choose(r *http.Request) (Fault, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := p.opts
-	if len(o.Methods) > 0 && !containsFold(o.Methods, r.Method) || o.Paths != nil && !o.Paths.MatchString(r.URL.Path) {
+	if len(o.Methods) > 0 && !containsFold(o.Methods, r.Method) || o.Paths != nil && !o.Paths.MatchString(r.URL.Path) ||
+		o.MaxFaults > 0 && p.since >= o.MaxFaults {
 		return FaultNone, false
 	}
 	x := p.rng.Float64()
@@ -273,6 +278,7 @@ func (p *FaultProxy) choose(r *http.Request) (Fault, bool) {
 	}{{o.Lost, FaultLost}, {o.Reset, FaultReset}, {o.RateLimit, FaultRateLimit}, {o.BadGateway, FaultBadGateway},
 		{o.Unavailable, FaultUnavailable}, {o.Slow, FaultSlow}, {o.Truncated, FaultTruncated}} {
 		if x < f.p {
+			p.since++
 			return f.f, bare < bareShare
 		}
 		x -= f.p
