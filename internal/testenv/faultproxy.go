@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -82,7 +83,9 @@ type FaultCount struct {
 // FaultProxy sits between a client and one Instance, speaking https with
 // the Env's certificate on its own loopback port, and injects faults into
 // chosen requests. It rewrites the server's address to its own in Link and
-// Location headers, so paging stays behind it, and counts every request.
+// Location headers, so paging stays behind it, and its own to the
+// server's in query strings (WebFinger resources, searches for handles at
+// the proxy's address), and counts every request.
 // It is safe for concurrent use.
 type FaultProxy struct {
 	// BaseURL is "https://localhost:PORT"; Host is "localhost:PORT".
@@ -412,6 +415,9 @@ func (p *FaultProxy) rngBool() bool {
 func (p *FaultProxy) forward(r *http.Request, body []byte) (*http.Response, []byte, error) {
 	u := *r.URL
 	u.Scheme, u.Host = "https", p.upstream.Host
+	// To the client, the proxy's address is the server's: a handle at it
+	// (a WebFinger resource, a search) means the server's own host.
+	u.RawQuery = strings.NewReplacer(p.Host, p.upstream.Host, url.QueryEscape(p.Host), url.QueryEscape(p.upstream.Host)).Replace(u.RawQuery)
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
