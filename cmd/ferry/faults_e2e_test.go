@@ -338,3 +338,39 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestE2EFaultsNoWriteResent loses the answer to every post ferry creates
+// (after the server made it), on connections ferry reuses: the case in
+// which net/http resends a request carrying Idempotency-Key, and in which
+// any layer that retries blind makes a duplicate. The proxy must see each
+// post created exactly once: the earlier attempt is found, never repeated.
+func TestE2EFaultsNoWriteResent(t *testing.T) {
+	testenv.Require(t)
+	t.Parallel()
+	env := testenv.Shared(t, 1)
+	s := newFaultSetup(t, env, env.Instances[0])
+	dir := filepath.Join(t.TempDir(), "archive")
+	const n = 5
+	writeSyntheticArchive(t, dir, n)
+	s.proxy.SetFaults(testenv.FaultOptions{Lost: 1, Methods: []string{http.MethodPost},
+		Paths: regexp.MustCompile(`^/api/v1/statuses$`), MaxFaults: n})
+	start := time.Now()
+	r := s.cli.run("archive", "publish", dir, "--to", s.handle, "--mode", "repost")
+	t.Logf("exit %d\n%s", r.code, lastLines(r.stdout+r.stderr, 4))
+	c := s.proxy.Counts()["POST /api/v1/statuses"]
+	seen, sts := countTexts(t, s.user, regexp.MustCompile(`synthetic post \d+ `))
+	figures(t, "no-resend", s.proxy, 1, n, len(sts), len(sts)-len(seen), time.Since(start))
+	if c.Forwarded != len(seen) {
+		t.Errorf("the server received %d post creations for %d distinct posts: a lost answer was followed by a resend", c.Forwarded, len(seen))
+	}
+	if len(sts) != n || len(seen) != n {
+		t.Errorf("%d posts (%d distinct) on the server, want %d", len(sts), len(seen), n)
+	}
+	if c.Injected[testenv.FaultLost] != n {
+		t.Errorf("%d answers lost, want %d (one per post)", c.Injected[testenv.FaultLost], n)
+	}
+	if r.code != 0 {
+		t.Errorf("publish exit %d; every lost answer should be reconciled within the run", r.code)
+	}
+	checkNoBlindResend(t, s.proxy, statusPattern)
+}
