@@ -123,7 +123,7 @@ type TransportStats struct {
 	Requests    int64         // requests sent to the server, retries included
 	RateLimited int64         // 429 responses received
 	Unavailable int64         // 503 responses received
-	Retries     int64         // requests sent again after a 429/503
+	Retries     int64         // requests sent again (after a 429, 503, 502/504 or reset)
 	Waited      time.Duration // total time spent waiting for budgets
 }
 
