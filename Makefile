@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test unit e2e vet fmt bench gotosocial clean
+.PHONY: build test unit e2e soak vet fmt bench gotosocial clean
 
 ## build: compile ./bin/ferry
 build:
@@ -26,6 +26,13 @@ e2e:
 	bash internal/testenv/build-gotosocial.sh >/dev/null
 	bash internal/testenv/install-pds.sh >/dev/null
 	FERRY_E2E=1 $(GO) test -count=1 -timeout 40m -run 'E2E' ./...
+
+## soak: publish, mirror and import through injected faults under >= 50 random SIGKILLs (not in CI);
+## prints a FIGURES line with kills, duplicates and losses (FERRY_SOAK_KILLS, FERRY_SOAK_SEED)
+soak:
+	bash internal/testenv/build-gotosocial.sh >/dev/null
+	FERRY_E2E=1 FERRY_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'TestE2ESoak$$' -v ./cmd/ferry 2>&1 | \
+		grep -E 'FIGURES|kills=|seed|duplicates|lost|^(--- |ok|FAIL|PASS)'
 
 vet:
 	$(GO) vet ./...

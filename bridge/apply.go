@@ -288,23 +288,18 @@ func (e *Engine) replyTo(ctx context.Context, r *Route, t Target, s Step, mine f
 	return id, nil
 }
 
-// permanenter is implemented by errors that know whether repeating the
-// call would fail the same way (a feed's HTTP status).
-type permanenter interface{ Permanent() bool }
-
 // Outcome classifies an error returned by Run or Handle for scheduling
 // the route's next run, and returns how long the server asked to wait
 // (0 if it did not). A nil error is schedule.OK; a refusal that repeating
-// will not fix (sinks.IsPermanent: a revoked token, a 404, a 422; or an
-// error whose Permanent method says so) is schedule.Permanent; anything
+// will not fix (sinks.IsPermanent: a revoked token, a 404, a 422, a feed
+// that is gone) is schedule.Permanent; anything
 // else (server errors, rate limits, network failures, timeouts) is
 // schedule.Transient.
 func Outcome(err error) (schedule.Outcome, time.Duration) {
-	var p permanenter
 	switch {
 	case err == nil:
 		return schedule.OK, 0
-	case sinks.IsPermanent(err), errors.As(err, &p) && p.Permanent():
+	case sinks.IsPermanent(err):
 		return schedule.Permanent, RetryAfter(err)
 	}
 	return schedule.Transient, RetryAfter(err)

@@ -63,6 +63,20 @@ type APIError struct {
 	Message string // the server's "error" field, or a short description of the body
 }
 
+// Permanent reports whether repeating the request would fail the same way:
+// the server refused the request itself (4xx other than 408 and 429).
+// Callers outside fedi classify errors through this method
+// (sinks.IsPermanent) without knowing the platform.
+func (e *APIError) Permanent() bool {
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+}
+
+// Transient reports whether the failure may pass if the request is made
+// again later: a timeout, a rate limit or a server error.
+func (e *APIError) Transient() bool {
+	return e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
 func (e *APIError) Error() string {
 	msg := e.Message
 	if msg == "" {
@@ -127,6 +141,25 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader,
 }
 
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body io.Reader, ctype string, out any) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := c.sendOnce(ctx, method, path, query, body, ctype, out)
+		var re *readError
+		if !errors.As(err, &re) || isWrite(method) || body != nil || attempt >= maxAttempts || ctx.Err() != nil {
+			return resp, err
+		}
+		// A read whose answer was cut off is asked again (the transport
+		// already resends reads whose connection failed before an answer).
+	}
+}
+
+// readError marks a failure to read an answer's body after its headers
+// arrived; send asks again for reads.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+func (c *Client) sendOnce(ctx context.Context, method, path string, query url.Values, body io.Reader, ctype string, out any) (*http.Response, error) {
 	u := c.base.JoinPath(path)
 	if strings.Contains(path, "?") {
 		// Paths taken from Link headers already carry their query.
@@ -166,13 +199,26 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, apiError(req, resp)
+		err := apiError(req, resp)
+		if isWrite(method) && resp.StatusCode >= 500 {
+			// A 5xx can come from the server after it acted, or from a
+			// gateway that passed the request on before giving up.
+			err = &AmbiguousError{Method: method, URL: redactURL(u), Err: err}
+		}
+		return resp, err
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxJSONBody))
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxJSONBody)); err != nil && isWrite(method) {
+			return resp, &AmbiguousError{Method: method, URL: redactURL(u), Err: fmt.Errorf("read answer: %w", err)}
+		}
 		return resp, nil
 	}
 	if err := decodeJSON(resp, out); err != nil {
+		if isWrite(method) {
+			// The server accepted the write (2xx) but its answer, which
+			// names what it made, did not arrive whole.
+			return resp, &AmbiguousError{Method: method, URL: redactURL(u), Err: err}
+		}
 		return resp, fmt.Errorf("%s %s: %w", method, redactURL(u), err)
 	}
 	return resp, nil
@@ -183,7 +229,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 func decodeJSON(resp *http.Response, out any) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody+1))
 	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+		return &readError{fmt.Errorf("read response: %w", err)}
 	}
 	if len(data) > maxJSONBody {
 		return fmt.Errorf("response larger than %d MiB", maxJSONBody>>20)
@@ -233,9 +279,11 @@ func orUnknown(s string) string {
 
 type idempotencyKeyCtx struct{}
 
-// WithIdempotencyKey makes requests sent with ctx carry an Idempotency-Key
-// header (Mastodon keeps keys for about an hour and answers a repeated create
-// with the post it already made). It also marks them safe to retry.
+// WithIdempotencyKey gives requests sent with ctx an idempotency key. The
+// Transport sends it as the Idempotency-Key header only to a server known to
+// honour it (Mastodon keeps keys for about an hour and answers a repeated
+// create with the post it already made), and only then resends such a
+// request after an ambiguous failure; see resend.go.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
 }

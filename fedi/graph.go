@@ -175,10 +175,12 @@ func ResolveStatus(ctx context.Context, c *Client, uri string) (StatusRef, error
 }
 
 // StatusAction posts a body-less status action ("bookmark", "unbookmark")
-// for the status with id. Both are idempotent.
+// for the status with id. It is not marked safe to resend: GoToSocial
+// stores a bookmark made twice twice, so an ambiguous failure is
+// reconciled by the caller.
 func StatusAction(ctx context.Context, c *Client, id, action string) (StatusRef, error) {
 	var s StatusRef
-	_, err := c.Do(WithRetrySafe(ctx), http.MethodPost, "/api/v1/statuses/"+url.PathEscape(id)+"/"+action, nil, nil, &s)
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/statuses/"+url.PathEscape(id)+"/"+action, nil, nil, &s)
 	if err != nil {
 		return StatusRef{}, fmt.Errorf("%s status %s at %s: %w", action, id, c.base.Host, err)
 	}

@@ -100,7 +100,12 @@ func NodeInfo(ctx context.Context, c *Client) (Software, error) {
 	if doc.Software.Name == "" {
 		return Software{}, fmt.Errorf("detect %s: %w (nodeinfo names no software)", host, ErrNotFediverse)
 	}
-	return Software{Name: strings.ToLower(doc.Software.Name), Version: doc.Software.Version}, nil
+	sw := Software{Name: strings.ToLower(doc.Software.Name), Version: doc.Software.Version}
+	if t, ok := c.http.Transport.(*Transport); ok {
+		// The transport's resend rule depends on the software (resend.go).
+		t.learnSoftware(sw)
+	}
+	return sw, nil
 }
 
 // instanceV2 holds the parts of /api/v2/instance that ferry reads.

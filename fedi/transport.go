@@ -21,8 +21,13 @@ import (
 //   - refuses plain http except to loopback addresses;
 //   - reads X-RateLimit-Limit/Remaining/Reset and, when the budget of a route
 //     group is spent, waits for the reset before sending more;
-//   - on 429 or 503 waits for Retry-After or the reset (up to MaxWait) and
-//     retries requests that are safe to repeat;
+//   - on 429 waits for Retry-After or the reset (up to MaxWait) and sends
+//     the request again (a 429 is answered before the server acts); on 503
+//     with Retry-After it does so only for requests that may be resent
+//     (resend.go states the rule, the one place it is decided);
+//   - marks the failure of a write whose outcome is unknown (sent, then the
+//     connection died; 503) as ambiguous (IsAmbiguous);
+//   - sends an idempotency key only to servers that honour it;
 //   - never returns a 429 response: a request it cannot retry fails with a
 //     *RateLimitError instead. go-mastodon retries every 429 it sees for
 //     hours, ignoring the reset header; it must never see one.
@@ -49,6 +54,8 @@ type Transport struct {
 	unavailable atomic.Int64
 	retries     atomic.Int64
 	waitedNanos atomic.Int64
+
+	keys keyPolicy
 }
 
 // budget is what the server last told us about one route group's limit.
@@ -116,7 +123,7 @@ type TransportStats struct {
 	Requests    int64         // requests sent to the server, retries included
 	RateLimited int64         // 429 responses received
 	Unavailable int64         // 503 responses received
-	Retries     int64         // requests sent again after a 429/503
+	Retries     int64         // requests sent again (after a 429, 503, 502/504 or reset)
 	Waited      time.Duration // total time spent waiting for budgets
 }
 
@@ -149,28 +156,12 @@ func (e *RateLimitError) Error() string {
 
 type retrySafeKey struct{}
 
-// WithRetrySafe marks the requests made with ctx as safe to send again after
-// a 429 or 503 even though their method is not idempotent. Use it for calls
-// the server treats idempotently (following an account already followed
-// changes nothing). GET, HEAD, OPTIONS, PUT and DELETE, and any request
-// carrying an Idempotency-Key header, are retried without it.
+// WithRetrySafe marks the requests made with ctx as safe to send again even
+// though their method is not idempotent: calls the server treats
+// idempotently (following an account already followed changes nothing).
+// See resend.go for the whole rule.
 func WithRetrySafe(ctx context.Context) context.Context {
 	return context.WithValue(ctx, retrySafeKey{}, true)
-}
-
-func retrySafe(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return false // the body cannot be replayed
-	}
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	if req.Header.Get("Idempotency-Key") != "" {
-		return true
-	}
-	safe, _ := req.Context().Value(retrySafeKey{}).(bool)
-	return safe
 }
 
 // maxAttempts bounds how often one request is sent; each retry has already
@@ -178,20 +169,29 @@ func retrySafe(req *http.Request) bool {
 // is misreporting its budget.
 const maxAttempts = 4
 
+// blipPause is the pause, times the attempt, before a request that may be
+// resent is sent again after a reset or a 502/504 without Retry-After.
+const blipPause = 500 * time.Millisecond
+
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := CheckURL(req.URL); err != nil {
 		return nil, err
 	}
 	ctx := req.Context()
-	if k := idempotencyKey(ctx); k != "" && req.Header.Get("Idempotency-Key") == "" {
-		// Set here rather than by each caller so go-mastodon's calls carry
-		// the key too.
+	if k := idempotencyKey(ctx); k != "" && t.HonoursIdempotencyKeys() && req.Header.Get("Idempotency-Key") == "" {
+		// Set here rather than by each caller so that every call carries
+		// the key, and only to servers that honour it.
 		req = req.Clone(ctx)
 		req.Header.Set("Idempotency-Key", k)
+	} else if !t.HonoursIdempotencyKeys() {
+		// net/http resends a request carrying the header when a reused
+		// connection dies before the answer; the server would not notice.
+		req = stripKeyHeaders(req)
 	}
 	base, family := budgetGroup(req)
-	canRetry := retrySafe(req)
+	canResend := t.mayResend(req)
+	write := isWrite(req.Method)
 
 	for attempt := 1; ; attempt++ {
 		key := t.keyFor(base, family)
@@ -208,11 +208,45 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.Body = body
 		}
 		r.Header.Set("User-Agent", t.userAgent)
+		var sent sentTracker
+		if write && !canResend {
+			r = r.WithContext(sent.trace(r.Context()))
+		}
 		t.requests.Add(1)
 		resp, err := t.base.RoundTrip(r)
 		key = t.release(key, base, family, resp)
 		if err != nil {
+			if sent.wrote.Load() {
+				return nil, &AmbiguousError{Method: req.Method, URL: redactURL(req.URL), Err: err}
+			}
+			if canResend && attempt < maxAttempts && ctx.Err() == nil && IsTransient(err) {
+				// A reset or a dropped answer: a request that may be
+				// resent is, after a short pause.
+				t.log.Debug("connection failed; sending again", "host", req.URL.Host, "err", err)
+				if err := t.sleep(ctx, time.Duration(attempt)*blipPause); err != nil {
+					return nil, err
+				}
+				t.retries.Add(1)
+				continue
+			}
 			return nil, err
+		}
+		if (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout) &&
+			canResend && attempt < maxAttempts {
+			// A gateway's blip; a request that may be resent is, after
+			// Retry-After or a short pause.
+			wait, _, known := t.retryAfter(resp)
+			if !known {
+				wait = time.Duration(attempt) * blipPause
+			}
+			if wait <= t.maxWait {
+				drain(resp)
+				if err := t.sleep(ctx, wait); err != nil {
+					return nil, err
+				}
+				t.retries.Add(1)
+				continue
+			}
 		}
 		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 			return resp, nil
@@ -237,12 +271,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !known {
 			wait = time.Duration(attempt) * 5 * time.Second
 		}
-		if !canRetry || attempt >= maxAttempts || wait > t.maxWait {
+		mayRetry := canResend
+		if resp.StatusCode == http.StatusTooManyRequests {
+			mayRetry = mayResendAfter429(req)
+		}
+		if !mayRetry || attempt >= maxAttempts || wait > t.maxWait {
 			drain(resp)
 			if resp.StatusCode == http.StatusTooManyRequests {
 				return nil, &RateLimitError{Host: req.URL.Host, Reset: reset}
 			}
-			return nil, fmt.Errorf("%s is overloaded (503) and asks to retry in %s", req.URL.Host, wait.Round(time.Second))
+			err := fmt.Errorf("%s is overloaded (503) and asks to retry in %s", req.URL.Host, wait.Round(time.Second))
+			if write && !canResend {
+				// A 503 can come from a gateway after the server acted.
+				return nil, &AmbiguousError{Method: req.Method, URL: redactURL(req.URL), Err: err}
+			}
+			return nil, err
 		}
 		drain(resp)
 		t.log.Debug("server asked to slow down; waiting", "host", req.URL.Host,
@@ -499,6 +542,10 @@ func IsRateLimited(err error) bool {
 	var rl *RateLimitError
 	return errors.As(err, &rl)
 }
+
+// Transient reports that a rate limit passes: the request may be made again
+// once the budget refills.
+func (e *RateLimitError) Transient() bool { return true }
 
 // RetryAfter is how long until the budget refills, or 0 if unknown.
 func (e *RateLimitError) RetryAfter() time.Duration {

@@ -99,7 +99,7 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 		it.Status, it.Error = journal.ItemFailed, "corrupt journal entry: "+err.Error()
 		return a.finish(ctx, it)
 	}
-	for {
+	for try := 1; ; try++ {
 		prev, err := a.o.Journal.BeginItem(ctx, it.JobID, it.Step, it.Key)
 		if err != nil {
 			return fmt.Errorf("import into %s: %w", a.o.Account, err)
@@ -136,12 +136,34 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if fedi.IsTransient(err) && try < maxTries {
+				// A 5xx, a reset, a lost answer: try again after a short,
+				// growing pause. The next attempt begins with prev > 0, so
+				// apply checks the server for what this one did first
+				// instead of repeating it blind.
+				a.o.Log.Info("failed for now; trying again", "step", it.Step, "key", it.Key, "try", try,
+					"ambiguous", fedi.IsAmbiguous(err), "err", err)
+				// BeginItem waits out journal.InFlightGrace before the next
+				// attempt; that is part of the pause.
+				t := time.NewTimer(max(time.Duration(1<<min(try-1, 3))*time.Second-journal.InFlightGrace, 0))
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+				continue
+			}
 			out = it
 			out.Status, out.Error = journal.ItemFailed, reason(err)
 		}
 		return a.finish(ctx, out)
 	}
 }
+
+// maxTries bounds the attempts at one item within a run when they fail
+// transiently.
+const maxTries = 8
 
 func (a *applier) finish(ctx context.Context, it journal.Item) error {
 	if err := a.o.Journal.FinishItem(ctx, it); err != nil {

@@ -9,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net/http"
+	"net"
 	"sync/atomic"
 	"time"
 
-	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/post"
 )
 
@@ -91,19 +91,46 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // IsPermanent reports whether err will recur if the same call is repeated:
-// the server rejected the request itself (4xx other than 408 and 429), or
-// the error is marked with PermanentError. Rate limits, timeouts, server
-// errors and network failures are not permanent.
+// it is marked with PermanentError, or an error in its chain says so
+// through a Permanent() bool method (a platform client's refusal of the
+// request itself, such as a 4xx other than 408 and 429; a feed's 404).
+// Rate limits, timeouts, server errors and network failures are not
+// permanent.
 func IsPermanent(err error) bool {
 	var pe *PermanentError
 	if errors.As(err, &pe) {
 		return true
 	}
-	if fedi.IsRateLimited(err) {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+// IsAmbiguous reports whether err is the failure of a write whose outcome
+// is unknown (sent, then the answer was lost): an error in its chain says so
+// through an Ambiguous() bool method. The caller must look for what the
+// attempt did (a Finder) before writing again.
+func IsAmbiguous(err error) bool {
+	var a interface{ Ambiguous() bool }
+	return errors.As(err, &a) && a.Ambiguous()
+}
+
+// IsTransient reports whether err may pass if the call is made again later:
+// an ambiguous write, an error that says so through a Transient() bool
+// method (a rate limit, a server error, a timeout), or a network failure.
+// A cancelled context and permanent errors are not transient.
+func IsTransient(err error) bool {
+	if err == nil || IsPermanent(err) || errors.Is(err, context.Canceled) {
 		return false
 	}
-	s := fedi.StatusCode(err)
-	return s >= 400 && s < 500 && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests
+	if IsAmbiguous(err) {
+		return true
+	}
+	var t interface{ Transient() bool }
+	if errors.As(err, &t) {
+		return t.Transient()
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // DryRun wraps s so that nothing is written: every write is logged and

@@ -458,49 +458,33 @@ func Apply(ctx context.Context, j Journal, job journal.Job, sink sinks.Sink, pac
 					log.Warn("the post replied to was not published; publishing this one on its own", "post", it.Key, "parent", pl.ParentKey)
 				}
 			}
-			if it.Attempts > 0 && finder != nil {
-				// A post the stopped run sent may still be landing.
-				if err := sleepCtx(ctx, it.SettleWait(time.Now())); err != nil {
-					return res, err
+			ref, reconciled, err := publishItem(ctx, j, job.ID, it, d, sink, finder, log, func() error {
+				if err := wait(ctx, lastPost, pace.postGap()); err != nil {
+					return err
 				}
-				ref, found, err := finder.Find(ctx, d, it.UpdatedAt.Add(-time.Minute))
-				if err != nil {
-					return res, fmt.Errorf("check whether %s was published before the interruption: %w", it.Key, err)
-				}
-				if found {
-					it.Status, it.RemoteID = journal.ItemDone, ref.ID
-					if err := j.FinishItem(ctx, it); err != nil {
-						return res, err
+				if len(d.Post.Media) > 0 {
+					if err := wait(ctx, lastMedia, pace.mediaGap()*time.Duration(len(d.Post.Media))); err != nil {
+						return err
 					}
-					res.Reconciled++
-					done++
-					continue
 				}
-			}
-			if err := wait(ctx, lastPost, pace.postGap()); err != nil {
-				return res, err
-			}
-			if len(d.Post.Media) > 0 {
-				if err := wait(ctx, lastMedia, pace.mediaGap()*time.Duration(len(d.Post.Media))); err != nil {
-					return res, err
+				return nil
+			}, func() {
+				lastPost = time.Now()
+				if len(d.Post.Media) > 0 {
+					lastMedia = lastPost
 				}
-			}
-			if _, err := j.BeginItem(ctx, job.ID, step, it.Key); err != nil {
-				return res, err
-			}
-			ref, err := sink.Publish(ctx, d)
-			lastPost = time.Now()
-			if len(d.Post.Media) > 0 {
-				lastMedia = lastPost
-			}
-			if err != nil {
-				if !sinks.IsPermanent(err) {
-					return res, fmt.Errorf("publish %s: %w", pl.Original, err)
-				}
+			})
+			switch {
+			case err != nil && !sinks.IsPermanent(err):
+				return res, fmt.Errorf("publish %s: %w", pl.Original, err)
+			case err != nil:
 				log.Warn("the target refused a post", "post", it.Key, "err", err)
 				it.Status, it.Error = journal.ItemFailed, err.Error()
 				res.Failed = append(res.Failed, ItemFailure{Key: it.Key, Error: err.Error()})
-			} else {
+			case reconciled:
+				it.Status, it.RemoteID = journal.ItemDone, ref.ID
+				res.Reconciled++
+			default:
 				log.Debug("published", "post", it.Key, "id", ref.ID, "reply_to", d.ReplyTo)
 				it.Status, it.RemoteID = journal.ItemDone, ref.ID
 				res.Published++
@@ -532,6 +516,71 @@ func Apply(ctx context.Context, j Journal, job journal.Job, sink sinks.Sink, pac
 		return res, err
 	}
 	return res, nil
+}
+
+// maxTries bounds the attempts at one item within a run when they fail
+// transiently (5xx, lost answers, resets); a rerun starts the count again.
+const maxTries = 6
+
+// retryPause is the pause before the try-th attempt again: short, growing.
+func retryPause(try int) time.Duration { return time.Duration(1<<min(try-1, 3)) * time.Second }
+
+// publishItem publishes one item, retrying transient failures within the
+// run. Before every attempt after the first (in this run or an earlier,
+// interrupted one) it looks for the post on the target through finder, so
+// a write whose answer was lost is never repeated blind; without a Finder
+// an ambiguous failure stops the run instead. pace is called before each
+// write and sent after it. reconciled is true when the post was found.
+func publishItem(ctx context.Context, j Journal, jobID int64, it journal.Item, d sinks.Draft, sink sinks.Sink,
+	finder sinks.Finder, log *slog.Logger, pace func() error, sent func()) (ref post.Ref, reconciled bool, err error) {
+	for try := 1; ; try++ {
+		if it.Attempts > 0 && finder != nil {
+			// A post an earlier attempt sent may still be landing.
+			if err := sleepCtx(ctx, it.SettleWait(time.Now())); err != nil {
+				return post.Ref{}, false, err
+			}
+			ref, found, err := finder.Find(ctx, d, it.UpdatedAt.Add(-time.Minute))
+			if err != nil {
+				err = fmt.Errorf("check whether %s was published by an earlier attempt: %w", it.Key, err)
+				if sinks.IsTransient(err) && try < maxTries {
+					log.Info("checking the target failed; trying again", "post", it.Key, "try", try, "err", err)
+					if err := sleepCtx(ctx, retryPause(try)); err != nil {
+						return post.Ref{}, false, err
+					}
+					continue
+				}
+				return post.Ref{}, false, err
+			}
+			if found {
+				return ref, true, nil
+			}
+		}
+		if err := pace(); err != nil {
+			return post.Ref{}, false, err
+		}
+		if _, err := j.BeginItem(ctx, jobID, step, it.Key); err != nil {
+			return post.Ref{}, false, err
+		}
+		ref, err := sink.Publish(ctx, d)
+		sent()
+		if err == nil || sinks.IsPermanent(err) || ctx.Err() != nil || !sinks.IsTransient(err) || try >= maxTries {
+			return ref, false, err
+		}
+		if sinks.IsAmbiguous(err) && finder == nil {
+			return post.Ref{}, false, err // nothing to reconcile with: a rerun decides
+		}
+		log.Info("publishing failed for now; trying again", "post", it.Key, "try", try, "ambiguous", sinks.IsAmbiguous(err), "err", err)
+		pause := retryPause(try)
+		if finder != nil {
+			pause -= journal.InFlightGrace // the settle before Find is part of the pause
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
+			return post.Ref{}, false, err
+		}
+		if it, err = j.Item(ctx, jobID, step, it.Key); err != nil {
+			return post.Ref{}, false, err
+		}
+	}
 }
 
 // wait paces publishing: it returns once gap has passed since last.

@@ -125,7 +125,9 @@ type pollRequest struct {
 }
 
 // Publish uploads the draft's media (with alt text and focus) and creates
-// the post, sending d.Key as Idempotency-Key.
+// the post, sending d.Key as Idempotency-Key to servers that honour it. A
+// failure that leaves unknown whether the post was made is
+// fedi.IsAmbiguous: look for it with Find before publishing again.
 func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
 	req := statusRequest{
 		Status:      d.Post.Text,
@@ -160,6 +162,14 @@ func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
 		req.MediaIDs = append(req.MediaIDs, id)
 	}
 	if d.Key != "" {
+		// Detection tells the transport whether this server honours
+		// idempotency keys; only then is the key sent, and only then may
+		// a write whose answer was lost be sent again (fedi/resend.go).
+		// Elsewhere such a failure is fedi.IsAmbiguous and the caller
+		// reconciles through Find.
+		if _, err := s.detect(ctx); err != nil {
+			return post.Ref{}, fmt.Errorf("publish %s: %w", d.Key, err)
+		}
 		ctx = fedi.WithIdempotencyKey(ctx, d.Key)
 	}
 	var st fedi.Status
