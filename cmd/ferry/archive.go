@@ -53,6 +53,7 @@ func newArchiveCommand(g *globalOptions) *cli.Command {
 			newArchiveImportCommand(g),
 			newArchiveSearchCommand(g),
 			newArchivePublishCommand(g),
+			newArchiveHTMLCommand(g),
 		},
 	}
 }
