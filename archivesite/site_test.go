@@ -142,7 +142,7 @@ func TestIncremental(t *testing.T) {
 }
 
 // appendPost adds a public post to the outbox of the archive in dir.
-func appendPost(t *testing.T, dir, published, content string) {
+func appendPost(t testing.TB, dir, published, content string) {
 	t.Helper()
 	file := filepath.Join(dir, "outbox.json")
 	b, err := os.ReadFile(file)
