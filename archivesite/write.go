@@ -125,7 +125,8 @@ func writeAtomic(root *os.Root, name string, content []byte) error {
 const mediaDir = "media"
 
 // mediaCopier copies media files from the archive into the site, once: a
-// file already there with the same size is left alone. Names come from the
+// file already there with the same size, not older than the archive's, is
+// left alone. Names come from the
 // archive (untrusted): both ends are os.Roots, so nothing is read or
 // written outside the archive and the site.
 type mediaCopier struct {
@@ -171,7 +172,7 @@ func (m *mediaCopier) copy(rel string) (string, error) {
 	}
 	to := mediaDir + "/" + rel
 	u := siteURL(to)
-	if have, err := m.dst.Stat(to); err == nil && have.Mode().IsRegular() && have.Size() == fi.Size() {
+	if have, err := m.dst.Stat(to); err == nil && have.Mode().IsRegular() && have.Size() == fi.Size() && !have.ModTime().Before(fi.ModTime()) {
 		return u, nil
 	}
 	if err := m.dst.MkdirAll(path.Dir(to), 0o755); err != nil {

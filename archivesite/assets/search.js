@@ -88,13 +88,21 @@
     return e;
   }
 
+  var monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // when writes an RFC 3339 time as the pages do: 2 Jan 2006 15:04 UTC.
+  function when(s) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}:\d{2})/.exec(s);
+    if (!m) return "undated";
+    return Number(m[3]) + " " + monthNames[Number(m[2]) - 1] + " " + m[1] + " " + m[4] + " UTC";
+  }
+
   function item(p) {
     var li = el("li");
     li.setAttribute("data-post", p[0].split("#")[1] || "");
     var meta = el("p", "meta");
     var a = el("a");
     a.href = p[0];
-    var time = el("time", "", p[1] ? p[1].slice(0, 16).replace("T", " ") + " UTC" : "undated");
+    var time = el("time", "", when(p[1]));
     if (p[1]) time.setAttribute("datetime", p[1]);
     a.appendChild(time);
     meta.appendChild(a);
