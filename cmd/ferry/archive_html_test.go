@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,41 @@ import (
 	"github.com/fedi-ferry/ferry/internal/testenv"
 	"github.com/fedi-ferry/ferry/post"
 )
+
+// `ferry archive html` on a Mastodon export after `ferry archive import`:
+// one JSON document, the site's pages, usage errors. (The browser checks
+// of the same export are in package archivesite.)
+func TestArchiveHTMLCommand(t *testing.T) {
+	c := newCLI(t, "")
+	dir := filepath.Join(t.TempDir(), "archive")
+	site := filepath.Join(t.TempDir(), "site")
+	c.run("archive", "import", "../../archivesite/testdata/mastodon-export", "--into", dir).mustSucceed(t)
+	out := c.run("--json", "archive", "html", dir, "--out", site).mustSucceed(t)
+	doc, _ := oneJSON(t, "archive html", out.stdout).(map[string]any)
+	for _, k := range []string{"posts", "months", "pages_written", "pages_skipped", "bytes", "first_page_bytes", "media_copied"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("archive html --json: no %q in\n%s", k, out.stdout)
+		}
+	}
+	if doc["posts"] != float64(10) || doc["months"] != float64(3) {
+		t.Errorf("archive html --json: %s", out.stdout)
+	}
+	for _, f := range []string{"index.html", "2023-01.html", "2023-02.html", "2023-03.html", "search-index.js", "search.js", "style.css", "media/avatar.png"} {
+		if _, err := os.Stat(filepath.Join(site, f)); err != nil {
+			t.Errorf("the site has no %s: %v", f, err)
+		}
+	}
+	again := c.run("archive", "html", dir, "--out", site).mustSucceed(t)
+	if !strings.Contains(again.stdout, "rendered 10 posts in 3 months") || !strings.Contains(again.stdout, "0 files written, 7 unchanged") {
+		t.Errorf("second run:\n%s", again.stdout)
+	}
+	if r := c.run("archive", "html", dir); r.code != 2 || !strings.Contains(r.stderr, "--out") {
+		t.Errorf("without --out: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := c.run("archive", "html", dir, "--out", dir); r.code == 0 {
+		t.Error("a site written into the archive itself was accepted")
+	}
+}
 
 type htmlSummary struct {
 	Posts          int   `json:"posts"`
@@ -69,6 +105,7 @@ func TestE2EArchiveHTML(t *testing.T) {
 	site := filepath.Join(t.TempDir(), "site")
 	out := c.run("--json", "archive", "html", dir, "--out", site).mustSucceed(t)
 	assertNoToken(t, alice.Token, out)
+	oneJSON(t, "archive html", out.stdout)
 	var s1 htmlSummary
 	if err := json.Unmarshal([]byte(out.stdout), &s1); err != nil {
 		t.Fatalf("%v\n%s", err, out.stdout)
