@@ -47,6 +47,15 @@ func readAll(t *testing.T, site string) string {
 // media names that lead out of the archive copy nothing.
 func TestUntrustedContent(t *testing.T) {
 	dir := importTestdata(t)
+	// A media file that is a link out of the archive (an import refuses
+	// links; a directory can still hold one) is not followed.
+	secret := filepath.Join(t.TempDir(), "secret.png")
+	if err := os.WriteFile(secret, []byte("not for the site"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "media_attachments/files/110/000/007/original/missing.png")); err != nil {
+		t.Fatal(err)
+	}
 	site := filepath.Join(t.TempDir(), "site")
 	res, err := archivesite.Build(t.Context(), dir, site, archivesite.Options{})
 	if err != nil {
@@ -62,6 +71,9 @@ func TestUntrustedContent(t *testing.T) {
 		if !strings.Contains(all, good) {
 			t.Errorf("the pages lost %q", good)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(site, "media/media_attachments/files/110/000/007/original/missing.png")); err == nil {
+		t.Error("a media file linking out of the archive was copied")
 	}
 	if _, err := os.Stat(filepath.Join(site, "actor.json")); err == nil {
 		t.Error("a media path leading out of media_attachments copied actor.json into the site")
@@ -136,6 +148,17 @@ func TestIncremental(t *testing.T) {
 	if err != nil || fourth.PagesWritten != 1 {
 		t.Errorf("a damaged page: %+v %v", fourth, err)
 	}
+	// Months gone from the archive lose their pages; nothing else goes.
+	keepBefore(t, dir, "2023-03")
+	fifth, err := archivesite.Build(ctx, dir, site, archivesite.Options{})
+	if err != nil || fifth.PagesRemoved != 2 || fifth.Months != 2 {
+		t.Errorf("after dropping two months: %+v %v", fifth, err)
+	}
+	for name, want := range map[string]bool{"2023-03.html": false, "2023-05.html": false, "2023-02.html": true, "media/avatar.png": true} {
+		if _, err := os.Stat(filepath.Join(site, name)); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", name, err == nil, want)
+		}
+	}
 	if _, err := archivesite.Build(ctx, dir, dir, archivesite.Options{}); err == nil {
 		t.Error("a site written into the archive itself was accepted")
 	}
@@ -160,6 +183,33 @@ func appendPost(t testing.TB, dir, published, content string) {
 		"object": map[string]any{"id": id, "type": "Note", "published": published, "content": content, "to": []string{"https://www.w3.org/ns/activitystreams#Public"}},
 	})
 	doc["orderedItems"] = items
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keepBefore drops the outbox items published from month (YYYY-MM) on.
+func keepBefore(t *testing.T, dir, month string) {
+	t.Helper()
+	file := filepath.Join(dir, "outbox.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var keep []any
+	for _, it := range doc["orderedItems"].([]any) {
+		if it.(map[string]any)["published"].(string) < month {
+			keep = append(keep, it)
+		}
+	}
+	doc["orderedItems"] = keep
 	if b, err = json.Marshal(doc); err != nil {
 		t.Fatal(err)
 	}
