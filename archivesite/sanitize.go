@@ -9,27 +9,36 @@ import (
 	xhtml "golang.org/x/net/html"
 )
 
-// allowedTags are the elements kept from a post's or a bio's HTML; every
-// other element is dropped and its text kept, except those in dropContent.
-var allowedTags = map[string]bool{
-	"p": true, "br": true, "a": true, "span": true, "strong": true, "em": true,
-	"ul": true, "ol": true, "li": true, "blockquote": true, "code": true, "pre": true,
+// allowedTag reports whether an element is kept from a post's or a bio's
+// HTML; every other element is dropped and its text kept, except those of
+// dropContent.
+func allowedTag(name string) bool {
+	switch name {
+	case "p", "br", "a", "span", "strong", "em", "ul", "ol", "li", "blockquote", "code", "pre":
+		return true
+	}
+	return false
 }
 
-// dropContent are elements whose content is not text a reader should see
-// (scripts, styles, embedded documents): dropped with everything inside.
-var dropContent = map[string]bool{
-	"script": true, "style": true, "iframe": true, "object": true, "embed": true,
-	"template": true, "noscript": true, "textarea": true, "title": true, "svg": true,
-	"math": true, "select": true, "head": true, "noembed": true, "noframes": true, "xmp": true,
+// dropContent reports whether an element's content is not text a reader
+// should see (scripts, styles, embedded documents): it is dropped with
+// everything inside.
+func dropContent(name string) bool {
+	switch name {
+	case "script", "style", "iframe", "object", "embed", "template", "noscript", "textarea", "title",
+		"svg", "math", "select", "head", "noembed", "noframes", "xmp":
+		return true
+	}
+	return false
 }
 
-// spanClasses are the classes Mastodon puts on spans to shorten links
-// (the stylesheet hides "invisible" and adds an ellipsis after "ellipsis").
-var spanClasses = map[string]bool{"invisible": true, "ellipsis": true}
+// spanClass reports whether a class on a span is kept: Mastodon's classes
+// for shortened links (the stylesheet hides "invisible" and adds an
+// ellipsis after "ellipsis").
+func spanClass(c string) bool { return c == "invisible" || c == "ellipsis" }
 
 // sanitize returns the untrusted HTML s reduced to an allow-list: the tags
-// of allowedTags, a[href] only for http, https and mailto links (with
+// of allowedTag, a[href] only for http, https and mailto links (with
 // rel="nofollow noopener noreferrer ugc"), span[class] only for Mastodon's
 // link-shortening classes; no other attribute survives. Text is
 // re-escaped, unclosed elements are closed and stray end tags dropped, so
@@ -66,13 +75,13 @@ func sanitize(s string) template.HTML {
 		case xhtml.TextToken:
 			b.WriteString(html.EscapeString(tok.Data))
 		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
-			if dropContent[name] {
+			if dropContent(name) {
 				if tt == xhtml.StartTagToken {
 					skip, depth = name, 1
 				}
 				continue
 			}
-			if !allowedTags[name] {
+			if !allowedTag(name) {
 				continue
 			}
 			attrs := attrsOf(name, tok.Attr)
@@ -123,7 +132,7 @@ func attrsOf(tag string, attrs []xhtml.Attribute) string {
 			}
 			var keep []string
 			for _, c := range strings.Fields(a.Val) {
-				if spanClasses[c] {
+				if spanClass(c) {
 					keep = append(keep, c)
 				}
 			}
