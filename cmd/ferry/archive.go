@@ -52,6 +52,7 @@ func newArchiveCommand(g *globalOptions) *cli.Command {
 			newArchiveImportCommand(g),
 			newArchiveSearchCommand(g),
 			newArchivePublishCommand(g),
+			newArchiveHTMLCommand(g),
 		},
 	}
 }

@@ -1,0 +1,4 @@
+package archivesite
+
+// Sanitize is sanitize, for the tests of package archivesite_test.
+var Sanitize = sanitize
