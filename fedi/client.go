@@ -1,7 +1,8 @@
 // Package fedi talks to fediverse servers: it detects what a server runs
 // (nodeinfo) and what it accepts (instance limits), performs the OAuth login
-// flows, paces every request inside the server's rate limits, and offers thin
-// calls for what github.com/mattn/go-mastodon lacks.
+// flows, paces every request inside the server's rate limits, and offers the
+// calls of the Mastodon client API that ferry uses (ARCHITECTURE.md says why
+// this is not go-mastodon).
 //
 // Every request goes through a Transport (see transport.go); every call takes
 // a context, and callers are expected to give it a deadline.
@@ -19,7 +20,6 @@ import (
 	"net/url"
 	"strings"
 
-	gomasto "github.com/mattn/go-mastodon"
 )
 
 // maxJSONBody bounds how much of a response ferry reads as JSON; no API
@@ -45,15 +45,6 @@ func (c *Client) Base() *url.URL { u := *c.base; return &u }
 
 // HTTP returns the paced HTTP client the Client uses.
 func (c *Client) HTTP() *http.Client { return c.http }
-
-// Mastodon returns a go-mastodon client sharing this Client's server, token
-// and paced transport. Because the transport never hands a 429 to
-// go-mastodon, go-mastodon's own hours-long retry loop never runs.
-func (c *Client) Mastodon() *gomasto.Client {
-	mc := gomasto.NewClient(&gomasto.Config{Server: c.base.String(), AccessToken: c.token})
-	mc.Client = *c.http
-	return mc
-}
 
 // APIError is a non-success answer from a server's API.
 type APIError struct {
@@ -89,16 +80,12 @@ func (e *APIError) Error() string {
 // but were not (typically an HTML page from a proxy or a non-fediverse site).
 var ErrNotJSON = errors.New("the server answered with something other than JSON")
 
-// StatusCode returns the HTTP status of an API error from this package or
-// from go-mastodon, or 0 when err is not one.
+// StatusCode returns the HTTP status of an API error from this package, or
+// 0 when err is not one.
 func StatusCode(err error) int {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.Status
-	}
-	var me *gomasto.APIError
-	if errors.As(err, &me) {
-		return me.StatusCode
 	}
 	return 0
 }

@@ -1,7 +1,7 @@
 package fedi
 
 // Calls for the social graph (follows, blocks, mutes, domain blocks, lists,
-// bookmarks) that go-mastodon lacks or gets subtly wrong: follow settings
+// bookmarks), with what generic client libraries lack or get subtly wrong: follow settings
 // (reblogs, notify, languages), mute notifications, user domain blocks,
 // Link-header paging with a per-page callback (flat memory for 10 000+
 // entries), and GoToSocial's bulk CSV import.

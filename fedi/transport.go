@@ -29,8 +29,9 @@ import (
 //     connection died; 503) as ambiguous (IsAmbiguous);
 //   - sends an idempotency key only to servers that honour it;
 //   - never returns a 429 response: a request it cannot retry fails with a
-//     *RateLimitError instead. go-mastodon retries every 429 it sees for
-//     hours, ignoring the reset header; it must never see one.
+//     *RateLimitError instead, so no retry loop above it (client
+//     libraries such as go-mastodon retry every 429 for hours, ignoring
+//     the reset header) ever sees one.
 //
 // One Transport serves one account, so the budgets it tracks are that
 // account's. It is safe for concurrent use.
