@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
 )
 
 // maxJSONBody bounds how much of a response ferry reads as JSON; no API
