@@ -83,6 +83,8 @@ func runAccountsList(ctx context.Context, g *globalOptions) error {
 type accountCheck struct {
 	Handle     string      `json:"handle"`
 	Name       string      `json:"name,omitempty"`
+	Platform   string      `json:"platform,omitempty"`
+	AccountID  string      `json:"account_id,omitempty"` // as the server said (a DID on Bluesky)
 	Server     string      `json:"server"`
 	Software   string      `json:"software,omitempty"`
 	Version    string      `json:"version,omitempty"`
@@ -148,7 +150,7 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 // still works. Problems are reported in the result, not as errors, so one
 // dead server does not hide the others.
 func checkAccount(ctx context.Context, g *globalOptions, st *state.Store, a state.Account) accountCheck {
-	r := accountCheck{Handle: a.Handle, Name: a.Name, Server: a.Server, Software: a.Software, Version: a.SoftwareVersion}
+	r := accountCheck{Handle: a.Handle, Name: a.Name, Platform: a.Platform, Server: a.Server, Software: a.Software, Version: a.SoftwareVersion}
 	sess, err := g.session(a)
 	if err != nil {
 		r.Problem = err.Error()
@@ -175,7 +177,7 @@ func checkAccount(ctx context.Context, g *globalOptions, st *state.Store, a stat
 		r.Problem = fmt.Sprintf("the token now belongs to another account (%s); run `ferry login %s` again", me.Username, a.Server)
 		return r
 	}
-	r.TokenOK = true
+	r.TokenOK, r.AccountID = true, me.ID
 	if srv.Software != a.Software || srv.Version != a.SoftwareVersion {
 		// Servers upgrade; keep what later commands read current.
 		a.Software, a.SoftwareVersion = srv.Software, srv.Version
@@ -192,12 +194,21 @@ func printCheck(g *globalOptions, r accountCheck) {
 	if r.Name != "" {
 		t.row("name", r.Name)
 	}
+	if r.Platform != state.DefaultPlatform && r.Platform != "" {
+		// Accounts of the default platform keep their old output.
+		t.row("platform", r.Platform)
+		t.row("id", dash(r.AccountID))
+	}
 	t.row("server", r.Server)
 	t.row("software", dash(strings.TrimSpace(r.Software+" "+r.Version)))
 	if r.LimitsFrom != "" {
 		l := r.Limits
-		t.row("limits", fmt.Sprintf("%d characters per post (a link counts %s), %d media per post, %d poll options",
-			l.MaxChars, urlCount(l.CharsPerURL), l.MaxMedia, l.MaxPollOptions))
+		unit := "characters"
+		if l.CountGraphemes {
+			unit = "graphemes"
+		}
+		t.row("limits", fmt.Sprintf("%d %s per post (a link counts %s), %d media per post, %d poll options",
+			l.MaxChars, unit, urlCount(l.CharsPerURL), l.MaxMedia, l.MaxPollOptions))
 		if len(l.MediaTypes) > 0 {
 			t.row("media types", summarizeTypes(l.MediaTypes))
 		}

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &pe):
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return exitPartial
-	case errors.As(err, &ae) || fedi.IsUnauthorized(err):
+	case errors.As(err, &ae) || platform.IsUnauthorized(err):
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return exitAuth
 	default:
@@ -212,7 +212,7 @@ func (g *globalOptions) registry() (*platform.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := platforms.Registry(platform.Env{Roots: roots, UserAgent: userAgent(), Logger: g.log})
+	reg, err := platforms.Registry(platform.Env{Roots: roots, UserAgent: userAgent(), Logger: g.log, Tokens: storeTokens{g}})
 	if err != nil {
 		return nil, err
 	}
