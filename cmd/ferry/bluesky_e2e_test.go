@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,5 +312,28 @@ length = "split"
 	}
 	if n := len(bskyPosts(t, u)); n != len(ps) {
 		t.Fatalf("%d records after running again, want %d", n, len(ps))
+	}
+
+	// An item without images gets a card of its link's page.
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<html><head><meta property="og:title" content="Card title"><meta property="og:description" content="Card text"></head></html>`)
+	}))
+	defer site.Close()
+	carded := mirRSSItem{GUID: "card-1", Title: "Card", Link: site.URL + "/card-1", HTML: "<p>With a card.</p>", At: time.Now()}
+	f.set(f.rssDoc(append(old, fresh, item, carded)...))
+	mirror()
+	after := bskyPosts(t, u)
+	if len(after) != len(ps)+1 {
+		t.Fatalf("%d records after the card item, want %d", len(after), len(ps)+1)
+	}
+	found := false
+	for _, p := range after {
+		if e := p.Embed; strings.Contains(p.Text, "With a card.") && e != nil && e.EmbedExternal != nil {
+			found = e.EmbedExternal.External.Uri == carded.Link && e.EmbedExternal.External.Title == "Card title"
+		}
+	}
+	if !found {
+		t.Error("the item without images has no link card")
 	}
 }

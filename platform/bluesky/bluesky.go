@@ -56,9 +56,10 @@ type Options struct {
 
 // Platform is the AT Protocol family. Safe for concurrent use.
 type Platform struct {
-	env platform.Env
-	plc string
-	hc  *http.Client
+	env   platform.Env
+	plc   string
+	hc    *http.Client // the PDS and identity lookups
+	fetch *http.Client // media and link pages for the sink
 
 	mu      sync.Mutex
 	clients map[string]*openClient // by account handle
@@ -76,8 +77,9 @@ func New(env platform.Env, o Options) *Platform {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
 	// Timeouts per call are atproto's (a deadline on every call).
-	hc := &http.Client{Transport: fedi.NewBaseTransport(env.Roots)}
-	return &Platform{env: env, plc: o.PLCURL, hc: hc, clients: map[string]*openClient{}}
+	tr := fedi.NewBaseTransport(env.Roots)
+	return &Platform{env: env, plc: o.PLCURL, hc: &http.Client{Transport: tr},
+		fetch: &http.Client{Transport: tr, Timeout: 2 * time.Minute}, clients: map[string]*openClient{}}
 }
 
 // Name returns Name.
@@ -113,7 +115,7 @@ func (p *Platform) Open(acct state.Account) (platform.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{acct: acct, c: c, opts: p.options(), log: p.env.Logger}, nil
+	return &Session{acct: acct, c: c, opts: p.options(), fetch: p.fetch, log: p.env.Logger}, nil
 }
 
 // client returns the account's shared client, opening it from the stored
@@ -176,10 +178,11 @@ func accountHandle(handle, pds string) string {
 
 // Session is a Bluesky account. Safe for concurrent use.
 type Session struct {
-	acct state.Account
-	c    *atproto.Client
-	opts atproto.Options
-	log  *slog.Logger
+	acct  state.Account
+	c     *atproto.Client
+	opts  atproto.Options
+	fetch *http.Client
+	log   *slog.Logger
 }
 
 // Account returns the stored account.
@@ -209,7 +212,7 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 
 // Sink publishes as the account (package sinks/bluesky).
 func (s *Session) Sink() sinks.Sink {
-	return sinkbsky.New(sinkbsky.Options{Client: s.c, Logger: s.log})
+	return sinkbsky.New(sinkbsky.Options{Client: s.c, Fetch: s.fetch, Logger: s.log})
 }
 
 // authError makes atproto's ErrAuth match platform.ErrUnauthorized too.

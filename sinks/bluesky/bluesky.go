@@ -14,12 +14,17 @@
 //     aspect ratio; an image over the size limit is re-encoded as a smaller
 //     JPEG, and one that still does not fit (or cannot be read, or is not an
 //     image) is appended to the text as a link, and the post goes on;
+//   - a link card (app.bsky.embed.external) for the first link of a post
+//     without images: title, description and image from the page's
+//     OpenGraph tags, read within a size and time bound (see card.go);
 //   - the language as the record's langs;
 //   - a reply (Draft.ReplyTo, an ID this sink returned: the at:// URI of the
 //     parent) as reply refs to the parent and to the root of its thread.
 //
-// Visibility is not mirrored: every Bluesky post is public. Polls and
-// focus points have no Bluesky form and are dropped.
+// Every Bluesky post is public: public and unlisted drafts are published,
+// followers-only and direct ones refused (a permanent error), so that no
+// audience is ever widened. Polls and focus points have no Bluesky form and
+// are dropped.
 //
 // Exactly once by construction: the record key derives from Draft.Key and
 // the origin post's creation time (atproto.RecordKey), and a create at an
@@ -44,6 +49,7 @@ import (
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	lexutil "github.com/bluesky-social/indigo/lex/util"
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/post"
@@ -87,6 +93,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for records' createdAt; nil means time.Now.
 	Now func() time.Time
+	// NoCards leaves link cards out: by default a post without images
+	// whose text has a link gets a card of the first link's page, read
+	// with Fetch within a size and time bound.
+	NoCards bool
 }
 
 // Sink publishes to one Bluesky account. It is safe for concurrent use.
@@ -97,11 +107,12 @@ type Sink struct {
 	maxImage int
 	log      *slog.Logger
 	now      func() time.Time
+	noCards  bool
 }
 
 // New returns a sink writing as o.Client's account.
 func New(o Options) *Sink {
-	s := &Sink{c: o.Client, fetch: o.Fetch, maxMedia: o.MaxMediaBytes, maxImage: o.MaxImageBytes, log: o.Logger, now: o.Now}
+	s := &Sink{c: o.Client, fetch: o.Fetch, maxMedia: o.MaxMediaBytes, maxImage: o.MaxImageBytes, log: o.Logger, now: o.Now, noCards: o.NoCards}
 	if s.fetch == nil {
 		s.fetch = &http.Client{Timeout: time.Minute}
 	}
@@ -159,6 +170,10 @@ func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
 	if err := ctx.Err(); err != nil {
 		return post.Ref{}, err
 	}
+	if v := d.Post.Visibility; v == post.Private || v == post.Direct {
+		// Every Bluesky post is public: never widen an audience.
+		return post.Ref{}, &sinks.PermanentError{Err: fmt.Errorf("a %s post is not published on Bluesky, where every post is public", v)}
+	}
 	rkey := RecordKey(d)
 	if len(d.Post.Media) > 0 {
 		// Do not upload the media again for a record a lost answer hid.
@@ -200,6 +215,10 @@ func (s *Sink) record(ctx context.Context, d sinks.Draft) (*bsky.FeedPost, error
 	}
 	if len(images) > 0 {
 		rec.Embed = &bsky.FeedPost_Embed{EmbedImages: &bsky.EmbedImages{LexiconTypeID: "app.bsky.embed.images", Images: images}}
+	} else if link := firstLink(facets); link != "" && !s.noCards {
+		if card := s.card(ctx, link); card != nil {
+			rec.Embed = &bsky.FeedPost_Embed{EmbedExternal: card}
+		}
 	}
 	if p.Language != "" {
 		rec.Langs = []string{p.Language}
@@ -340,3 +359,6 @@ var (
 	_ sinks.Limiter = (*Sink)(nil)
 	_ sinks.Finder  = (*Sink)(nil)
 )
+
+// blobRef is an uploaded blob as a record embeds it.
+type blobRef = *lexutil.LexBlob

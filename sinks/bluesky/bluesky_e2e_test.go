@@ -8,6 +8,8 @@ import (
 	"image"
 	"image/png"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,6 +214,58 @@ func TestE2ESinkBlueskyRecords(t *testing.T) {
 	recs, _, err := ic.ListRecords(ctx, atproto.PostCollection, "", 100, false)
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("%d records (%v), want 3", len(recs), err)
+	}
+
+	// A post without images whose text has a link gets a card of the
+	// page, its large image made small enough.
+	cover, err := os.ReadFile(noisePNG(t, 900, 700))
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/article":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, `<html><head><title>fallback</title><meta property="og:title" content="An article">`+
+				`<meta property="og:description" content="What it is about"><meta property="og:image" content="/cover.png"></head><body>x</body></html>`)
+		case "/cover.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(cover)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer site.Close()
+	if len(cover) <= bluesky.MaxThumbBytes {
+		t.Fatalf("the cover has %d bytes: too small to need shrinking", len(cover))
+	}
+	withCard, err := s.Publish(ctx, sinks.Draft{Key: "k-card", Post: post.Post{Text: "read " + site.URL + "/article and " + site.URL + "/missing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err = readPost(ctx, ic, withCard.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp.Embed == nil || fp.Embed.EmbedExternal == nil {
+		t.Fatalf("no card: %+v", fp.Embed)
+	}
+	ext := fp.Embed.EmbedExternal.External
+	if ext.Uri != site.URL+"/article" || ext.Title != "An article" || ext.Description != "What it is about" ||
+		ext.Thumb == nil || ext.Thumb.MimeType != "image/jpeg" || ext.Thumb.Size > bluesky.MaxThumbBytes {
+		t.Errorf("card = %+v", ext)
+	}
+	noCard, err := s.Publish(ctx, sinks.Draft{Key: "k-nocard", Post: post.Post{Text: "gone: " + site.URL + "/missing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp, err = readPost(ctx, ic, noCard.ID); err != nil || fp.Embed != nil {
+		t.Fatalf("a card for a missing page: %+v, %v", fp, err)
+	}
+
+	// A followers-only post is never made public.
+	if _, err := s.Publish(ctx, sinks.Draft{Key: "k-private", Post: post.Post{Text: "only for followers", Visibility: post.Private}}); !sinks.IsPermanent(err) {
+		t.Fatalf("a private post: %v", err)
 	}
 
 	// Deleting the middle post; then a reply to it is refused for good.

@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -137,5 +138,22 @@ func TestClipGraphemes(t *testing.T) {
 	}
 	if got := clipGraphemes("ab", 5); got != "ab" {
 		t.Errorf("clip = %q", got)
+	}
+}
+
+func TestParseCard(t *testing.T) {
+	base, _ := url.Parse("https://blog.example/posts/1")
+	page := `<!doctype html><html><head><title> Plain title </title>
+<meta name="description" content="plain description">
+<meta property="og:title" content="The OG title">
+<meta property="og:image" content="/img/cover.png">
+</head><body><meta property="og:description" content="in the body: ignored"></body></html>`
+	c := ParseCard(strings.NewReader(page), base)
+	if c.Title != "The OG title" || c.Description != "plain description" || c.Image != "https://blog.example/img/cover.png" {
+		t.Errorf("card = %+v", c)
+	}
+	c = ParseCard(strings.NewReader(`<html><head><title>Only a title</title><meta property="og:image" content="javascript:x"></head></html>`), base)
+	if c.Title != "Only a title" || c.Description != "" || c.Image != "" {
+		t.Errorf("card = %+v", c)
 	}
 }
