@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,4 +299,53 @@ func noisePNG(t *testing.T, w, h int) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// lostAnswers forwards every request and, while armed, loses the answer
+// of the next createRecord after the PDS stored the record, as a dropped
+// connection would.
+type lostAnswers struct {
+	base  http.RoundTripper
+	armed atomic.Bool
+}
+
+func (l *lostAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.base.RoundTrip(req)
+	if err == nil && strings.HasSuffix(req.URL.Path, "/com.atproto.repo.createRecord") && l.armed.CompareAndSwap(true, false) {
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer (the answer was lost)")
+	}
+	return resp, err
+}
+
+// A publish whose answer is lost after the PDS stored the record returns
+// that record, and publishing again does not make a second one.
+func TestE2ESinkBlueskyLostAnswer(t *testing.T) {
+	ctx := t.Context()
+	env := testenv.SharedPDS(t, 1)
+	acct, err := env.PDSes[0].CreateAccount(ctx, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := &lostAnswers{base: http.DefaultTransport}
+	c, err := atproto.Login(ctx, acct.PDS.URL, acct.Handle, acct.Password, atproto.Options{HTTPClient: &http.Client{Transport: lost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bluesky.New(bluesky.Options{Client: c, NoCards: true})
+	d := sinks.Draft{Key: "lost-1", Post: post.Post{OriginID: "o", CreatedAt: time.Now(), Text: "sent once",
+		Media: []post.Media{{Path: noisePNG(t, 100, 80), Description: "small"}}}}
+	lost.armed.Store(true)
+	ref, err := s.Publish(ctx, d)
+	if err != nil || lost.armed.Load() {
+		t.Fatalf("publish with a lost answer: %+v, %v (answer lost: %v)", ref, err, !lost.armed.Load())
+	}
+	again, err := s.Publish(ctx, d)
+	if err != nil || again.ID != ref.ID {
+		t.Fatalf("publish again = %+v, %v; want %s", again, err, ref.ID)
+	}
+	recs, _, err := c.ListRecords(ctx, atproto.PostCollection, "", 10, false)
+	if err != nil || len(recs) != 1 || recs[0].URI != ref.ID {
+		t.Fatalf("records %+v (%v), want only %s", recs, err, ref.ID)
+	}
 }
