@@ -19,7 +19,7 @@
 //	detect (Detector, Locator)       | nodeinfo + instance (fedi.Detect)         | describeServer; handle → DID → PDS      | —                    | —
 //	login (Authenticator)            | OAuth 2 + PKCE, loopback or OOB; --token  | handle + app password; tokens rotated   | —                    | —
 //	account check (Session)          | verify_credentials, instance limits       | getSession, Bluesky's limits            | —                    | —
-//	revoke (Revoker)                 | /oauth/revoke                             | —                                       | —                    | —
+//	revoke (Revoker)                 | /oauth/revoke                             | deleteSession                           | —                    | —
 //	Source (SourceOpener)            | statuses + streaming (sources/mastodon)   | (sources/bluesky)                       | gofeed, Page.Wait    | archive reader (Source)
 //	Sink (SinkOpener)                | statuses, media, Idempotency-Key          | post records (sinks/bluesky)            | —                    | archive writer (Sink)
 //	graph export/import (GraphPorter)| REST + CSV (migrate)                      | —                                       | —                    | CSV files (migrate)

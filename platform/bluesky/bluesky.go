@@ -13,8 +13,8 @@
 // per account, so two routes of one account never refresh against each
 // other.
 //
-// Roles Bluesky lacks here (graph export and import, archives, Move,
-// revocation, request budgets) are left out; the account source comes
+// Revoking ends the session on the PDS. Roles Bluesky lacks here (graph
+// export and import, archives, Move, request budgets) are left out; the account source comes
 // from package sources/bluesky.
 package bluesky
 
@@ -215,6 +215,14 @@ func (s *Session) Sink() sinks.Sink {
 	return sinkbsky.New(sinkbsky.Options{Client: s.c, Fetch: s.fetch, Logger: s.log})
 }
 
+// Revoke ends the session on the PDS (deleteSession): the refresh token
+// stops working at once, the access token when it expires (the PDS checks
+// it by its signature alone). Bluesky has no app registrations: apps is
+// unused.
+func (s *Session) Revoke(ctx context.Context, apps platform.AppStore) error {
+	return s.c.DeleteSession(ctx)
+}
+
 // authError makes atproto's ErrAuth match platform.ErrUnauthorized too.
 func authError(err error) error {
 	if errors.Is(err, atproto.ErrAuth) {
@@ -236,4 +244,5 @@ var (
 	_ platform.Authenticator = (*Platform)(nil)
 	_ platform.Locator       = (*Platform)(nil)
 	_ platform.SinkOpener    = (*Session)(nil)
+	_ platform.Revoker       = (*Session)(nil)
 )

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/internal/testenv"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/platform/bluesky"
@@ -143,5 +144,18 @@ func TestE2EPlatformBluesky(t *testing.T) {
 	}
 	if _, _, _, err := reg.Locate(ctx, "not a handle"); !errors.Is(err, platform.ErrNotMine) {
 		t.Fatalf("Locate of a non-name: %v", err)
+	}
+
+	// Revoking ends the session: its refresh token stops working (the
+	// access token lives until it expires, as the PDS checks it by its
+	// signature).
+	if err := later.(platform.Revoker).Revoke(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	if err := later.(*bluesky.Session).Client().Refresh(ctx); !errors.Is(err, atproto.ErrAuth) {
+		t.Fatalf("refresh after revoking = %v", err)
+	}
+	if err := later.(platform.Revoker).Revoke(ctx, store); err != nil {
+		t.Fatalf("revoking twice: %v", err)
 	}
 }
