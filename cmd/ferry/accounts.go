@@ -179,7 +179,11 @@ func checkAccount(ctx context.Context, g *globalOptions, st *state.Store, a stat
 	}
 	r.TokenOK, r.AccountID = true, me.ID
 	if srv.Software != a.Software || srv.Version != a.SoftwareVersion {
-		// Servers upgrade; keep what later commands read current.
+		// Servers upgrade; keep what later commands read current. The
+		// token is read again: checking may have rotated it (Bluesky).
+		if cur, err := st.Account(ctx, a.Handle); err == nil {
+			a.Token = cur.Token
+		}
 		a.Software, a.SoftwareVersion = srv.Software, srv.Version
 		if err := st.PutAccount(ctx, a); err != nil {
 			g.log.Warn("could not record the server's new version", "account", a.Handle, "err", err)

@@ -45,9 +45,9 @@ func loginTarget(ctx context.Context, g *globalOptions, reg *platform.Registry, 
 	lp, lsrv, ident, lerr := reg.Locate(ctx, arg)
 	if lerr != nil {
 		if errors.Is(lerr, platform.ErrNotMine) {
-			return nil, platform.Server{}, "", "", err // arg names no account: the server's answer is the news
+			return nil, platform.Server{}, base, "", err // arg names no account: the server's answer is the news
 		}
-		return nil, platform.Server{}, "", "", fmt.Errorf("%w; as an account name: %w", err, lerr)
+		return nil, platform.Server{}, base, "", fmt.Errorf("%w; as an account name: %w", err, lerr)
 	}
 	g.log.Debug("found the account's server", "account", arg, "server", lsrv.Base, "platform", lsrv.Platform)
 	return lp, lsrv, lsrv.Base, ident, nil
