@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,6 +99,37 @@ func TestE2EBlueskyLoginAndCheck(t *testing.T) {
 			t.Fatalf("the password or the session tokens appear in the output:\n%s\n%s", r.stdout, r.stderr)
 		}
 	}
+
+	// A refresh during a command rotates the tokens; ferry's registry saves
+	// them in the database, and the next command works with them.
+	g := &globalOptions{DataDir: c.dataDir, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+		log: slog.New(slog.DiscardHandler)}
+	st, err := g.openStore(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Account(t.Context(), "sky")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := g.session(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.(interface{ Client() *atproto.Client }).Client().Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st, err = g.openStore(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := st.Account(t.Context(), "sky")
+	st.Close()
+	if err != nil || after.Token == before.Token {
+		t.Fatalf("the rotated session was not saved (%v)", err)
+	}
+	c.run("accounts", "check", "sky").mustSucceed(t)
 
 	// The built binary, with the password in FERRY_PASSWORD, logs in again.
 	cmd := exec.Command(ferryBinary(t), "--data-dir", c.dataDir, "login", u.PDS.URL, "--handle", u.Handle, "--name", "sky")
