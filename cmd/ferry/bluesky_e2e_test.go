@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/internal/testenv"
+	"github.com/fedi-ferry/ferry/post"
 )
 
 // End-to-end tests of Bluesky accounts: login, accounts check and
@@ -368,5 +370,93 @@ length = "split"
 	}
 	if !found {
 		t.Error("the item without images has no link card")
+	}
+}
+
+// A GoToSocial account mirrored to Bluesky: a post with two images keeps
+// both alt texts, a self-thread of three arrives as a thread, a
+// followers-only post stays behind, and a delete at the origin deletes the
+// copy.
+func TestE2EMirrorGoToSocialToBluesky(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	a := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	ha := mirLogin(t, c, in, a)
+	u, pwFile := bskyAccount(t, "fromgts")
+	c.run("login", u.PDS.URL, "--handle", u.Handle, "--password-file", pwFile, "--name", "sky").mustSucceed(t)
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "gts-to-bluesky"
+source = { type = "account", account = "%s" }
+
+[route.filter]
+visibility = ["public", "unlisted"]
+
+[[route.sink]]
+account = "sky"
+length = "split"
+`, ha))
+	mirror := func() { t.Helper(); c.run("--config", cfg, "mirror").mustSucceed(t) }
+	origin := mirSinkFor(t, env, in, a)
+	mirPublish(t, origin, post.Post{Text: "before the first run", Visibility: post.Public}, "")
+	mirror()
+	if n := len(bskyPosts(t, u)); n != 0 {
+		t.Fatalf("the first run posted %d", n)
+	}
+
+	var imgs []string
+	for i, col := range []color.RGBA{{R: 255, A: 255}, {B: 255, A: 255}} {
+		p := filepath.Join(t.TempDir(), fmt.Sprintf("img%d.png", i))
+		if err := os.WriteFile(p, mirPNG(t, col), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, p)
+	}
+	mirPublish(t, origin, post.Post{Text: "Two squares", Visibility: post.Public, Language: "en",
+		Media: []post.Media{{Path: imgs[0], Description: "a red square"}, {Path: imgs[1], Description: "a blue square"}}}, "")
+	t1 := mirPublish(t, origin, post.Post{Text: "Thread one", Visibility: post.Public}, "")
+	t2 := mirPublish(t, origin, post.Post{Text: "Thread two", Visibility: post.Public}, t1)
+	t3 := mirPublish(t, origin, post.Post{Text: "Thread three", Visibility: post.Public}, t2)
+	mirPublish(t, origin, post.Post{Text: "followers only", Visibility: post.Private}, "")
+	mirror()
+	mirror()
+
+	ps := bskyPosts(t, u)
+	byText := map[string]bskyPost{}
+	for _, p := range ps {
+		byText[p.Text] = p
+	}
+	if len(ps) != 4 {
+		t.Fatalf("Bluesky has %d posts, want 4: %v", len(ps), byText)
+	}
+	sq := byText["Two squares"]
+	if sq.FeedPost == nil || sq.Embed == nil || sq.Embed.EmbedImages == nil || len(sq.Embed.EmbedImages.Images) != 2 ||
+		sq.Embed.EmbedImages.Images[0].Alt != "a red square" || sq.Embed.EmbedImages.Images[1].Alt != "a blue square" {
+		t.Fatalf("the post with two images: %+v", sq)
+	}
+	c1, c2, c3 := byText["Thread one"], byText["Thread two"], byText["Thread three"]
+	if c1.FeedPost == nil || c2.FeedPost == nil || c3.FeedPost == nil {
+		t.Fatalf("thread copies missing: %v", byText)
+	}
+	if c1.Reply != nil || c2.Reply == nil || c2.Reply.Parent.Uri != c1.URI || c2.Reply.Root.Uri != c1.URI ||
+		c3.Reply == nil || c3.Reply.Parent.Uri != c2.URI || c3.Reply.Root.Uri != c1.URI {
+		t.Errorf("the thread: %+v / %+v / %+v", c1.Reply, c2.Reply, c3.Reply)
+	}
+
+	if err := a.API(t.Context(), http.MethodDelete, "/api/v1/statuses/"+t3, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delete on GoToSocial to take effect", func() bool {
+		return a.API(t.Context(), http.MethodGet, "/api/v1/statuses/"+t3, nil, nil) != nil
+	})
+	mirror()
+	for _, p := range bskyPosts(t, u) {
+		if p.URI == c3.URI {
+			t.Fatal("the copy of the deleted post is still there")
+		}
+	}
+	if n := len(bskyPosts(t, u)); n != 3 {
+		t.Errorf("%d posts after the delete, want 3", n)
 	}
 }
