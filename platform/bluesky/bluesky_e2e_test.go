@@ -145,6 +145,9 @@ func TestE2EPlatformBluesky(t *testing.T) {
 	if _, _, _, err := reg.Locate(ctx, "not a handle"); !errors.Is(err, platform.ErrNotMine) {
 		t.Fatalf("Locate of a non-name: %v", err)
 	}
+	if _, _, _, err := reg.Locate(ctx, "nobody-here.test"); !errors.Is(err, atproto.ErrUnresolved) || errors.Is(err, platform.ErrNotMine) {
+		t.Fatalf("Locate of a handle that does not resolve: %v", err)
+	}
 
 	// Revoking ends the session: its refresh token stops working (the
 	// access token lives until it expires, as the PDS checks it by its

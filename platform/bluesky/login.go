@@ -60,7 +60,8 @@ func (p *Platform) Login(ctx context.Context, req platform.LoginRequest) (state.
 // as https://alice.bsky.social) or a DID, to the account's PDS through DNS,
 // HTTPS and the PLC directory, and returns the PDS with the identifier to
 // log in with (the handle, or the DID when the handle does not verify).
-// Anything else is ErrNotMine.
+// Anything that is not a handle or DID is ErrNotMine; a handle or DID that
+// does not resolve is an error matching atproto.ErrUnresolved.
 func (p *Platform) Locate(ctx context.Context, id string) (string, string, error) {
 	name := strings.TrimPrefix(strings.TrimSpace(id), "@")
 	if u, err := url.Parse(name); err == nil && u.Host != "" && (u.Path == "" || u.Path == "/") && u.User == nil {
@@ -70,10 +71,9 @@ func (p *Platform) Locate(ctx context.Context, id string) (string, string, error
 		return "", "", fmt.Errorf("%s: %w: not a handle or DID", id, platform.ErrNotMine)
 	}
 	who, err := atproto.Resolver{PLCURL: p.plc, HTTPClient: p.hc}.Resolve(ctx, name)
-	if errors.Is(err, atproto.ErrUnresolved) {
-		return "", "", fmt.Errorf("%w (%w)", platform.ErrNotMine, err)
-	}
 	if err != nil {
+		// A name that does not resolve (atproto.ErrUnresolved) is worth
+		// saying: it may be a mistyped handle.
 		return "", "", err
 	}
 	ident := who.Handle.String()
