@@ -71,6 +71,10 @@ func TestE2EBlueskyLoginAndCheck(t *testing.T) {
 	if r := c.run("login", u.PDS.URL, "--password-file", pwFile); r.code == 0 || !strings.Contains(r.stderr, "--handle") {
 		t.Fatalf("login to a PDS without --handle: exit %d %q", r.code, r.stderr)
 	}
+	// A handle that resolves nowhere: a clear message.
+	if r := c.run("login", "nobody-here.test", "--password-file", pwFile); r.code != exitError || !strings.Contains(r.stderr, "does not resolve") {
+		t.Fatalf("login with a handle that does not resolve: exit %d %q", r.code, r.stderr)
+	}
 	if r := c.run("accounts").mustSucceed(t); strings.Contains(r.stdout, u.Handle) {
 		t.Fatalf("a failed login stored the account:\n%s", r.stdout)
 	}
