@@ -18,6 +18,8 @@ const requestTimeout = 60 * time.Second
 type AccountCheck struct {
 	Handle     string      `json:"handle"`
 	Name       string      `json:"name,omitempty"`
+	Platform   string      `json:"platform,omitempty"`
+	AccountID  string      `json:"account_id,omitempty"` // as the server said (a DID on Bluesky)
 	Server     string      `json:"server"`
 	Software   string      `json:"software,omitempty"`
 	Version    string      `json:"version,omitempty"`
@@ -30,8 +32,9 @@ type AccountCheck struct {
 	Revoked bool `json:"-"`
 }
 
-// AccountStore stores accounts (state.Store implements it).
+// AccountStore reads and stores accounts (state.Store implements it).
 type AccountStore interface {
+	Account(ctx context.Context, ref string) (state.Account, error)
 	PutAccount(ctx context.Context, a state.Account) error
 }
 
@@ -41,7 +44,7 @@ type AccountStore interface {
 // changed since a was stored, the new ones are recorded in st (servers
 // upgrade; later commands read them); failing to is logged.
 func (r *Registry) Check(ctx context.Context, a state.Account, st AccountStore) AccountCheck {
-	c := AccountCheck{Handle: a.Handle, Name: a.Name, Server: a.Server, Software: a.Software, Version: a.SoftwareVersion}
+	c := AccountCheck{Handle: a.Handle, Name: a.Name, Platform: a.Platform, Server: a.Server, Software: a.Software, Version: a.SoftwareVersion}
 	sess, err := r.Open(a)
 	if err != nil {
 		c.Problem = err.Error()
@@ -68,8 +71,13 @@ func (r *Registry) Check(ctx context.Context, a state.Account, st AccountStore) 
 		c.Problem = fmt.Sprintf("the token now belongs to another account (%s); run `ferry login %s` again", me.Username, a.Server)
 		return c
 	}
-	c.TokenOK = true
+	c.TokenOK, c.AccountID = true, me.ID
 	if srv.Software != a.Software || srv.Version != a.SoftwareVersion {
+		// The token is read again: checking may have rotated it (Bluesky
+		// sessions refresh and save themselves).
+		if cur, err := st.Account(ctx, a.Handle); err == nil {
+			a.Token = cur.Token
+		}
 		a.Software, a.SoftwareVersion = srv.Software, srv.Version
 		if err := st.PutAccount(ctx, a); err != nil {
 			r.env.Logger.Warn("could not record the server's new version", "account", a.Handle, "err", err)

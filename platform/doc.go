@@ -14,18 +14,18 @@
 // it; feeds and archives are not platforms (no accounts) but are sources
 // (and archives sinks) that the registry builds from a route's source type.
 //
-//	role (interface)                 | Mastodon API (platform/mastodon)          | feed (sources/feed)  | archive (sources/archive, sinks/archive)
-//	---------------------------------+-------------------------------------------+----------------------+-----------------------------------------
-//	detect (Detector)                | nodeinfo + instance (fedi.Detect)         | —                    | —
-//	login (Authenticator)            | OAuth 2 + PKCE, loopback or OOB; --token  | —                    | —
-//	account check (Session)          | verify_credentials, instance limits       | —                    | —
-//	revoke (Revoker)                 | /oauth/revoke                             | —                    | —
-//	Source (SourceOpener)            | statuses + streaming (sources/mastodon)   | gofeed, Page.Wait    | archive reader (Source)
-//	Sink (SinkOpener)                | statuses, media, Idempotency-Key          | —                    | archive writer (Sink)
-//	graph export/import (GraphPorter)| REST + CSV (migrate)                      | —                    | CSV files (migrate)
-//	archive (Archiver)               | statuses, favourites, bookmarks, media    | —                    | —
-//	Move (Mover)                     | alias + Move (migrate/move)               | —                    | —
-//	request budget (Metered)         | paced transport (fedi.Transport)          | —                    | —
+//	role (interface)                 | Mastodon API (platform/mastodon)          | AT Protocol (platform/bluesky)          | feed (sources/feed)  | archive (sources/archive, sinks/archive)
+//	---------------------------------+-------------------------------------------+-----------------------------------------+----------------------+-----------------------------------------
+//	detect (Detector, Locator)       | nodeinfo + instance (fedi.Detect)         | describeServer; handle → DID → PDS      | —                    | —
+//	login (Authenticator)            | OAuth 2 + PKCE, loopback or OOB; --token  | handle + app password; tokens rotated   | —                    | —
+//	account check (Session)          | verify_credentials, instance limits       | getSession, Bluesky's limits            | —                    | —
+//	revoke (Revoker)                 | /oauth/revoke                             | deleteSession                           | —                    | —
+//	Source (SourceOpener)            | statuses + streaming (sources/mastodon)   | (sources/bluesky)                       | gofeed, Page.Wait    | archive reader (Source)
+//	Sink (SinkOpener)                | statuses, media, Idempotency-Key          | post records (sinks/bluesky)            | —                    | archive writer (Sink)
+//	graph export/import (GraphPorter)| REST + CSV (migrate)                      | —                                       | —                    | CSV files (migrate)
+//	archive (Archiver)               | statuses, favourites, bookmarks, media    | —                                       | —                    | —
+//	Move (Mover)                     | alias + Move (migrate/move)               | —                                       | —                    | —
+//	request budget (Metered)         | paced transport (fedi.Transport)          | —                                       | —                    | —
 //
 // Every Source runs sources/sourcetest and every Sink runs sinks/sinktest
 // against its real origin or destination: GoToSocial for the Mastodon API

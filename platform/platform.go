@@ -27,6 +27,10 @@ type Env struct {
 	UserAgent string
 	// Logger receives the platforms' log lines; nil discards them.
 	Logger *slog.Logger
+	// Tokens stores the new token of an account whose platform rotates
+	// tokens (Bluesky's session tokens change at every refresh); nil
+	// keeps them for the life of the session only.
+	Tokens TokenSaver
 }
 
 // Platform is one protocol family (the Mastodon client API; later the AT
@@ -194,6 +198,14 @@ type LoginRequest struct {
 	CallbackPort int
 	// Prompt is the person's side of the authorization.
 	Prompt Prompter
+	// Identifier is the account to log in as, for platforms that log in
+	// with a name and a password (a Bluesky handle); "" when the server
+	// alone is named.
+	Identifier string
+	// Password, for platforms that log in with one, returns it (from a
+	// file, the environment or a prompt); it is called only by them, at
+	// most once, and the password is never stored.
+	Password func(ctx context.Context) (string, error)
 }
 
 // Prompter is the person's side of an interactive login; the command
@@ -208,6 +220,13 @@ type Prompter interface {
 	Authorize(ctx context.Context, authURL string, redirected func(context.Context) (string, error)) (string, error)
 }
 
-// IsUnauthorized reports whether err means the server no longer accepts
-// the account's token (revoked, expired, missing a scope).
-func IsUnauthorized(err error) bool { return fedi.IsUnauthorized(err) }
+// IsUnauthorized reports whether err means the server does not accept
+// the account's token or credentials (revoked, expired, missing a scope, a
+// wrong password).
+func IsUnauthorized(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || fedi.IsUnauthorized(err)
+}
+
+// ErrUnauthorized is matched by the errors of platforms other than the
+// Mastodon API for credentials or tokens their server does not accept.
+var ErrUnauthorized = errors.New("the server does not accept the credentials")

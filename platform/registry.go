@@ -203,3 +203,38 @@ func ParseServer(s string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// Locate asks each platform that can find accounts by name (Locator), in
+// order, for the server of the account id, and detects that server. It
+// returns the platform, the server and the identifier to log in with.
+func (r *Registry) Locate(ctx context.Context, id string) (Platform, Server, string, error) {
+	var tried []error
+	for _, p := range r.platforms {
+		l, ok := p.(Locator)
+		if !ok {
+			continue
+		}
+		server, ident, err := l.Locate(ctx, id)
+		if errors.Is(err, ErrNotMine) {
+			tried = append(tried, err)
+			continue
+		}
+		if err != nil {
+			return nil, Server{}, "", err
+		}
+		d, ok := p.(Detector)
+		if !ok {
+			return p, Server{Platform: p.Name(), Base: server}, ident, nil
+		}
+		srv, err := d.Detect(ctx, server)
+		if err != nil {
+			return nil, Server{}, "", fmt.Errorf("%s is on %s: %w", id, server, err)
+		}
+		srv.Platform = p.Name()
+		return p, srv, ident, nil
+	}
+	if len(tried) > 0 {
+		return nil, Server{}, "", errors.Join(tried...)
+	}
+	return nil, Server{}, "", fmt.Errorf("%s: no platform of this ferry finds accounts by name", id)
+}

@@ -24,7 +24,7 @@ func registry(t *testing.T) *platform.Registry {
 
 func TestPlatformOfAccount(t *testing.T) {
 	reg := registry(t)
-	if got := strings.Join(reg.Names(), ","); got != "mastodon" {
+	if got := strings.Join(reg.Names(), ","); got != "bluesky,mastodon" {
 		t.Fatalf("platforms %s", got)
 	}
 	// Accounts stored before platforms were recorded are Mastodon-API

@@ -112,7 +112,11 @@ type Poll struct {
 // Limits are what a destination accepts. A zero field means "no limit known";
 // callers substitute a safe default.
 type Limits struct {
-	MaxChars        int      // characters per post
+	MaxChars int // characters per post (graphemes when CountGraphemes)
+	// CountGraphemes says the server counts MaxChars in grapheme clusters
+	// (what a reader sees as one character: a flag or a family emoji is
+	// one), as Bluesky does, rather than in Unicode code points.
+	CountGraphemes  bool
 	CharsPerURL     int      // how many characters a URL counts as; 0 = its real length
 	MaxMedia        int      // attachments per post
 	MediaTypes      []string // accepted MIME types; empty = unknown

@@ -42,10 +42,14 @@ type Rules struct {
 	CharsPerURL int
 }
 
-// ForLimits returns the rules a server with limits lim counts by.
-// post.Limits knows no unit yet, so this is Characters.
+// ForLimits returns the rules a server with limits lim counts by:
+// Graphemes when lim.CountGraphemes, Characters otherwise.
 func ForLimits(lim post.Limits) Rules {
-	return Rules{Unit: Characters, CharsPerURL: lim.CharsPerURL}
+	u := Characters
+	if lim.CountGraphemes {
+		u = Graphemes
+	}
+	return Rules{Unit: u, CharsPerURL: lim.CharsPerURL}
 }
 
 // urlRE finds the URLs a server turns into links (and may weigh as

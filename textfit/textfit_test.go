@@ -41,6 +41,9 @@ func TestForLimits(t *testing.T) {
 	if got := ForLimits(post.Limits{MaxChars: 500, CharsPerURL: 23}); got != (Rules{Unit: Characters, CharsPerURL: 23}) {
 		t.Errorf("ForLimits = %+v", got)
 	}
+	if got := ForLimits(post.Limits{MaxChars: 300, CountGraphemes: true}); got != (Rules{Unit: Graphemes}) {
+		t.Errorf("ForLimits(graphemes) = %+v", got)
+	}
 }
 
 // words returns n distinct words, joined by spaces.

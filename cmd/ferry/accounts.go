@@ -137,12 +137,21 @@ func printCheck(g *globalOptions, r platform.AccountCheck) {
 	if r.Name != "" {
 		t.row("name", r.Name)
 	}
+	if r.Platform != state.DefaultPlatform && r.Platform != "" {
+		// Accounts of the default platform keep their old output.
+		t.row("platform", r.Platform)
+		t.row("id", dash(r.AccountID))
+	}
 	t.row("server", r.Server)
 	t.row("software", dash(strings.TrimSpace(r.Software+" "+r.Version)))
 	if r.LimitsFrom != "" {
 		l := r.Limits
-		t.row("limits", fmt.Sprintf("%d characters per post (a link counts %s), %d media per post, %d poll options",
-			l.MaxChars, urlCount(l.CharsPerURL), l.MaxMedia, l.MaxPollOptions))
+		unit := "characters"
+		if l.CountGraphemes {
+			unit = "graphemes"
+		}
+		t.row("limits", fmt.Sprintf("%d %s per post (a link counts %s), %d media per post, %d poll options",
+			l.MaxChars, unit, urlCount(l.CharsPerURL), l.MaxMedia, l.MaxPollOptions))
 		if len(l.MediaTypes) > 0 {
 			t.row("media types", summarizeTypes(l.MediaTypes))
 		}

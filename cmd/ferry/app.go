@@ -195,7 +195,7 @@ func (g *globalOptions) registry() (*platform.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := platforms.Registry(platform.Env{Roots: roots, UserAgent: userAgent(), Logger: g.log})
+	reg, err := platforms.Registry(platform.Env{Roots: roots, UserAgent: userAgent(), Logger: g.log, Tokens: storeTokens{g}})
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ type loginOptions struct {
 	NoBrowser    bool
 	CallbackPort int
 	Wait         time.Duration
+	Password     passwordOptions
 }
 
 func newLoginCommand(g *globalOptions) *cli.Command {
@@ -43,8 +44,11 @@ func newLoginCommand(g *globalOptions) *cli.Command {
 			"one-shot listener on 127.0.0.1; if that cannot work (the browser is on another machine), paste the\n" +
 			"code or the address the browser shows instead, or use --oob to have the server show a code.\n" +
 			"With --token or --token-file an existing access token is stored instead (after checking it).\n\n" +
-			"The account is stored under its full handle user@server, and optionally a short --name.",
-		Flags: []cli.Flag{
+			"The account is stored under its full handle user@server, and optionally a short --name.\n\n" +
+			"Bluesky: `ferry login alice.bsky.social` finds the account's server from its handle, or\n" +
+			"`ferry login https://pds.example --handle alice.example` names it. The password (make an app password)\n" +
+			"comes from --password-file, " + passwordEnv + " or a prompt and is never stored: ferry keeps the session.",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "token-file", Usage: "read an existing access token from `FILE`", Destination: &o.TokenFile},
 			&cli.StringFlag{Name: "token", Usage: "use an existing access token (prefer --token-file or FERRY_TOKEN: arguments are visible to other users)",
 				EnvVars: []string{"FERRY_TOKEN"}, Destination: &o.Token},
@@ -53,7 +57,7 @@ func newLoginCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "no-browser", Usage: "print the authorization address without opening a browser", Destination: &o.NoBrowser},
 			&cli.IntFlag{Name: "callback-port", Usage: "loopback port for the redirect (0 = any free port)", Value: defaultCallbackPort, Destination: &o.CallbackPort},
 			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the authorization", Value: 10 * time.Minute, Destination: &o.Wait},
-		},
+		}, passwordFlags(&o.Password)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("login: give exactly one SERVER, e.g. `ferry login https://example.social`")
@@ -76,7 +80,7 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, server stri
 		return err
 	}
 	dctx, cancel := withTimeout(ctx)
-	p, srv, err := reg.Detect(dctx, base)
+	p, srv, base, ident, err := loginTarget(dctx, g, reg, base, server, o.Password.Handle)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("login %s: %w", base, err)
@@ -89,7 +93,8 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, server stri
 	}
 	defer st.Close()
 
-	req := platform.LoginRequest{Server: base, Apps: st, OOB: o.OOB, CallbackPort: o.CallbackPort, Prompt: loginPrompt{g, o}}
+	req := platform.LoginRequest{Server: base, Apps: st, OOB: o.OOB, CallbackPort: o.CallbackPort, Prompt: loginPrompt{g, o},
+		Identifier: ident, Password: loginPasswordSource(g, o.Password)}
 	switch {
 	case o.TokenFile != "":
 		if req.Token, err = readTokenFile(o.TokenFile); err != nil {

@@ -5,13 +5,16 @@ package platforms
 
 import (
 	"github.com/fedi-ferry/ferry/platform"
+	"github.com/fedi-ferry/ferry/platform/bluesky"
 	"github.com/fedi-ferry/ferry/platform/mastodon"
 )
 
 // Registry returns the registry of every platform ferry ships, in the
-// order servers are detected.
+// order servers are detected. Bluesky comes first: only a PDS answers
+// describeServer with a DID, so it never claims a Mastodon-API server.
 func Registry(env platform.Env) (*platform.Registry, error) {
 	return platform.New(env,
+		bluesky.New(env, bluesky.Options{}),
 		mastodon.New(env),
 	)
 }
