@@ -2,16 +2,23 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/daemon"
+	"github.com/fedi-ferry/ferry/daemon/observe"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/state"
 	"github.com/fedi-ferry/ferry/state/bridgestore"
@@ -23,6 +30,10 @@ type daemonOptions struct {
 	Workers int
 	Grace   time.Duration
 	Timeout time.Duration
+	// Listen is the address of the health check, metrics and status
+	// page ("" = none); ListenPublic allows one that is not loopback.
+	Listen       string
+	ListenPublic bool
 }
 
 func newDaemonCommand(g *globalOptions) *cli.Command {
@@ -39,6 +50,10 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 			&cli.IntFlag{Name: "workers", Usage: "routes run at the same time", Value: 4, Destination: &o.Workers},
 			&cli.DurationFlag{Name: "grace", Usage: "how long SIGTERM waits for runs in progress", Value: time.Minute, Destination: &o.Grace},
 			&cli.DurationFlag{Name: "run-timeout", Usage: "the longest one run of a route may take", Value: 10 * time.Minute, Destination: &o.Timeout},
+			&cli.StringFlag{Name: "listen", Usage: "serve /healthz, /metrics (Prometheus) and a status page at `HOST:PORT` " +
+				"(a loopback address such as 127.0.0.1:9464; port 0 picks a free one, logged at start)", Destination: &o.Listen},
+			&cli.BoolFlag{Name: "listen-public", Usage: "allow --listen on an address other than loopback: the pages have no " +
+				"authentication and show route and account names, counts and errors, so put them behind a proxy that has", Destination: &o.ListenPublic},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -46,6 +61,10 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 			}
 			if o.Tick < 100*time.Millisecond || o.Workers < 1 {
 				return usagef("--tick must be at least 100ms and --workers at least 1")
+			}
+			if o.Listen != "" && !o.ListenPublic && !isLoopback(o.Listen) {
+				return usagef("--listen %s is not a loopback address: the pages have no authentication; "+
+					"add --listen-public to serve them there anyway", o.Listen)
 			}
 			return runDaemon(c.Context, g, o)
 		},
@@ -79,22 +98,95 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 		}
 	}()
 
+	var metrics *observe.Metrics
+	bo := bridge.Options{Logger: g.log}
+	var observer daemon.Observer
+	if o.Listen != "" {
+		var stop func()
+		metrics, stop, err = serveObserve(ctx, g, st, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		bo.Applied, observer = metrics.Applied, metrics
+	}
+
 	g.log.Info("daemon starting", "pid", os.Getpid())
 	return daemon.Run(ctx, daemon.Options{
-		Store:   st,
-		Engine:  bridge.New(bridgestore.New(st), bridge.Options{Logger: g.log}),
-		Load:    func(ctx context.Context) (daemon.Config, error) { return daemonConfig(ctx, g, st) },
-		Reload:  reload,
-		Tick:    o.Tick,
-		Workers: o.Workers,
-		Grace:   o.Grace,
-		Timeout: o.Timeout,
-		Logger:  g.log,
+		Store:    st,
+		Engine:   bridge.New(bridgestore.New(st), bo),
+		Load:     func(ctx context.Context) (daemon.Config, error) { return daemonConfig(ctx, g, st, metrics) },
+		Reload:   reload,
+		Tick:     o.Tick,
+		Workers:  o.Workers,
+		Grace:    o.Grace,
+		Timeout:  o.Timeout,
+		Logger:   g.log,
+		Observer: observer,
 	})
 }
 
+// isLoopback reports whether the listen address addr names a loopback
+// interface only ("localhost" or a loopback IP; an empty host means all
+// interfaces).
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveObserve starts serving the health check, metrics and status page
+// on o.Listen; stop shuts the server down (after the daemon drained, so
+// the pages stay up while runs finish).
+func serveObserve(ctx context.Context, g *globalOptions, st *state.Store, o *daemonOptions) (m *observe.Metrics, stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m, err = observe.NewMetrics(reg, st, nil); err != nil {
+		return nil, nil, err
+	}
+	h, err := observe.Handler(observe.Options{Store: st, Metrics: m, Gatherer: reg, Logger: g.log,
+		// A few ticks, plus the longest a claim may wait for the lock.
+		Stale: 3*o.Tick + time.Minute})
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen: %w", err)
+	}
+	g.log.Info("serving the health check, metrics and status page", "addr", ln.Addr().String(),
+		"healthz", "http://"+ln.Addr().String()+"/healthz")
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := observe.Serve(sctx, ln, h); err != nil {
+			g.log.Error("the health check and metrics server stopped", "err", err)
+		}
+	}()
+	return m, func() { cancel(); <-done }, nil
+}
+
+// observeBudgets hands each account's rate-limit budgets to m, after
+// recordBudgets stored them for `ferry status`.
+func (w *wiring) observeBudgets(m *observe.Metrics) {
+	for handle, sess := range w.sessions {
+		if mt, ok := sess.(platform.Metered); ok {
+			u := mt.Usage()
+			m.SetBudgets(handle, u.Budgets, u.RateLimited)
+		}
+	}
+}
+
 // daemonConfig reads the config file and wires its routes and backups.
-func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store) (daemon.Config, error) {
+// m, when not nil, receives the accounts' rate-limit budgets after each run.
+func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store, m *observe.Metrics) (daemon.Config, error) {
 	cfg, err := config.Load(g.Config)
 	if err != nil {
 		return daemon.Config{}, err
@@ -104,6 +196,9 @@ func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store) (daemo
 		return daemon.Config{}, err
 	}
 	dc := daemon.Config{AfterRun: w.recordBudgets}
+	if m != nil {
+		dc.AfterRun = func(ctx context.Context) { w.recordBudgets(ctx); w.observeBudgets(m) }
+	}
 	for _, b := range cfg.Backups {
 		sched, err := schedule.Parse(b.Schedule)
 		if err != nil {
