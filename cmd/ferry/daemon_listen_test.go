@@ -1,8 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 func TestDaemonListenIsLoopbackUnlessTold(t *testing.T) {
@@ -20,5 +25,35 @@ func TestDaemonListenIsLoopbackUnlessTold(t *testing.T) {
 		if got := isLoopback(addr); got != want {
 			t.Errorf("isLoopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+// TestExampleWatch checks that the examples agree on the daemon's
+// --listen address: the unit serves it, its start and the timer's check
+// ask its /healthz, Prometheus scrapes it.
+func TestExampleWatch(t *testing.T) {
+	const addr = "127.0.0.1:9464"
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for name, wants := range map[string][]string{
+		"ferry.service":             {"ExecStart=%h/.local/bin/ferry daemon --listen " + addr, "ExecStartPost=/usr/bin/curl ", "--fail ", "http://" + addr + "/healthz"},
+		"ferry-healthcheck.service": {"Type=oneshot", "http://" + addr + "/healthz", "systemctl --user restart ferry.service"},
+		"ferry-healthcheck.timer":   {"OnUnitActiveSec=1min", "[Install]"},
+		"prometheus.yml":            {"job_name: ferry", `targets: ["` + addr + `"]`},
+	} {
+		text := read(name)
+		for _, want := range wants {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+	}
+	if !slices.ContainsFunc(newDaemonCommand(&globalOptions{}).Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "listen") }) {
+		t.Error("daemon has no --listen")
 	}
 }
