@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,7 +53,11 @@ func Handler(o Options) (http.Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{o: o, db: &dbCheck{st: o.Store}}
+	tmpl, err := parsePage()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{o: o, db: &dbCheck{st: o.Store}, tmpl: tmpl}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slogErrors{o.Logger}}))
@@ -62,8 +67,9 @@ func Handler(o Options) (http.Handler, error) {
 
 // server holds the handlers' shared state.
 type server struct {
-	o  Options
-	db *dbCheck
+	o    Options
+	db   *dbCheck
+	tmpl *template.Template // the status page
 }
 
 // health reports why the daemon is unhealthy, or nil: the loop's

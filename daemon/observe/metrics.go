@@ -64,17 +64,6 @@ type Metrics struct {
 	budgets map[string]AccountBudget // by lower-cased account
 }
 
-// Descriptions of the series computed when scraped.
-var (
-	budgetRemainingDesc = prometheus.NewDesc("ferry_rate_budget_remaining",
-		"Requests left in an account's rate-limit budget, as its server last announced (the limit once the window has reset).",
-		[]string{"account", "budget"}, nil)
-	budgetLimitDesc = prometheus.NewDesc("ferry_rate_budget_limit",
-		"The size of an account's rate-limit budget.", []string{"account", "budget"}, nil)
-	rateLimitedDesc = prometheus.NewDesc("ferry_rate_limited_responses",
-		"429 answers an account's server gave this process.", []string{"account"}, nil)
-)
-
 // NewMetrics registers ferry's series on reg and returns the Metrics that
 // feed them. st answers the series read from the database (journal items
 // pending); clk nil is the real clock.
@@ -114,8 +103,16 @@ func NewMetrics(reg prometheus.Registerer, st Store, clk clockwork.Clock) (*Metr
 			}
 			return float64(n)
 		})
+	budgets := budgetCollector{m: m,
+		remaining: prometheus.NewDesc("ferry_rate_budget_remaining",
+			"Requests left in an account's rate-limit budget, as its server last announced (the limit once the window has reset).",
+			[]string{"account", "budget"}, nil),
+		limit: prometheus.NewDesc("ferry_rate_budget_limit",
+			"The size of an account's rate-limit budget.", []string{"account", "budget"}, nil),
+		limited: prometheus.NewDesc("ferry_rate_limited_responses",
+			"429 answers an account's server gave this process.", []string{"account"}, nil)}
 	for _, c := range []prometheus.Collector{m.runs, m.failures, m.posts, m.edits, m.deletes, m.lag,
-		m.streams, m.reconnects, m.beatGauge, pending, budgetCollector{m}} {
+		m.streams, m.reconnects, m.beatGauge, pending, budgets} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ferry's metrics: %w", err)
 		}
@@ -246,17 +243,20 @@ func BudgetName(key string) string {
 
 // budgetCollector exposes the budgets when scraped, so that a window
 // that reset since the last run shows as full.
-type budgetCollector struct{ m *Metrics }
+type budgetCollector struct {
+	m                         *Metrics
+	remaining, limit, limited *prometheus.Desc
+}
 
 func (c budgetCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- budgetRemainingDesc
-	ch <- budgetLimitDesc
-	ch <- rateLimitedDesc
+	ch <- c.remaining
+	ch <- c.limit
+	ch <- c.limited
 }
 
 func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, ab := range c.m.Budgets() {
-		send(ch, rateLimitedDesc, ab.RateLimited, ab.Account)
+		send(ch, c.limited, ab.RateLimited, ab.Account)
 		seen := map[string]bool{}
 		for _, b := range ab.Budgets {
 			name := BudgetName(b.Key)
@@ -264,8 +264,8 @@ func (c budgetCollector) Collect(ch chan<- prometheus.Metric) {
 				continue // two hosts' "api" for one account: keep the first
 			}
 			seen[name] = true
-			send(ch, budgetRemainingDesc, int64(b.Remaining), ab.Account, name)
-			send(ch, budgetLimitDesc, int64(b.Limit), ab.Account, name)
+			send(ch, c.remaining, int64(b.Remaining), ab.Account, name)
+			send(ch, c.limit, int64(b.Limit), ab.Account, name)
 		}
 	}
 }

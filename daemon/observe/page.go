@@ -15,10 +15,13 @@ import (
 //go:embed status.html
 var pageSource string
 
-// pageTemplate is parsed per request: parsing is cheap next to the
-// queries, and it keeps the package free of mutable globals.
-func pageTemplate() (*template.Template, error) {
-	return template.New("status").Parse(pageSource)
+// parsePage parses the status page's template (Handler does, once).
+func parsePage() (*template.Template, error) {
+	t, err := template.New("status").Parse(pageSource)
+	if err != nil {
+		return nil, fmt.Errorf("observe: the status page's template: %w", err)
+	}
+	return t, nil
 }
 
 // pageData is what the status page shows.
@@ -71,12 +74,8 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Accounts = append(d.Accounts, row)
 	}
-	t, err := pageTemplate()
 	var buf bytes.Buffer
-	if err == nil {
-		err = t.Execute(&buf, d)
-	}
-	if err != nil {
+	if err := s.tmpl.Execute(&buf, d); err != nil {
 		s.o.Logger.Error("status page", "err", err)
 		http.Error(w, "the status page could not be rendered", http.StatusInternalServerError)
 		return
