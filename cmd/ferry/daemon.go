@@ -160,6 +160,11 @@ func serveObserve(ctx context.Context, g *globalOptions, st *state.Store, o *dae
 	if err != nil {
 		return nil, nil, fmt.Errorf("--listen: %w", err)
 	}
+	// "localhost" is trusted by name; make sure it resolved to loopback.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !o.ListenPublic && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return nil, nil, usagef("--listen %s bound %s, which is not loopback; add --listen-public to serve there anyway", o.Listen, ln.Addr())
+	}
 	g.log.Info("serving the health check, metrics and status page", "addr", ln.Addr().String(),
 		"healthz", "http://"+ln.Addr().String()+"/healthz")
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
