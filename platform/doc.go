@@ -56,6 +56,7 @@
 //
 // A new source type that is not a platform (another kind of document, a
 // directory) is a sources/<name> package that passes sourcetest, a
-// Source* constant and one case in Registry.Source, and the config
-// file's source table.
+// Source* constant, one case in Registry.Source, the config file's source
+// table, and one case each where Routes reads that table (sourceSpec,
+// DescribeSource).
 package platform

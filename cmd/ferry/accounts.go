@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/platform"
-	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -79,21 +77,6 @@ func runAccountsList(ctx context.Context, g *globalOptions) error {
 	return t.flush()
 }
 
-// accountCheck is the result of checking one account, as printed.
-type accountCheck struct {
-	Handle     string      `json:"handle"`
-	Name       string      `json:"name,omitempty"`
-	Server     string      `json:"server"`
-	Software   string      `json:"software,omitempty"`
-	Version    string      `json:"version,omitempty"`
-	Limits     post.Limits `json:"limits"`
-	LimitsFrom string      `json:"limits_from,omitempty"`
-	TokenOK    bool        `json:"token_ok"`
-	Problem    string      `json:"problem,omitempty"`
-
-	revoked bool // the server refused the token
-}
-
 func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 	st, err := g.openStore(ctx)
 	if err != nil {
@@ -102,7 +85,7 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 	defer st.Close()
 	var accts []state.Account
 	if ref != "" {
-		a, err := account(ctx, st, ref)
+		a, err := platform.LookupAccount(ctx, st, ref)
 		if err != nil {
 			return err
 		}
@@ -111,10 +94,14 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 		return fmt.Errorf("list accounts: %w", err)
 	}
 
-	results := make([]accountCheck, 0, len(accts))
+	reg, err := g.registry()
+	if err != nil {
+		return err
+	}
+	results := make([]platform.AccountCheck, 0, len(accts))
 	failed := 0
 	for _, a := range accts {
-		r := checkAccount(ctx, g, st, a)
+		r := reg.Check(ctx, a, st)
 		if !r.TokenOK {
 			failed++
 		}
@@ -134,7 +121,7 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 	}
 	if failed > 0 {
 		if len(accts) == 1 {
-			if results[0].revoked {
+			if results[0].Revoked {
 				return authError{fmt.Sprintf("account %s: %s", accts[0].Handle, results[0].Problem)}
 			}
 			return fmt.Errorf("account %s: %s", accts[0].Handle, results[0].Problem)
@@ -144,49 +131,7 @@ func runAccountsCheck(ctx context.Context, g *globalOptions, ref string) error {
 	return nil
 }
 
-// checkAccount asks the account's server what it runs and whether the token
-// still works. Problems are reported in the result, not as errors, so one
-// dead server does not hide the others.
-func checkAccount(ctx context.Context, g *globalOptions, st *state.Store, a state.Account) accountCheck {
-	r := accountCheck{Handle: a.Handle, Name: a.Name, Server: a.Server, Software: a.Software, Version: a.SoftwareVersion}
-	sess, err := g.session(a)
-	if err != nil {
-		r.Problem = err.Error()
-		return r
-	}
-	cctx, cancel := withTimeout(ctx)
-	defer cancel()
-	srv, err := sess.Server(cctx)
-	if err != nil {
-		r.Problem = err.Error()
-		return r
-	}
-	r.Software, r.Version, r.Limits, r.LimitsFrom = srv.Software, srv.Version, srv.Limits, srv.LimitsFrom
-	me, err := sess.Verify(cctx)
-	switch {
-	case platform.IsUnauthorized(err):
-		r.Problem = fmt.Sprintf("the server no longer accepts ferry's token (revoked or expired); run `ferry login %s` again", a.Server)
-		r.revoked = true
-		return r
-	case err != nil:
-		r.Problem = err.Error()
-		return r
-	case me.ID != a.AccountID && a.AccountID != "":
-		r.Problem = fmt.Sprintf("the token now belongs to another account (%s); run `ferry login %s` again", me.Username, a.Server)
-		return r
-	}
-	r.TokenOK = true
-	if srv.Software != a.Software || srv.Version != a.SoftwareVersion {
-		// Servers upgrade; keep what later commands read current.
-		a.Software, a.SoftwareVersion = srv.Software, srv.Version
-		if err := st.PutAccount(ctx, a); err != nil {
-			g.log.Warn("could not record the server's new version", "account", a.Handle, "err", err)
-		}
-	}
-	return r
-}
-
-func printCheck(g *globalOptions, r accountCheck) {
+func printCheck(g *globalOptions, r platform.AccountCheck) {
 	t := newTable(g.stdout)
 	t.row("account", r.Handle)
 	if r.Name != "" {
@@ -242,13 +187,17 @@ func runAccountsRemove(ctx context.Context, g *globalOptions, ref string) error 
 		return err
 	}
 	defer st.Close()
-	a, err := account(ctx, st, ref)
+	a, err := platform.LookupAccount(ctx, st, ref)
 	if err != nil {
 		return err
 	}
 	revoked := "the token was imported with --token, so ferry cannot revoke it; revoke it in the server's settings"
 	if a.ClientID != "" {
-		revoked = revoke(ctx, g, st, a)
+		if reg, err := g.registry(); err != nil {
+			revoked = "not revoked: " + err.Error()
+		} else {
+			revoked = reg.RevokeToken(ctx, a, st)
+		}
 	}
 	if err := st.DeleteAccount(ctx, a.Handle); err != nil {
 		return fmt.Errorf("forget account %s: %w", a.Handle, err)
@@ -258,33 +207,6 @@ func runAccountsRemove(ctx context.Context, g *globalOptions, ref string) error 
 	}
 	_, err = fmt.Fprintf(g.stdout, "removed %s (%s)\n", a.Handle, revoked)
 	return err
-}
-
-// revoke revokes the account's token and describes the outcome. Failure to
-// revoke does not stop the removal: the person asked ferry to forget the
-// account, and the outcome tells them what is left to do.
-func revoke(ctx context.Context, g *globalOptions, st *state.Store, a state.Account) string {
-	sess, err := g.session(a)
-	if err != nil {
-		return "not revoked: " + err.Error()
-	}
-	rv, ok := sess.(platform.Revoker)
-	if !ok {
-		return "ferry cannot revoke tokens of " + a.Platform + " accounts; revoke it in the server's settings"
-	}
-	rctx, cancel := withTimeout(ctx)
-	defer cancel()
-	err = rv.Revoke(rctx, st)
-	switch {
-	case err == nil:
-		return "token revoked"
-	case errors.Is(err, platform.ErrNoApp):
-		return "the app registration is gone, so the token could not be revoked; revoke it in the server's settings"
-	case errors.Is(err, platform.ErrCannotRevoke):
-		return "the server cannot revoke tokens; revoke it in the server's settings"
-	default:
-		return "not revoked: " + err.Error()
-	}
 }
 
 func dash(s string) string {

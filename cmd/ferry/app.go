@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +55,7 @@ type globalOptions struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(g)
+	ownHelp(app)
 	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return exitOK
@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &pe):
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return exitPartial
-	case errors.As(err, &ae) || fedi.IsUnauthorized(err):
+	case errors.As(err, &ae) || platform.IsUnauthorized(err):
 		fmt.Fprintf(stderr, "ferry: %v\n", err)
 		return exitAuth
 	default:
@@ -185,23 +185,6 @@ func (g *globalOptions) openStore(ctx context.Context) (*state.Store, error) {
 	return st, nil
 }
 
-// httpClient returns a paced HTTP client for one account or server, and its
-// transport for statistics.
-func (g *globalOptions) httpClient() (*http.Client, *fedi.Transport, error) {
-	roots, err := fedi.LoadRoots(g.CAFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	hc, tr := fedi.NewHTTPClient(fedi.HTTPOptions{
-		Roots: roots,
-		Transport: fedi.TransportOptions{
-			UserAgent: userAgent(),
-			Logger:    g.log,
-		},
-	})
-	return hc, tr, nil
-}
-
 // registry returns the platforms ferry speaks, built once per command
 // from the global flags.
 func (g *globalOptions) registry() (*platform.Registry, error) {
@@ -238,7 +221,7 @@ func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Sto
 	if err != nil {
 		return nil, state.Account{}, nil, err
 	}
-	acct, err := account(ctx, st, ref)
+	acct, err := platform.LookupAccount(ctx, st, ref)
 	if err != nil {
 		st.Close()
 		return nil, state.Account{}, nil, err
@@ -251,45 +234,58 @@ func (g *globalOptions) openAccount(ctx context.Context, ref string) (*state.Sto
 	return st, acct, sess, nil
 }
 
-// noRole is the error for an account whose platform lacks what a command
-// needs.
-func noRole(acct state.Account, what string) error {
-	return fmt.Errorf("account %s: ferry cannot %s on %s accounts", acct.Handle, what, acct.Platform)
-}
-
-// usage returns what the session's connection has done, or nothing for
-// platforms that do not count.
-func usage(s platform.Session) platform.Usage {
-	if m, ok := s.(platform.Metered); ok {
-		return m.Usage()
-	}
-	return platform.Usage{}
-}
-
-// account loads a stored account by handle or name, with an error that
-// tells the person what to do when it is missing.
-func account(ctx context.Context, st *state.Store, ref string) (state.Account, error) {
-	a, err := st.Account(ctx, ref)
-	if errors.Is(err, state.ErrNotFound) {
-		return state.Account{}, fmt.Errorf("no account %q: run `ferry accounts` to list accounts or `ferry login SERVER` to add one", ref)
-	}
-	if err != nil {
-		return state.Account{}, fmt.Errorf("load account %q: %w", ref, err)
-	}
-	return a, nil
-}
-
-// authHint explains what to do when a server no longer accepts a token.
-func authHint(err error, acct state.Account) error {
-	if platform.IsUnauthorized(err) {
-		return fmt.Errorf("%w\n  the server no longer accepts ferry's token for %s (revoked, expired or missing a permission); run `ferry login %s` again",
-			err, acct.Handle, acct.Server)
-	}
-	return err
-}
-
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, requestTimeout)
+}
+
+// ownHelp gives the app and each of its commands their own help flag and
+// help command, copies of urfave/cli's. Left alone, cli appends its
+// package-level HelpFlag and help command to every app and command and
+// writes to them while parsing, so two apps running at once in one
+// process (the tests run `ferry daemon` and `ferry status` side by side)
+// race. HideHelp keeps cli from appending its own; the help a person sees
+// is the same.
+func ownHelp(app *cli.App) {
+	scratch := &cli.App{}
+	scratch.Setup() // appends cli's help command, which is only read here
+	helpCmd := *scratch.Command("help")
+	helpFlag := *cli.HelpFlag.(*cli.BoolFlag)
+	newFlag := func() cli.Flag { f := helpFlag; return &f }
+	newCmd := func() *cli.Command { c := helpCmd; c.HideHelp = true; return &c }
+	app.HideHelp = true
+	app.Flags = append(app.Flags, newFlag())
+	app.Commands = append(app.Commands, newCmd())
+	var walk func(cmds []*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			if c.Name == "help" {
+				continue
+			}
+			c.HideHelp = true
+			c.Flags = append(c.Flags, newFlag())
+			c.OnUsageError = commandUsageError
+			if len(c.Subcommands) > 0 {
+				walk(c.Subcommands)
+				c.Subcommands = append(c.Subcommands, newCmd())
+			}
+		}
+	}
+	walk(app.Commands)
+}
+
+// commandUsageError prints what cli prints for a command's flag mistake
+// when it adds its own help: the mistake, a suggestion and the command's
+// help.
+func commandUsageError(c *cli.Context, err error, _ bool) error {
+	w := c.App.Writer
+	fmt.Fprintf(w, "%s %s\n\n", "Incorrect Usage:", err.Error())
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok && cli.SuggestFlag != nil {
+		if s := cli.SuggestFlag(c.Command.Flags, name, false); s != "" {
+			fmt.Fprintf(w, cli.SuggestDidYouMeanTemplate+"\n\n", s)
+		}
+	}
+	_ = cli.ShowCommandHelp(c.Lineage()[1], c.Command.Name)
+	return err
 }
 
 // interspersed moves a command's flags in front of its positional arguments,
@@ -330,6 +326,7 @@ func interspersed(app *cli.App, args []string) []string {
 		i++
 	}
 	var fl, pos []string
+	leaf := cmds == nil // the path ends at a command without subcommands
 	for ; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -344,6 +341,8 @@ func interspersed(app *cli.App, args []string) []string {
 				fl = append(fl, args[i+1])
 				i++
 			}
+		case leaf && len(pos) == 0 && (a == "help" || a == "h"):
+			fl = append(fl, "--help") // as cli's help subcommand of every command did
 		default:
 			pos = append(pos, a)
 		}

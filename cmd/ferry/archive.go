@@ -14,7 +14,6 @@ import (
 	"github.com/fedi-ferry/ferry/post"
 	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 	srcarchive "github.com/fedi-ferry/ferry/sources/archive"
-	"github.com/fedi-ferry/ferry/state"
 )
 
 // archiveOptions are the flags of `ferry archive ACCOUNT`.
@@ -65,15 +64,15 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 	defer st.Close()
 	arc, ok := sess.(platform.Archiver)
 	if !ok {
-		return noRole(acct, "archive posts")
+		return platform.NoRole(acct, "archive posts")
 	}
 	// A whole archive run can take long; each request has its own bound in
 	// the transport, and the person can interrupt.
-	res, err := arc.Update(ctx, archiveRunOptions(g, st, acct, o))
+	res, err := arc.Update(ctx, platform.ArchiveOptions(acct.Handle, st, o.Out, o.Refresh, o.MediaWorkers, o.Zip, g.log))
 	if err != nil {
-		return authHint(err, acct)
+		return platform.AuthHint(err, acct)
 	}
-	requests := usage(sess).Requests
+	requests := platform.UsageOf(sess).Requests
 	if g.JSON {
 		if err := printJSON(g.stdout, struct {
 			sinkarchive.UpdateResult
@@ -88,17 +87,6 @@ func runArchive(ctx context.Context, g *globalOptions, o archiveOptions, ref str
 		return partialError{fmt.Sprintf("archive %s: %d media files could not be downloaded; run the same command again to retry them", acct.Handle, len(res.MediaFailed))}
 	}
 	return nil
-}
-
-// archiveRunOptions wires an archive run of acct (the session supplies the
-// connection): ferry's database for the cursors, and the search index of
-// sources/archive.
-func archiveRunOptions(g *globalOptions, st *state.Store, acct state.Account, o archiveOptions) sinkarchive.UpdateOptions {
-	return sinkarchive.UpdateOptions{
-		Options: sinkarchive.Options{Cursors: st, Account: acct.Handle, Refresh: o.Refresh,
-			MediaWorkers: o.MediaWorkers, Logger: g.log},
-		Dir: o.Out, Index: srcarchive.Reindex, Zip: o.Zip,
-	}
 }
 
 func printArchiveResult(w io.Writer, handle string, res sinkarchive.UpdateResult, requests int64) {

@@ -123,7 +123,7 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 		return err
 	}
 	defer st.Close()
-	ro, err := publishRunOptions(ctx, g, st, sess, po)
+	ro, err := platform.PublishOptions(ctx, sess, po, st, g.log)
 	if err != nil {
 		return err
 	}
@@ -156,34 +156,6 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 	return nil
 }
 
-// publishRunOptions wires a publish to the session's account: its sink,
-// what its server runs, ferry's journal and progress lines in the log. The
-// caller sets Dir.
-func publishRunOptions(ctx context.Context, g *globalOptions, st *state.Store, sess platform.Session, po publish.Options) (publish.RunOptions, error) {
-	acct := sess.Account()
-	so, ok := sess.(platform.SinkOpener)
-	if !ok {
-		return publish.RunOptions{}, noRole(acct, "publish posts")
-	}
-	dctx, cancel := withTimeout(ctx)
-	srv, err := sess.Server(dctx)
-	cancel()
-	if err != nil {
-		return publish.RunOptions{}, authHint(fmt.Errorf("archive publish: %w", err), acct)
-	}
-	return publish.RunOptions{
-		Options: po, Account: acct.Handle,
-		Server:  publish.Server{Software: srv.Software, Version: srv.Version, Limits: srv.Limits},
-		Sink:    so.Sink(),
-		Journal: st, Log: g.log,
-		Progress: func(done, total int, eta time.Duration) {
-			if done%20 == 0 || done == total {
-				g.log.Info("progress", "done", done, "total", total, "eta", eta.Round(time.Second))
-			}
-		},
-	}, nil
-}
-
 // publishError turns the publish's typed refusals into usage errors with
 // what to do instead.
 func publishError(err error, acct state.Account) error {
@@ -194,7 +166,7 @@ func publishError(err error, acct state.Account) error {
 	case errors.As(err, &nb):
 		return usagef("archive publish: %v; use --mode repost", nb)
 	}
-	return authHint(err, acct)
+	return platform.AuthHint(err, acct)
 }
 
 func printPublishResult(w io.Writer, handle string, res publish.Result) {

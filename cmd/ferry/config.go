@@ -2,37 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/config"
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/platform"
 )
-
-// checkAccounts verifies that every account the config names is one ferry
-// knows, and returns their stored records by reference. Every unknown
-// account is reported, on the line that names it.
-func checkAccounts(ctx context.Context, st *state.Store, cfg *config.Config) (map[string]state.Account, error) {
-	out := map[string]state.Account{}
-	err := cfg.CheckAccounts(func(ref string) (bool, error) {
-		a, err := st.Account(ctx, ref)
-		if errors.Is(err, state.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("load account %q: %w", ref, err)
-		}
-		out[ref] = a
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
 
 func newConfigCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
@@ -58,7 +35,7 @@ func runConfigCheck(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	defer st.Close()
-	if _, err := checkAccounts(ctx, st, cfg); err != nil {
+	if _, err := platform.ConfigAccounts(ctx, st, cfg); err != nil {
 		return err
 	}
 	if g.JSON {
@@ -73,20 +50,11 @@ func runConfigCheck(ctx context.Context, g *globalOptions) error {
 	}
 	fmt.Fprintf(g.stdout, "%s: ok, %d route(s), %d backup(s)\n", cfg.Path, len(cfg.Routes), len(cfg.Backups))
 	for _, r := range cfg.Routes {
-		var src string
-		switch {
-		case r.Feed != nil:
-			src = "feed " + r.Feed.URL
-		case r.Account != nil:
-			src = "account " + r.Account.Account
-		case r.Archive != nil:
-			src = "archive " + r.Archive.Path
-		}
 		paused := ""
 		if r.Paused {
 			paused = " (paused)"
 		}
-		fmt.Fprintf(g.stdout, "  %s: %s → %s, every %s%s\n", r.Route.Name, src, strings.Join(r.SinkAcct, ", "), r.Schedule, paused)
+		fmt.Fprintf(g.stdout, "  %s: %s → %s, every %s%s\n", r.Route.Name, platform.DescribeSource(r), strings.Join(r.SinkAcct, ", "), r.Schedule, paused)
 	}
 	for _, b := range cfg.Backups {
 		var what []string

@@ -19,7 +19,6 @@ import (
 	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/daemon/observe"
 	"github.com/fedi-ferry/ferry/platform"
-	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/state"
 	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
@@ -150,7 +149,11 @@ func serveObserve(ctx context.Context, g *globalOptions, st *state.Store, o *dae
 	if m, err = observe.NewMetrics(reg, st, nil); err != nil {
 		return nil, nil, err
 	}
-	h, err := observe.Handler(observe.Options{Store: st, Metrics: m, Gatherer: reg, Logger: g.log,
+	routes := func(ctx context.Context, now time.Time) ([]daemon.RouteStatus, error) {
+		cfg, _ := config.Load(g.Config) // as `ferry status`: a broken file shows routes as not configured
+		return daemon.Status(ctx, bridgestore.New(st), cfg, now)
+	}
+	h, err := observe.Handler(observe.Options{Store: st, Routes: routes, Metrics: m, Gatherer: reg, Logger: g.log,
 		// A few ticks, plus the longest a claim may wait for the lock.
 		Stale: 3*o.Tick + time.Minute})
 	if err != nil {
@@ -178,54 +181,44 @@ func serveObserve(ctx context.Context, g *globalOptions, st *state.Store, o *dae
 	return m, func() { cancel(); <-done }, nil
 }
 
-// observeBudgets hands each account's rate-limit budgets to m, after
-// recordBudgets stored them for `ferry status`.
-func (w *wiring) observeBudgets(m *observe.Metrics) {
-	for handle, sess := range w.sessions {
-		if mt, ok := sess.(platform.Metered); ok {
-			u := mt.Usage()
-			m.SetBudgets(handle, u.Budgets, u.RateLimited)
-		}
-	}
-}
-
-// daemonConfig reads the config file and wires its routes and backups.
+// daemonConfig reads the config file and builds its routes and backups.
 // m, when not nil, receives the accounts' rate-limit budgets after each run.
 func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store, m *observe.Metrics) (daemon.Config, error) {
 	cfg, err := config.Load(g.Config)
 	if err != nil {
 		return daemon.Config{}, err
 	}
-	w, err := newWiring(ctx, g, st, cfg, false)
+	accts, err := platform.ConfigAccounts(ctx, st, cfg)
 	if err != nil {
 		return daemon.Config{}, err
 	}
-	dc := daemon.Config{AfterRun: w.recordBudgets}
+	reg, err := g.registry()
+	if err != nil {
+		return daemon.Config{}, err
+	}
+	routes := reg.Routes(accts, false)
+	dc, err := daemon.FromConfig(cfg, routes.Route, func(ctx context.Context, b config.BackupSpec) error {
+		_, err := runBackupJob(ctx, g, st, b)
+		return err
+	})
+	dc.AfterRun = func(ctx context.Context) { routes.RecordBudgets(ctx, st) }
 	if m != nil {
-		dc.AfterRun = func(ctx context.Context) { w.recordBudgets(ctx); w.observeBudgets(m) }
+		dc.AfterRun = func(ctx context.Context) {
+			routes.RecordBudgets(ctx, st)
+			observeBudgets(ctx, st, accts, m)
+		}
 	}
-	for _, b := range cfg.Backups {
-		sched, err := schedule.Parse(b.Schedule)
-		if err != nil {
-			return daemon.Config{}, err
-		}
-		dc.Jobs = append(dc.Jobs, daemon.Job{Name: b.Name, Schedule: sched, Spec: b.Schedule,
-			Run: func(ctx context.Context) error { _, err := runBackupJob(ctx, g, st, b); return err }})
+	return dc, err
+}
+
+// observeBudgets hands m the rate-limit budgets RecordBudgets just stored
+// for the accounts of the routes.
+func observeBudgets(ctx context.Context, st *state.Store, accts map[string]state.Account, m *observe.Metrics) {
+	list := make([]state.Account, 0, len(accts))
+	for _, a := range accts {
+		list = append(list, a)
 	}
-	for _, spec := range cfg.Routes {
-		if spec.Paused {
-			dc.Paused = append(dc.Paused, spec.Route.Name)
-			continue
-		}
-		r, streams, err := w.route(ctx, spec)
-		if err != nil {
-			return daemon.Config{}, err
-		}
-		sched, err := schedule.Parse(spec.Schedule)
-		if err != nil {
-			return daemon.Config{}, err
-		}
-		dc.Routes = append(dc.Routes, daemon.Route{Route: r, Schedule: sched, Spec: spec.Schedule, Stream: streams})
+	for _, ab := range platform.Budgets(ctx, st, list) {
+		m.SetBudgets(ab.Account, ab.Budgets, ab.RateLimited)
 	}
-	return dc, nil
 }

@@ -59,11 +59,11 @@ func runExport(ctx context.Context, g *globalOptions, o exportOptions, ref strin
 	defer st.Close()
 	gp, ok := sess.(platform.GraphPorter)
 	if !ok {
-		return noRole(acct, "export the social graph")
+		return platform.NoRole(acct, "export the social graph")
 	}
 	res, err := gp.Export(ctx, migrate.ExportOptions{Dir: o.Out, Types: types, Log: g.log})
 	if err != nil {
-		return authHint(err, acct)
+		return platform.AuthHint(err, acct)
 	}
 	if g.JSON {
 		return printJSON(g.stdout, res)

@@ -98,7 +98,7 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 	defer st.Close()
 	gp, ok := sess.(platform.GraphPorter)
 	if !ok {
-		return noRole(acct, "import the social graph")
+		return platform.NoRole(acct, "import the social graph")
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -136,9 +136,9 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 		return usagef("import: --mode overwrite would remove the %d entries above; run again with --yes to do it", len(res.Removals))
 	}
 	if res.Report == nil {
-		return authHint(err, acct)
+		return platform.AuthHint(err, acct)
 	}
-	stats := usage(sess)
+	stats := platform.UsageOf(sess)
 	g.log.Debug("import requests", "requests", stats.Requests, "rate_limited", stats.RateLimited,
 		"retries", stats.Retries, "waited", stats.Waited.Round(time.Millisecond), "elapsed", time.Since(started).Round(time.Millisecond))
 	if g.JSON {
@@ -178,7 +178,7 @@ func importError(err error, acct state.Account) error {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return fmt.Errorf("import into %s stopped before the end (%w); run the same command again to continue", acct.Handle, err)
 	}
-	return authHint(err, acct)
+	return platform.AuthHint(err, acct)
 }
 
 func printRemovals(w io.Writer, rep *migrate.Report) {

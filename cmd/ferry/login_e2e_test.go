@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fedi-ferry/ferry/internal/testenv"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -59,7 +60,7 @@ func TestE2ELoginTokenFileAndCheck(t *testing.T) {
 	}
 
 	check := c.run("--json", "accounts", "check", "main").mustSucceed(t)
-	var checks []accountCheck
+	var checks []platform.AccountCheck
 	if err := json.Unmarshal([]byte(check.stdout), &checks); err != nil || len(checks) != 1 {
 		t.Fatalf("accounts check --json: %v\n%s", err, check.stdout)
 	}

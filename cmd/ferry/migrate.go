@@ -2,12 +2,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,61 +94,19 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-// loadSide loads a stored account, its session (which counts the side's
-// requests) and what migrate/move needs to know of it.
-func loadSide(ctx context.Context, g *globalOptions, st *state.Store, ref string) (*move.Side, platform.Session, error) {
-	acct, err := account(ctx, st, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	sess, err := g.session(acct)
-	if err != nil {
-		return nil, nil, err
-	}
-	mv, ok := sess.(platform.Mover)
-	if !ok {
-		return nil, nil, noRole(acct, "migrate")
-	}
-	cctx, cancel := withTimeout(ctx)
-	defer cancel()
-	side, err := mv.MoveSide(cctx)
-	if err != nil {
-		return nil, nil, authHint(err, acct)
-	}
-	return side, sess, nil
-}
-
-func (o migrateOptions) dir(g *globalOptions, from, to string) string {
-	if o.Dir != "" {
-		return o.Dir
-	}
-	return move.DefaultDir(g.DataDir, from, to)
-}
-
 func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	if o.From == "" || o.To == "" {
 		return usagef("migrate plan: give --from OLD and --to NEW")
 	}
-	st, err := g.openStore(ctx)
+	m, err := newRunner(ctx, g, o, "plan")
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	old, _, err := loadSide(ctx, g, st, o.From)
-	if err != nil {
-		return err
-	}
-	nw, _, err := loadSide(ctx, g, st, o.To)
-	if err != nil {
-		return err
-	}
-	hc, _, err := g.httpClient()
-	if err != nil {
-		return err
-	}
+	defer m.st.Close()
+	old, nw := m.r.Old, m.r.New
 	pctx, cancel := withTimeout(ctx)
 	defer cancel()
-	plan, err := move.Preflight(pctx, old, nw, hc)
+	plan, err := move.Preflight(pctx, old, nw, m.r.Public)
 	if err != nil {
 		return err
 	}
@@ -157,7 +115,7 @@ func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) err
 			return err
 		}
 	} else {
-		printPlan(g, plan, o.dir(g, old.Handle, nw.Handle))
+		printPlan(g, plan, cmp.Or(o.Dir, move.DefaultDir(g.DataDir, old.Handle, nw.Handle)))
 	}
 	if plan.Blocked() {
 		return fmt.Errorf("migrate %s to %s cannot proceed: %s", old.Handle, nw.Handle, strings.Join(plan.Blockers(), "; "))
@@ -204,7 +162,7 @@ func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd stri
 	if o.To == "" || (o.From == "") == (o.FromArchive == "") {
 		return migration{}, usagef("migrate %s: give --to NEW and either --from OLD or --from-archive DIR", cmd)
 	}
-	hc, _, err := g.httpClient()
+	reg, err := g.registry()
 	if err != nil {
 		return migration{}, err
 	}
@@ -212,31 +170,20 @@ func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd stri
 	if err != nil {
 		return migration{}, err
 	}
-	fail := func(err error) (migration, error) { st.Close(); return migration{}, err }
-	m := migration{st: st}
-	nw, newSess, err := loadSide(ctx, g, st, o.To)
+	om, err := reg.OpenMigration(ctx, st, platform.MigrationAccounts{From: o.From, FromArchive: o.FromArchive, To: o.To,
+		Dir: o.Dir, DataDir: g.DataDir})
+	var le *platform.LifeboatError
+	if errors.As(err, &le) {
+		err = usagef("migrate %s: %v: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, le)
+	}
 	if err != nil {
-		return fail(err)
+		st.Close()
+		return migration{}, err
 	}
-	m.new = newSess
-	m.r = &move.Runner{New: nw, Journal: st, Public: hc, Out: g.stderr, Log: g.log, AliasManual: o.AliasManual,
-		AliasWait: o.AliasWait, MoveWait: o.MoveWait, VerifyWindow: o.VerifyWindow}
-	if o.FromArchive != "" {
-		if m.r.Dir, err = filepath.Abs(o.FromArchive); err != nil {
-			return fail(usagef("migrate %s: --from-archive: %v", cmd, err))
-		}
-		if err := move.CheckLifeboat(m.r.Dir); err != nil {
-			return fail(usagef("migrate %s: %v: give the directory of an earlier migration or export (`ferry export OLD --out DIR/graph`)", cmd, err))
-		}
-		return m, nil
-	}
-	if m.r.Old, m.old, err = loadSide(ctx, g, st, o.From); err != nil {
-		return fail(err)
-	}
-	if m.r.Dir, err = filepath.Abs(o.dir(g, m.r.Old.Handle, nw.Handle)); err != nil {
-		return fail(err)
-	}
-	return m, nil
+	r := om.Runner
+	r.Out, r.Log, r.AliasManual = g.stderr, g.log, o.AliasManual
+	r.AliasWait, r.MoveWait, r.VerifyWindow = o.AliasWait, o.MoveWait, o.VerifyWindow
+	return migration{r: r, st: st, old: om.Old, new: om.New}, nil
 }
 
 func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
@@ -251,9 +198,6 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	r := m.r
 	prog := newProgress(g.stderr)
 	r.Out = prog // the steps' lines end a drawn progress bar first
-	mig := &move.Migration{Runner: r,
-		Replay: migrate.ImportOptions{Client: r.New.Client, Account: m.new.Account().Handle, Software: m.new.Account().Software,
-			Method: migrate.Method(o.ReplayMethod), Journal: m.st, Progress: prog.update, Log: g.log}}
 	if old := r.Old; old != nil {
 		plan, err := move.Preflight(ctx, old, r.New, r.Public)
 		if err != nil {
@@ -275,24 +219,23 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 			}
 		}
 		r.Password = passwordSource(g, o.PasswordFile, old.Handle)
-		mig.Graph = migrate.ExportOptions{Client: old.Client, Log: g.log}
-		mig.Archive = archiveRunOptions(g, m.st, m.old.Account(), archiveOptions{MediaWorkers: 4})
-		mig.Archive.Client = old.Client
 	}
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return fmt.Errorf("create the migration directory: %w", err)
 	}
+	mo := platform.MigrationOptions{Runner: r, Old: m.old, New: m.new, Journal: m.st,
+		Method: migrate.Method(o.ReplayMethod), Progress: prog.update, Log: g.log}
 	if o.Publish != "" {
 		po, err := archivePublishOptions{To: m.new.Account().Handle, Mode: o.Publish, Boosts: "skip",
 			RepostVisibility: "unlisted", Note: publish.DefaultNote, Long: "split"}.build()
 		if err != nil {
 			return err
 		}
-		ro, err := publishRunOptions(ctx, g, m.st, m.new, po)
-		if err != nil {
-			return err
-		}
-		mig.Publish = &ro
+		mo.Publish = &po
+	}
+	mig, err := platform.Migration(ctx, mo)
+	if err != nil {
+		return err
 	}
 	res, err := mig.Run(ctx)
 	prog.end()
@@ -304,7 +247,7 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 		var oldHandle string
 		var oldRequests int64
 		if m.old != nil {
-			oldHandle, oldRequests = m.old.Account().Handle, usage(m.old).Requests
+			oldHandle, oldRequests = m.old.Account().Handle, platform.UsageOf(m.old).Requests
 		}
 		printMigration(g.stdout, res, oldHandle, m.new.Account().Handle, oldRequests, err == nil)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +10,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/config"
+	"github.com/fedi-ferry/ferry/daemon"
+	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 func newStatusCommand(g *globalOptions) *cli.Command {
@@ -27,33 +29,11 @@ func newStatusCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-// routeStatus is one route's state, as printed.
-type routeStatus struct {
-	Route      string     `json:"route"`
-	Configured bool       `json:"configured"`
-	Paused     bool       `json:"paused,omitempty"`
-	Schedule   string     `json:"schedule,omitempty"`
-	LastRun    *time.Time `json:"last_run,omitempty"`
-	LastOK     *time.Time `json:"last_ok,omitempty"`
-	NextRun    *time.Time `json:"next_run,omitempty"`
-	// LagSeconds is how long ago the newest origin post handled was made:
-	// with a busy source, how far behind the mirror is.
-	LagSeconds *int64 `json:"lag_seconds,omitempty"`
-	Mirrored   int    `json:"mirrored"`
-	Failed     int    `json:"failed"`
-	Failures   int    `json:"consecutive_failures"`
-	LastError  string `json:"last_error,omitempty"`
-	// Transient reports that LastError may pass by itself (a server
-	// error, a rate limit, a network failure): NextRun is then a retry
-	// within seconds or minutes, not the schedule.
-	Transient bool `json:"last_error_transient,omitempty"`
-}
-
 // statusReport is the whole output of `ferry status`.
 type statusReport struct {
-	Daemon   string          `json:"daemon"` // "running" or "not running"
-	Routes   []routeStatus   `json:"routes"`
-	Accounts []accountBudget `json:"accounts"`
+	Daemon   string                   `json:"daemon"` // "running" or "not running"
+	Routes   []daemon.RouteStatus     `json:"routes"`
+	Accounts []platform.AccountBudget `json:"accounts"`
 }
 
 func runStatus(ctx context.Context, g *globalOptions) error {
@@ -62,67 +42,21 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	defer st.Close()
-	rep := statusReport{Daemon: "not running", Routes: []routeStatus{}}
+	rep := statusReport{Daemon: "not running"}
 	if release, err := st.LockDaemon(); errors.Is(err, state.ErrLocked) {
 		rep.Daemon = "running"
 	} else if err == nil {
 		_ = release()
 	}
-	configured := map[string]config.RouteSpec{}
 	cfg, cfgErr := config.Load(g.Config)
-	if cfgErr == nil {
-		for _, r := range cfg.Routes {
-			configured[r.Route.Name] = r
-		}
-	}
-	stored, err := st.BridgeRoutes(ctx)
-	if err != nil {
+	if rep.Routes, err = daemon.Status(ctx, bridgestore.New(st), cfg, time.Now()); err != nil {
 		return err
-	}
-	have := map[string]bool{}
-	opt := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
-	for _, r := range stored {
-		spec, ok := configured[r.Name]
-		rs := routeStatus{Route: r.Name, Configured: ok, Paused: spec.Paused || r.Paused, Schedule: r.Schedule,
-			LastRun: opt(r.LastRunAt), LastOK: opt(r.LastOKAt), NextRun: opt(r.NextRunAt), Mirrored: r.Posted,
-			Failed: r.Failed, Failures: r.FailCount, LastError: r.LastError, Transient: r.Transient}
-		if ok && spec.Schedule != "" {
-			rs.Schedule = spec.Schedule
-		}
-		if !r.NewestAt.IsZero() {
-			lag := int64(time.Since(r.NewestAt).Seconds())
-			rs.LagSeconds = &lag
-		}
-		have[r.Name] = true
-		rep.Routes = append(rep.Routes, rs)
-	}
-	if cfg != nil {
-		for _, spec := range cfg.Routes {
-			if !have[spec.Route.Name] {
-				rep.Routes = append(rep.Routes, routeStatus{Route: spec.Route.Name, Configured: true, Paused: spec.Paused, Schedule: spec.Schedule})
-			}
-		}
 	}
 	accts, err := st.Accounts(ctx)
 	if err != nil {
 		return fmt.Errorf("list accounts: %w", err)
 	}
-	rep.Accounts = []accountBudget{}
-	for _, a := range accts {
-		v, err := st.Get(ctx, budgetKey(a.Handle))
-		if err != nil {
-			continue // never used by mirror or the daemon
-		}
-		var ab accountBudget
-		if json.Unmarshal([]byte(v), &ab) == nil {
-			rep.Accounts = append(rep.Accounts, ab)
-		}
-	}
+	rep.Accounts = platform.Budgets(ctx, st, accts)
 	if g.JSON {
 		return printJSON(g.stdout, rep)
 	}
@@ -173,11 +107,8 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		left := "unknown (the server sends no rate-limit headers)"
 		if len(a.Budgets) > 0 {
 			var parts []string
-			for _, b := range a.Budgets {
-				if !b.Reset.IsZero() && b.Reset.Before(time.Now()) {
-					b.Remaining = b.Limit // the window has reset since
-				}
-				parts = append(parts, fmt.Sprintf("%s %d/%d", budgetName(b.Key), b.Remaining, b.Limit))
+			for _, b := range a.Left(time.Now()) {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", b.Name, b.Remaining, b.Limit))
 			}
 			left = strings.Join(parts, ", ")
 		}
@@ -185,16 +116,6 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		t.row(a.Account, left, a.RateLimited, when(&upd))
 	}
 	return t.flush()
-}
-
-// budgetName shortens a transport budget key ("host/api#statuses") for
-// people: "api", "api statuses".
-func budgetName(key string) string {
-	_, rest, ok := strings.Cut(key, "/")
-	if !ok {
-		return key
-	}
-	return strings.ReplaceAll(rest, "#", " ")
 }
 
 func when(t *time.Time) string {

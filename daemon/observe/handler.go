@@ -13,11 +13,17 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fedi-ferry/ferry/daemon"
 )
 
-// Options configure Handler. Store, Metrics and Gatherer are required.
+// Options configure Handler. Store, Routes, Metrics and Gatherer are
+// required.
 type Options struct {
-	Store   Store
+	Store Store
+	// Routes reports every route as `ferry status` does (daemon.Status
+	// on the store and the config file), with lags measured to now.
+	Routes  func(ctx context.Context, now time.Time) ([]daemon.RouteStatus, error)
 	Metrics *Metrics
 	// Gatherer is the registry Metrics was registered on (with anything
 	// else to expose, e.g. the Go runtime's collectors).
@@ -35,8 +41,8 @@ type Options struct {
 
 // Handler serves /healthz, /metrics and the status page at /.
 func Handler(o Options) (http.Handler, error) {
-	if o.Store == nil || o.Metrics == nil || o.Gatherer == nil {
-		return nil, errors.New("observe: Store, Metrics and Gatherer are required")
+	if o.Store == nil || o.Routes == nil || o.Metrics == nil || o.Gatherer == nil {
+		return nil, errors.New("observe: Store, Routes, Metrics and Gatherer are required")
 	}
 	if o.Stale <= 0 {
 		o.Stale = time.Minute

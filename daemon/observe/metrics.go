@@ -16,14 +16,11 @@ import (
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/journal"
 	"github.com/fedi-ferry/ferry/schedule"
-	"github.com/fedi-ferry/ferry/state"
 )
 
-// Store is what the pages read from the database, and the write the
+// Store is what the metrics read from the database, and the write the
 // health check makes. state.Store implements it.
 type Store interface {
-	// BridgeRoutes returns every route's schedule, last run and counts.
-	BridgeRoutes(ctx context.Context) ([]state.BridgeRoute, error)
 	// Jobs returns the journal's jobs of kind ("" = all).
 	Jobs(ctx context.Context, kind string) ([]journal.Job, error)
 	// ItemCounts returns how many items of a job are in each status, per step.

@@ -18,10 +18,13 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/config"
+	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/journal"
 	"github.com/fedi-ferry/ferry/schedule"
 	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/state/bridgestore"
 )
 
 // t0 is the fake clock's start.
@@ -35,6 +38,28 @@ type fixture struct {
 	h   http.Handler
 }
 
+// watchedConfig is the config file of the fixture's daemon: a-to-b is
+// configured, anything else stored is not.
+const watchedConfig = `
+[[route]]
+name = "a-to-b"
+source = { type = "account", account = "a@one.example" }
+schedule = "5m"
+[[route.sink]]
+account = "b@two.example"
+`
+
+// routes reports st's routes as ferry status does.
+func routes(t *testing.T, st *state.Store) func(ctx context.Context, now time.Time) ([]daemon.RouteStatus, error) {
+	cfg, err := config.Parse("ferry.toml", watchedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(ctx context.Context, now time.Time) ([]daemon.RouteStatus, error) {
+		return daemon.Status(ctx, bridgestore.New(st), cfg, now)
+	}
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{st: state.TestStore(t), clk: clockwork.NewFakeClockAt(t0)}
@@ -43,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	if f.m, err = NewMetrics(reg, f.st, f.clk); err != nil {
 		t.Fatal(err)
 	}
-	f.h, err = Handler(Options{Store: f.st, Metrics: f.m, Gatherer: reg, Clock: f.clk,
+	f.h, err = Handler(Options{Store: f.st, Routes: routes(t, f.st), Metrics: f.m, Gatherer: reg, Clock: f.clk,
 		Stale: 30 * time.Second, CheckTimeout: 500 * time.Millisecond, Refresh: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +180,7 @@ func TestHealthzWriteRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := Handler(Options{Store: brokenStore{st}, Metrics: m, Gatherer: reg, Clock: clk})
+	h, err := Handler(Options{Store: brokenStore{st}, Routes: routes(t, st), Metrics: m, Gatherer: reg, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,6 +343,7 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{
 		`<meta http-equiv="refresh" content="15">`,
 		`<th scope="row">a-to-b</th>`, `<th scope="row">feed-to-b</th>`,
+		"<td>1h (not in config)</td>", "<td>5m</td>",
 		"2m ago", "in 40s", // a-to-b's last and next run
 		"1m ago",    // its newest post
 		"transient", // the kind of its last error

@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/fedi-ferry/ferry/state"
+	"github.com/fedi-ferry/ferry/daemon"
 )
 
 //go:embed status.html
@@ -38,7 +38,7 @@ type pageData struct {
 // routeRow is one route, as `ferry status` shows it.
 type routeRow struct {
 	Name, Schedule           string
-	Paused                   bool
+	Paused, Configured       bool
 	LastRun, LastOK, NextRun string
 	Lag                      string
 	Mirrored, Failed         int
@@ -60,7 +60,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	if err := s.health(r.Context()); err != nil {
 		d.Health, d.Healthy = Redact(err.Error()), false
 	}
-	routes, err := s.o.Store.BridgeRoutes(r.Context())
+	routes, err := s.o.Routes(r.Context(), now)
 	if err != nil {
 		d.Err = Redact(err.Error())
 	}
@@ -68,7 +68,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		d.Routes = append(d.Routes, newRouteRow(rt, now))
 	}
 	for _, ab := range s.o.Metrics.Budgets() {
-		row := accountRow{Account: ab.Account, RateLimited: ab.RateLimited, Updated: ago(now, ab.Updated)}
+		row := accountRow{Account: ab.Account, RateLimited: ab.RateLimited, Updated: ago(now, &ab.Updated)}
 		for _, b := range ab.Budgets {
 			row.Budgets = append(row.Budgets, fmt.Sprintf("%s %d/%d", BudgetName(b.Key), b.Remaining, b.Limit))
 		}
@@ -90,12 +90,12 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 // answers, which should not fill the page.
 const maxErrorLen = 300
 
-func newRouteRow(rt state.BridgeRoute, now time.Time) routeRow {
-	row := routeRow{Name: rt.Name, Schedule: rt.Schedule, Paused: rt.Paused,
-		LastRun: ago(now, rt.LastRunAt), LastOK: ago(now, rt.LastOKAt), NextRun: ago(now, rt.NextRunAt),
-		Lag: "-", Mirrored: rt.Posted, Failed: rt.Failed, Failures: rt.FailCount}
-	if !rt.NewestAt.IsZero() {
-		row.Lag = ago(now, rt.NewestAt)
+func newRouteRow(rt daemon.RouteStatus, now time.Time) routeRow {
+	row := routeRow{Name: rt.Route, Schedule: rt.Schedule, Paused: rt.Paused, Configured: rt.Configured,
+		LastRun: ago(now, rt.LastRun), LastOK: ago(now, rt.LastOK), NextRun: ago(now, rt.NextRun),
+		Lag: "-", Mirrored: rt.Mirrored, Failed: rt.Failed, Failures: rt.Failures}
+	if rt.LagSeconds != nil {
+		row.Lag = short(time.Duration(*rt.LagSeconds)*time.Second) + " ago"
 	}
 	if rt.LastError != "" {
 		row.LastError = Redact(rt.LastError)
@@ -111,12 +111,12 @@ func newRouteRow(rt state.BridgeRoute, now time.Time) routeRow {
 }
 
 // ago says when t is relative to now, for people: "3m ago", "in 20s";
-// "-" for a zero time.
-func ago(now, t time.Time) string {
-	if t.IsZero() {
+// "-" for none.
+func ago(now time.Time, t *time.Time) string {
+	if t == nil || t.IsZero() {
 		return "-"
 	}
-	d := now.Sub(t)
+	d := now.Sub(*t)
 	if d < 0 {
 		return "in " + short(-d)
 	}

@@ -270,7 +270,7 @@ func runStream(t *testing.T, ctx context.Context, st sources.Streamer, o Origin,
 		for {
 			select {
 			case ev := <-events:
-				if ev.Kind == kind && (id == "" || ev.Post.OriginID == id) {
+				if ev.Kind == kind && id != "" && ev.Post.OriginID == id {
 					return ev.Post.OriginID
 				}
 				if kind == sources.Created && ev.Kind == kind && strings.Contains(ev.Post.Text, run+" stream") {

@@ -1,7 +1,7 @@
 // Package bridgestore keeps the mirroring engine's state in ferry's SQLite
 // store: it implements bridge.Store (declared by its consumer, the engine)
-// on *state.Store. It is the one place that knows both packages' types, so
-// neither imports the other.
+// on *state.Store, and daemon.StatusStore beside it. It is the one place that
+// knows both sides' types, so neither imports the other.
 package bridgestore
 
 import (
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fedi-ferry/ferry/bridge"
+	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -185,3 +186,18 @@ func (b *Store) Finish(ctx context.Context, route string, s bridge.Step, c bridg
 }
 
 var _ bridge.Store = (*Store)(nil)
+
+// RouteStates implements daemon.StatusStore.
+func (b *Store) RouteStates(ctx context.Context) ([]daemon.RouteState, error) {
+	rs, err := b.st.BridgeRoutes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]daemon.RouteState, len(rs))
+	for i, r := range rs {
+		out[i] = daemon.RouteState{Name: r.Name, Paused: r.Paused, Schedule: r.Schedule, NextRunAt: r.NextRunAt,
+			LastRunAt: r.LastRunAt, LastOKAt: r.LastOKAt, LastError: r.LastError, Transient: r.Transient,
+			FailCount: r.FailCount, NewestAt: r.NewestAt, Posted: r.Posted, Failed: r.Failed}
+	}
+	return out, nil
+}
