@@ -174,6 +174,7 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 					log.Info("found the copy an interrupted run made; not posting again", "remote_id", ref.ID)
 					base.State, base.RemoteID, base.RemoteURL = CopyPosted, ref.ID, ref.URL
 					res.Published++
+					e.tell(r, t, s, false)
 					return e.finish(ctx, r, s, base)
 				}
 			}
@@ -194,6 +195,7 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 				log.Error("the sink refused the post; it will not be retried", "err", err)
 				base.State, base.Error = CopyFailed, err.Error()
 				res.Failed++
+				e.tell(r, t, s, true)
 				return e.finish(ctx, r, s, base)
 			}
 			return transient(r, t, err)
@@ -201,6 +203,7 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 		log.Info("mirrored", "remote_id", ref.ID)
 		base.State, base.RemoteID, base.RemoteURL = CopyPosted, ref.ID, ref.URL
 		res.Published++
+		e.tell(r, t, s, false)
 		return e.finish(ctx, r, s, base)
 
 	case StepEdit:
@@ -224,10 +227,12 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 			log.Error("the sink refused the edit", "err", err)
 			base.Error = err.Error()
 			res.Failed++
+			e.tell(r, t, s, true)
 			return e.finish(ctx, r, s, base)
 		}
 		log.Info("edited the copy", "remote_id", cur.RemoteID)
 		res.Edited++
+		e.tell(r, t, s, false)
 		return e.finish(ctx, r, s, base)
 
 	case StepDelete:
@@ -246,13 +251,21 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 			log.Error("the sink refused the delete", "err", err)
 			base.State, base.Error = CopyPosted, err.Error()
 			res.Failed++
+			e.tell(r, t, s, true)
 			return e.finish(ctx, r, s, base)
 		}
 		log.Info("deleted the copy", "remote_id", cur.RemoteID)
 		res.Deleted++
+		e.tell(r, t, s, false)
 		return e.finish(ctx, r, s, base)
 	}
 	return e.store.Finish(ctx, r.Name, s, Copy{})
+}
+
+// tell reports a step the sink carried out, or refused for good, to
+// Options.Applied.
+func (e *Engine) tell(r *Route, t Target, s Step, refused bool) {
+	e.applied(Applied{Route: r.Name, Sink: t.Account, Kind: s.Kind, Refused: refused, OriginAt: s.OriginAt, At: e.clock.Now()})
 }
 
 func (e *Engine) finish(ctx context.Context, r *Route, s Step, c Copy) error {

@@ -43,6 +43,23 @@ type Options struct {
 	// Retry bounds how a transiently failing step is tried again within
 	// a run; the zero value means DefaultRetry.
 	Retry Retry
+	// Applied, if not nil, is called after each step a sink carried out
+	// or refused for good (metrics). It must be quick and safe for
+	// concurrent use.
+	Applied func(Applied)
+}
+
+// Applied is a step a sink carried out (a copy published, edited or
+// deleted) or refused for good, for Options.Applied.
+type Applied struct {
+	Route string
+	Sink  string // the sink account
+	Kind  string // StepPublish, StepEdit or StepDelete
+	// Refused reports that the sink refused the step for good.
+	Refused bool
+	// OriginAt is when the origin post was made; At is when the step
+	// ended. At-OriginAt is how far the copy lags behind its origin.
+	OriginAt, At time.Time
 }
 
 // Retry bounds the retries of one step within a run. A step whose sink
@@ -68,6 +85,8 @@ type Engine struct {
 	dry   bool
 	clock clockwork.Clock
 	retry Retry
+	// applied is Options.Applied, never nil.
+	applied func(Applied)
 
 	mu     sync.Mutex
 	locks  map[string]*sync.Mutex
@@ -76,8 +95,11 @@ type Engine struct {
 
 // New returns an Engine keeping its state in store.
 func New(store Store, o Options) *Engine {
-	e := &Engine{store: store, log: o.Logger, dry: o.DryRun, clock: o.Clock, retry: o.Retry,
+	e := &Engine{store: store, log: o.Logger, dry: o.DryRun, clock: o.Clock, retry: o.Retry, applied: o.Applied,
 		locks: map[string]*sync.Mutex{}, limits: map[string]post.Limits{}}
+	if e.applied == nil {
+		e.applied = func(Applied) {}
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}

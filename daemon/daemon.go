@@ -111,6 +111,10 @@ type Options struct {
 
 	Clock  clockwork.Clock // nil = the real clock
 	Logger *slog.Logger    // nil discards
+	// Observer, if not nil, is told of heartbeats, runs and stream
+	// connections (the health check and metrics of `ferry daemon
+	// --listen`).
+	Observer Observer
 	// Jitter returns a number in [-1, 1] that spreads back-offs
 	// (schedule.Run.Jitter); nil = random.
 	Jitter func() float64
@@ -143,6 +147,9 @@ func (o *Options) defaults() {
 	}
 	if o.Jitter == nil {
 		o.Jitter = func() float64 { return 2*rand.Float64() - 1 }
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 }
 
@@ -289,6 +296,9 @@ func (d *daemon) tick() {
 	// The lease outlasts the longest run, so a claimed route is not
 	// claimed again while it runs; a restarted daemon resets it.
 	due, err := d.o.Store.BridgeClaimDue(d.work, names, d.clk.Now(), d.o.Timeout+time.Minute)
+	// The loop is alive whether or not the store answered: the health
+	// check tests the store on its own.
+	d.o.Observer.Heartbeat(d.clk.Now())
 	if err != nil {
 		d.log.Error("could not pick due routes", "err", err)
 		return
@@ -333,6 +343,7 @@ func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 	defer cancel()
 	start := d.clk.Now()
 	p, err := once(ctx, d.o.Store, d.o.Engine, *r, d.clk, d.o.Jitter())
+	d.o.Observer.Ran(r.Route.Name, p.Outcome)
 	log := d.log.With("route", r.Route.Name)
 	if err != nil {
 		log.Error("could not record the run", "err", err)
@@ -358,6 +369,8 @@ func (d *daemon) runJob(j Job) {
 	start := d.clk.Now()
 	err := j.Run(d.work)
 	next := d.record(d.work, j.Name, j.Schedule, Ended{Start: start, End: d.clk.Now(), Err: err, Jitter: d.o.Jitter()})
+	outcome, _ := bridge.Outcome(err)
+	d.o.Observer.Ran(j.Name, outcome)
 	if err != nil {
 		d.log.Error("job failed", "job", j.Name, "err", err, "next_run", next.Format(time.RFC3339))
 	} else {
@@ -437,10 +450,11 @@ func (d *daemon) stream(ctx context.Context, r *Route, s sources.Streamer) {
 	defer d.swg.Done()
 	log := d.log.With("route", r.Route.Name)
 	wait := streamFirstWait
-	for ctx.Err() == nil {
+	for reconnect := false; ctx.Err() == nil; reconnect = true {
 		events := make(chan sources.Event, 64)
 		errc := make(chan error, 1)
 		sctx, cancel := context.WithCancel(ctx)
+		d.o.Observer.StreamOpened(r.Route.Name, reconnect)
 		go func() { errc <- s.Stream(sctx, events) }()
 		connected := d.clk.Now()
 		healthy := false
@@ -459,6 +473,7 @@ func (d *daemon) stream(ctx context.Context, r *Route, s sources.Streamer) {
 			}
 		}
 		cancel()
+		d.o.Observer.StreamClosed(r.Route.Name)
 		if healthy || d.clk.Since(connected) > streamHealthy {
 			wait = streamFirstWait
 		}
@@ -493,6 +508,8 @@ func (d *daemon) handle(ctx context.Context, r *Route, ev sources.Event) bool {
 	start := d.clk.Now()
 	res, err := d.o.Engine.Handle(hctx, r.Route, ev)
 	if err != nil {
+		outcome, _ := bridge.Outcome(err)
+		d.o.Observer.EventFailed(r.Route.Name, outcome)
 		next := d.record(hctx, r.Route.Name, r.Schedule, Ended{Start: start, End: d.clk.Now(), Err: err, Jitter: d.o.Jitter()})
 		d.log.Error("could not mirror a streamed post; a poll retries", "route", r.Route.Name, "origin", ev.Post.OriginID,
 			"err", err, "next_run", next.Format(time.RFC3339))

@@ -44,6 +44,13 @@ const tick = 10 * time.Second
 // start runs a daemon with one feed route on schedule spec, plus jobs.
 func start(t *testing.T, spec string, stream bool, jobs ...daemon.Job) *rig {
 	t.Helper()
+	return startWatched(t, spec, stream, nil, jobs...)
+}
+
+// startWatched is start with obs told of the daemon's and the engine's
+// work (when not nil).
+func startWatched(t *testing.T, spec string, stream bool, obs *recorder, jobs ...daemon.Job) *rig {
+	t.Helper()
 	// Ahead of the real clock: the store stamps "due now" with the real
 	// time, which must not be in the fake clock's future.
 	clk := clockwork.NewFakeClockAt(time.Now().Add(time.Minute))
@@ -55,12 +62,17 @@ func start(t *testing.T, spec string, stream bool, jobs ...daemon.Job) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := bridge.New(bridgestore.New(st), bridge.Options{Clock: clk, Retry: bridge.Retry{Total: time.Nanosecond}})
+	bo := bridge.Options{Clock: clk, Retry: bridge.Retry{Total: time.Nanosecond}}
+	var observer daemon.Observer
+	if obs != nil {
+		bo.Applied, observer = obs.Applied, obs
+	}
+	eng := bridge.New(bridgestore.New(st), bo)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
 	go func() {
 		g.done <- daemon.Run(ctx, daemon.Options{
-			Store: st, Engine: eng, Clock: clk, Tick: tick, Grace: time.Minute,
+			Store: st, Engine: eng, Clock: clk, Tick: tick, Grace: time.Minute, Observer: observer,
 			Jitter: func() float64 { return 0 },
 			Reload: g.reload,
 			Load: func(ctx context.Context) (daemon.Config, error) {

@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/daemon"
+	"github.com/fedi-ferry/ferry/daemon/observe"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 	"github.com/fedi-ferry/ferry/state/bridgestore"
@@ -23,6 +29,10 @@ type daemonOptions struct {
 	Workers int
 	Grace   time.Duration
 	Timeout time.Duration
+	// Listen is the address of the health check, metrics and status
+	// page ("" = none); ListenPublic allows one that is not loopback.
+	Listen       string
+	ListenPublic bool
 }
 
 func newDaemonCommand(g *globalOptions) *cli.Command {
@@ -39,6 +49,10 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 			&cli.IntFlag{Name: "workers", Usage: "routes run at the same time", Value: 4, Destination: &o.Workers},
 			&cli.DurationFlag{Name: "grace", Usage: "how long SIGTERM waits for runs in progress", Value: time.Minute, Destination: &o.Grace},
 			&cli.DurationFlag{Name: "run-timeout", Usage: "the longest one run of a route may take", Value: 10 * time.Minute, Destination: &o.Timeout},
+			&cli.StringFlag{Name: "listen", Usage: "serve /healthz, /metrics (Prometheus) and a status page at `HOST:PORT` " +
+				"(a loopback address such as 127.0.0.1:9464; port 0 picks a free one, logged at start)", Destination: &o.Listen},
+			&cli.BoolFlag{Name: "listen-public", Usage: "allow --listen on an address other than loopback: the pages have no " +
+				"authentication and show route and account names, counts and errors, so put them behind a proxy that has", Destination: &o.ListenPublic},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -46,6 +60,10 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 			}
 			if o.Tick < 100*time.Millisecond || o.Workers < 1 {
 				return usagef("--tick must be at least 100ms and --workers at least 1")
+			}
+			if o.Listen != "" && !o.ListenPublic && !isLoopback(o.Listen) {
+				return usagef("--listen %s is not a loopback address: the pages have no authentication; "+
+					"add --listen-public to serve them there anyway", o.Listen)
 			}
 			return runDaemon(c.Context, g, o)
 		},
@@ -79,22 +97,93 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 		}
 	}()
 
+	var metrics *observe.Metrics
+	bo := bridge.Options{Logger: g.log}
+	var observer daemon.Observer
+	if o.Listen != "" {
+		var stop func()
+		metrics, stop, err = serveObserve(ctx, g, st, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		bo.Applied, observer = metrics.Applied, metrics
+	}
+
 	g.log.Info("daemon starting", "pid", os.Getpid())
 	return daemon.Run(ctx, daemon.Options{
-		Store:   st,
-		Engine:  bridge.New(bridgestore.New(st), bridge.Options{Logger: g.log}),
-		Load:    func(ctx context.Context) (daemon.Config, error) { return daemonConfig(ctx, g, st) },
-		Reload:  reload,
-		Tick:    o.Tick,
-		Workers: o.Workers,
-		Grace:   o.Grace,
-		Timeout: o.Timeout,
-		Logger:  g.log,
+		Store:    st,
+		Engine:   bridge.New(bridgestore.New(st), bo),
+		Load:     func(ctx context.Context) (daemon.Config, error) { return daemonConfig(ctx, g, st, metrics) },
+		Reload:   reload,
+		Tick:     o.Tick,
+		Workers:  o.Workers,
+		Grace:    o.Grace,
+		Timeout:  o.Timeout,
+		Logger:   g.log,
+		Observer: observer,
 	})
 }
 
+// isLoopback reports whether the listen address addr names a loopback
+// interface only ("localhost" or a loopback IP; an empty host means all
+// interfaces).
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveObserve starts serving the health check, metrics and status page
+// on o.Listen; stop shuts the server down (after the daemon drained, so
+// the pages stay up while runs finish).
+func serveObserve(ctx context.Context, g *globalOptions, st *state.Store, o *daemonOptions) (m *observe.Metrics, stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if m, err = observe.NewMetrics(reg, st, nil); err != nil {
+		return nil, nil, err
+	}
+	routes := func(ctx context.Context, now time.Time) ([]daemon.RouteStatus, error) {
+		cfg, _ := config.Load(g.Config) // as `ferry status`: a broken file shows routes as not configured
+		return daemon.Status(ctx, bridgestore.New(st), cfg, now)
+	}
+	h, err := observe.Handler(observe.Options{Store: st, Routes: routes, Metrics: m, Gatherer: reg, Logger: g.log,
+		// A few ticks, plus the longest a claim may wait for the lock.
+		Stale: 3*o.Tick + time.Minute})
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen: %w", err)
+	}
+	// "localhost" is trusted by name; make sure it resolved to loopback.
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !o.ListenPublic && (!ok || !tcp.IP.IsLoopback()) {
+		ln.Close()
+		return nil, nil, usagef("--listen %s bound %s, which is not loopback; add --listen-public to serve there anyway", o.Listen, ln.Addr())
+	}
+	g.log.Info("serving the health check, metrics and status page", "addr", ln.Addr().String(),
+		"healthz", "http://"+ln.Addr().String()+"/healthz")
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := observe.Serve(sctx, ln, h); err != nil {
+			g.log.Error("the health check and metrics server stopped", "err", err)
+		}
+	}()
+	return m, func() { cancel(); <-done }, nil
+}
+
 // daemonConfig reads the config file and builds its routes and backups.
-func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store) (daemon.Config, error) {
+// m, when not nil, receives the accounts' rate-limit budgets after each run.
+func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store, m *observe.Metrics) (daemon.Config, error) {
 	cfg, err := config.Load(g.Config)
 	if err != nil {
 		return daemon.Config{}, err
@@ -113,5 +202,23 @@ func daemonConfig(ctx context.Context, g *globalOptions, st *state.Store) (daemo
 		return err
 	})
 	dc.AfterRun = func(ctx context.Context) { routes.RecordBudgets(ctx, st) }
+	if m != nil {
+		dc.AfterRun = func(ctx context.Context) {
+			routes.RecordBudgets(ctx, st)
+			observeBudgets(ctx, st, accts, m)
+		}
+	}
 	return dc, err
+}
+
+// observeBudgets hands m the rate-limit budgets RecordBudgets just stored
+// for the accounts of the routes.
+func observeBudgets(ctx context.Context, st *state.Store, accts map[string]state.Account, m *observe.Metrics) {
+	list := make([]state.Account, 0, len(accts))
+	for _, a := range accts {
+		list = append(list, a)
+	}
+	for _, ab := range platform.Budgets(ctx, st, list) {
+		m.SetBudgets(ab.Account, ab.Budgets, ab.RateLimited)
+	}
 }
