@@ -175,7 +175,8 @@ type twoWay struct {
 	gts    *testenv.User
 	sky    *testenv.PDSAccount
 	gtsPub func(text string)
-	skyPub func(text string)
+	skyPub func(text string) string // returns the post's at:// URI
+	skyDel func(uri string)
 	daemon *mirDaemon
 }
 
@@ -222,7 +223,8 @@ account = "%[1]s"
 	time.Sleep(max(time.Since(start), time.Second))
 	return &twoWay{gts: a, sky: u, daemon: d,
 		gtsPub: func(text string) { mirPublish(t, gtsOrigin, post.Post{Text: text, Visibility: post.Public}, "") },
-		skyPub: func(text string) { skyOrigin.post(t, text, nil, "") },
+		skyPub: func(text string) string { return skyOrigin.post(t, text, nil, "") },
+		skyDel: func(uri string) { skyOrigin.delete(t, uri) },
 	}
 }
 
@@ -241,12 +243,13 @@ func until(t *testing.T, what string, within time.Duration, cond func() bool) ti
 }
 
 // A GoToSocial ↔ Bluesky pair of routes never loops: a post made on either
-// side appears once on the other, and nothing comes back.
+// side appears once on the other, and nothing comes back; a delete on
+// Bluesky, streamed, deletes the copy.
 func TestE2EMirrorBlueskyTwoWay(t *testing.T) {
 	w := startTwoWay(t)
 	w.gtsPub("written on GoToSocial")
 	until(t, "the GoToSocial post on Bluesky", 60*time.Second, func() bool { return bskyTexts(t, w.sky)["written on GoToSocial"] > 0 })
-	w.skyPub("written on Bluesky")
+	skyURI := w.skyPub("written on Bluesky")
 	until(t, "the Bluesky post on GoToSocial", 60*time.Second, func() bool { return gtsTexts(t, w.gts)["written on Bluesky"] > 0 })
 	// Give a copy time to come back through the other route: several
 	// stream events and daemon ticks.
@@ -258,6 +261,10 @@ func TestE2EMirrorBlueskyTwoWay(t *testing.T) {
 	if len(s) != 2 || s["written on GoToSocial"] != 1 || s["written on Bluesky"] != 1 {
 		t.Errorf("Bluesky: %v, want each post once", s)
 	}
+	// A delete on Bluesky reaches the daemon by the stream, even of the
+	// newest post, and deletes the copy.
+	w.skyDel(skyURI)
+	until(t, "the copy of the deleted Bluesky post to go", 30*time.Second, func() bool { return gtsTexts(t, w.gts)["written on Bluesky"] == 0 })
 }
 
 // Streaming latency through `ferry daemon`, both ways, over loopback:
@@ -287,5 +294,5 @@ func TestE2EBlueskyStreamLatency(t *testing.T) {
 		}
 	}
 	measure("gts-to-bluesky", w.gtsPub, func(text string) bool { return bskyTexts(t, w.sky)[text] > 0 })
-	measure("bluesky-to-gts", w.skyPub, func(text string) bool { return gtsTexts(t, w.gts)[text] > 0 })
+	measure("bluesky-to-gts", func(text string) { w.skyPub(text) }, func(text string) bool { return gtsTexts(t, w.gts)[text] > 0 })
 }
