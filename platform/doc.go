@@ -20,7 +20,7 @@
 //	login (Authenticator)            | OAuth 2 + PKCE, loopback or OOB; --token  | handle + app password; tokens rotated   | —                    | —
 //	account check (Session)          | verify_credentials, instance limits       | getSession, Bluesky's limits            | —                    | —
 //	revoke (Revoker)                 | /oauth/revoke                             | deleteSession                           | —                    | —
-//	Source (SourceOpener)            | statuses + streaming (sources/mastodon)   | (sources/bluesky)                       | gofeed, Page.Wait    | archive reader (Source)
+//	Source (SourceOpener)            | statuses + streaming (sources/mastodon)   | records + stream (sources/bluesky)      | gofeed, Page.Wait    | archive reader (Source)
 //	Sink (SinkOpener)                | statuses, media, Idempotency-Key          | post records (sinks/bluesky)            | —                    | archive writer (Sink)
 //	graph export/import (GraphPorter)| REST + CSV (migrate)                      | —                                       | —                    | CSV files (migrate)
 //	archive (Archiver)               | statuses, favourites, bookmarks, media    | —                                       | —                    | —
@@ -29,8 +29,11 @@
 //
 // Every Source runs sources/sourcetest and every Sink runs sinks/sinktest
 // against its real origin or destination: GoToSocial for the Mastodon API
-// (TestE2E* tests), feed documents served over HTTP, archive directories
-// written by ferry and in Mastodon's export layout.
+// (TestE2E* tests), a local Bluesky PDS for the AT Protocol, feed documents
+// served over HTTP, archive directories written by ferry and in Mastodon's
+// export layout. The Bluesky source reads post records (listRecords) and
+// streams the PDS's subscribeRepos; it does not read reposts, since a
+// route's boosts policy (skip by default) does not reach a SourceOpener.
 //
 // # Adding a platform, step by step
 //

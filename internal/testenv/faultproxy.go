@@ -80,21 +80,25 @@ type FaultCount struct {
 	Injected  map[Fault]int // faults injected
 }
 
-// FaultProxy sits between a client and one Instance, speaking https with
-// the Env's certificate on its own loopback port, and injects faults into
-// chosen requests. It rewrites the server's address to its own in Link and
+// FaultProxy sits between a client and one server — an Instance, speaking
+// https with the Env's certificate on its own loopback port
+// (NewFaultProxy), or any base URL, speaking plain http on loopback
+// (NewFaultProxyTo) — and injects faults into chosen requests. It passes on
+// whole answers only: no websocket upgrades. It rewrites the server's address to its own in Link and
 // Location headers, so paging stays behind it, and its own to the
 // server's in query strings (WebFinger resources, searches for handles at
 // the proxy's address), and counts every request.
 // It is safe for concurrent use.
 type FaultProxy struct {
-	// BaseURL is "https://localhost:PORT"; Host is "localhost:PORT".
+	// BaseURL is "https://localhost:PORT" (or http:// for NewFaultProxyTo);
+	// Host is "localhost:PORT".
 	BaseURL, Host string
 
-	upstream *Instance
-	client   *http.Client
-	srv      *http.Server
-	ln       net.Listener
+	// upBase is the server's base URL, upScheme and upHost its parts.
+	upBase, upScheme, upHost string
+	client                   *http.Client
+	srv                      *http.Server
+	ln                       net.Listener
 
 	mu      sync.Mutex
 	opts    FaultOptions
@@ -124,13 +128,39 @@ func NewFaultProxy(in *Instance, o FaultOptions) (*FaultProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testenv: fault proxy: listen: %w", err)
 	}
+	return startFaultProxy(ln, "https", in.BaseURL, in.Host, in.env.HTTPClient().Transport, o), nil
+}
+
+// NewFaultProxyTo starts a proxy in front of the server at target (a base
+// URL such as a PDS's "http://localhost:PORT") with the faults of o. The
+// proxy speaks plain http on its own loopback port, whatever target speaks.
+func NewFaultProxyTo(target string, o FaultOptions) (*FaultProxy, error) {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("testenv: fault proxy: target %q is not an http(s) base URL", target)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("testenv: fault proxy: listen: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	return startFaultProxy(ln, "http", u.Scheme+"://"+u.Host, u.Host, tr, o), nil
+}
+
+// startFaultProxy serves a proxy on ln (speaking scheme) in front of the
+// server at upBase.
+func startFaultProxy(ln net.Listener, scheme, upBase, upHost string, tr http.RoundTripper, o FaultOptions) *FaultProxy {
 	port := ln.Addr().(*net.TCPAddr).Port
+	u, _ := url.Parse(upBase)
 	p := &FaultProxy{
-		BaseURL:  fmt.Sprintf("https://localhost:%d", port),
+		BaseURL:  fmt.Sprintf("%s://localhost:%d", scheme, port),
 		Host:     fmt.Sprintf("localhost:%d", port),
-		upstream: in,
+		upBase:   upBase,
+		upScheme: u.Scheme,
+		upHost:   upHost,
 		client: &http.Client{
-			Transport: in.env.HTTPClient().Transport,
+			Transport: tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -140,7 +170,7 @@ func NewFaultProxy(in *Instance, o FaultOptions) (*FaultProxy, error) {
 	p.SetFaults(o)
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
-	return p, nil
+	return p
 }
 
 // FaultProxy starts a FaultProxy in front of in for t, stopped when t ends.
@@ -386,7 +416,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, vs := range resp.Header {
 		for _, v := range vs {
 			if k == "Link" || k == "Location" {
-				v = strings.ReplaceAll(v, p.upstream.BaseURL, p.BaseURL)
+				v = strings.ReplaceAll(v, p.upBase, p.BaseURL)
 			}
 			w.Header().Add(k, v)
 		}
@@ -414,10 +444,10 @@ func (p *FaultProxy) rngBool() bool {
 // forward sends the request to the server and reads the whole answer.
 func (p *FaultProxy) forward(r *http.Request, body []byte) (*http.Response, []byte, error) {
 	u := *r.URL
-	u.Scheme, u.Host = "https", p.upstream.Host
+	u.Scheme, u.Host = p.upScheme, p.upHost
 	// To the client, the proxy's address is the server's: a handle at it
 	// (a WebFinger resource, a search) means the server's own host.
-	u.RawQuery = strings.NewReplacer(p.Host, p.upstream.Host, url.QueryEscape(p.Host), url.QueryEscape(p.upstream.Host)).Replace(u.RawQuery)
+	u.RawQuery = strings.NewReplacer(p.Host, p.upHost, url.QueryEscape(p.Host), url.QueryEscape(p.upHost)).Replace(u.RawQuery)
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
@@ -429,7 +459,7 @@ func (p *FaultProxy) forward(r *http.Request, body []byte) (*http.Response, []by
 		req.Header[k] = vs
 	}
 	// Requests arrive with the proxy's host; the server must see its own.
-	req.Host = p.upstream.Host
+	req.Host = p.upHost
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -479,10 +509,12 @@ func drop(w http.ResponseWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler) // the server closes the connection
 	}
+	nc := conn
 	if tc, ok := conn.(*tls.Conn); ok {
-		if nc, ok := tc.NetConn().(*net.TCPConn); ok {
-			_ = nc.SetLinger(0)
-		}
+		nc = tc.NetConn()
+	}
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,7 +19,7 @@ func outcomes(t *testing.T, p *FaultProxy, token, path string, n int) []string {
 	t.Helper()
 	// A new connection per request: net/http would resend a GET whose
 	// reused connection died, hiding the fault.
-	tr := p.upstream.env.HTTPClient().Transport.(*http.Transport).Clone()
+	tr := p.client.Transport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
 	hc := &http.Client{Transport: tr}
 	out := make([]string, n)
@@ -114,5 +116,46 @@ func TestFaultProxyKeepsPagingBehindIt(t *testing.T) {
 	}
 	if got := p.BlindResends(); len(got) != 1 || got[0] != "POST /api/v1/statuses" {
 		t.Errorf("BlindResends = %q, want one POST /api/v1/statuses", got)
+	}
+}
+
+// A proxy in front of a plain-http base URL forwards to it, and a lost
+// answer is lost after the server acted.
+func TestFaultProxyToBaseURL(t *testing.T) {
+	var writes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			writes.Add(1)
+		}
+		w.Header().Set("Location", "http://"+r.Host+"/next")
+		fmt.Fprintf(w, "%s %s", r.Method, r.URL.Path)
+	}))
+	defer srv.Close()
+	p, err := NewFaultProxyTo(srv.URL, FaultOptions{Lost: 1, Methods: []string{http.MethodPost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !strings.HasPrefix(p.BaseURL, "http://localhost:") {
+		t.Fatalf("BaseURL = %q", p.BaseURL)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(p.BaseURL + "/xrpc/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "GET /xrpc/x" {
+		t.Errorf("GET through the proxy: %q", body)
+	}
+	if _, err := hc.Post(p.BaseURL+"/xrpc/y", "text/plain", strings.NewReader("z")); err == nil {
+		t.Error("the lost answer arrived")
+	}
+	if writes.Load() != 1 || p.Injected()[FaultLost] != 1 {
+		t.Errorf("server saw %d writes, proxy injected %v", writes.Load(), p.Injected())
+	}
+	if _, err := NewFaultProxyTo("localhost:1", FaultOptions{}); err == nil {
+		t.Error("a target without a scheme was taken")
 	}
 }

@@ -2,8 +2,9 @@
 // and compatible ones), through package atproto. It provides detection (a
 // PDS answers com.atproto.server.describeServer), login with a handle and a
 // password (an app password is best) or by handle alone (the handle
-// resolves to its DID and the DID to its PDS), the account check, and the
-// sink (package sinks/bluesky).
+// resolves to its DID and the DID to its PDS), the account check, the
+// account source (package sources/bluesky: listRecords pages and the PDS's
+// repository event stream) and the sink (package sinks/bluesky).
 //
 // The password is used once and never stored: the account's token field
 // (0600 in the database, never printed) holds the session tokens as
@@ -14,8 +15,7 @@
 // other.
 //
 // Revoking ends the session on the PDS. Roles Bluesky lacks here (graph
-// export and import, archives, Move, request budgets) are left out; the account source comes
-// from package sources/bluesky.
+// export and import, archives, Move, request budgets) are left out.
 package bluesky
 
 import (
@@ -34,6 +34,8 @@ import (
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/sinks"
 	sinkbsky "github.com/fedi-ferry/ferry/sinks/bluesky"
+	"github.com/fedi-ferry/ferry/sources"
+	srcbsky "github.com/fedi-ferry/ferry/sources/bluesky"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -210,6 +212,14 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 	return platform.Identity{ID: out.Did, Username: out.Handle, Handle: accountHandle(out.Handle, s.c.PDS())}, nil
 }
 
+// Source reads the account's own posts and streams them from the PDS's
+// repository event stream (package sources/bluesky). Reposts are not read:
+// a route's boosts policy does not reach a SourceOpener, and its default
+// (skip) leaves them out anyway; quote posts come as links.
+func (s *Session) Source() sources.Source {
+	return srcbsky.New(s.c, srcbsky.Options{Logger: s.log})
+}
+
 // Sink publishes as the account (package sinks/bluesky).
 func (s *Session) Sink() sinks.Sink {
 	return sinkbsky.New(sinkbsky.Options{Client: s.c, Fetch: s.fetch, Logger: s.log})
@@ -243,6 +253,7 @@ var (
 	_ platform.Detector      = (*Platform)(nil)
 	_ platform.Authenticator = (*Platform)(nil)
 	_ platform.Locator       = (*Platform)(nil)
+	_ platform.SourceOpener  = (*Session)(nil)
 	_ platform.SinkOpener    = (*Session)(nil)
 	_ platform.Revoker       = (*Session)(nil)
 )

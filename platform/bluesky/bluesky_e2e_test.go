@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fedi-ferry/ferry/atproto"
+	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/internal/testenv"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/platform/bluesky"
@@ -99,12 +100,19 @@ func TestE2EPlatformBluesky(t *testing.T) {
 	if s2, err := sess.Server(ctx); err != nil || s2.Limits.MaxChars != 300 {
 		t.Fatalf("Server = %+v, %v", s2, err)
 	}
-	if _, err := reg.Source(platform.SourceSpec{Type: platform.SourceAccount, Session: sess}); err == nil {
-		t.Error("a Bluesky account source without sources/bluesky")
-	}
 	ref, err := sess.(platform.SinkOpener).Sink().Publish(ctx, sinks.Draft{Key: "platform-test", Post: post.Post{Text: "hello from the platform test"}})
 	if err != nil || !strings.HasPrefix(ref.ID, "at://"+u.DID+"/") {
 		t.Fatalf("publish through the session's sink: %+v, %v", ref, err)
+	}
+	// The account is a route source too, streamed when asked, and reads
+	// what the sink wrote.
+	rs, err := reg.Source(platform.SourceSpec{Type: platform.SourceAccount, Session: sess, Stream: true})
+	if err != nil || rs.Kind != bridge.KindAccount || rs.Account != acct.Handle || !rs.Stream {
+		t.Fatalf("account source = %+v, %v", rs, err)
+	}
+	page, err := rs.Source.Fetch(ctx, "")
+	if err != nil || len(page.Posts) != 1 || page.Posts[0].OriginID != ref.ID || page.Posts[0].Text != "hello from the platform test" {
+		t.Fatalf("the account source's newest page: %+v, %v", page, err)
 	}
 
 	// A refresh rotates the tokens: the new ones are saved, and a later
