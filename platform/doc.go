@@ -32,8 +32,8 @@
 // (TestE2E* tests), a local Bluesky PDS for the AT Protocol, feed documents
 // served over HTTP, archive directories written by ferry and in Mastodon's
 // export layout. The Bluesky source reads post records (listRecords) and
-// streams the PDS's subscribeRepos; it does not read reposts, since a
-// route's boosts policy (skip by default) does not reach a SourceOpener.
+// streams the PDS's subscribeRepos; it reads reposts too when the route
+// mirrors boosts (SourceOptions.Boosts).
 //
 // # Adding a platform, step by step
 //

@@ -107,7 +107,15 @@ type Session interface {
 type SourceOpener interface {
 	// Source reads the account's own posts; Streamer too when the
 	// platform can push them.
-	Source() sources.Source
+	Source(o SourceOptions) sources.Source
+}
+
+// SourceOptions say what a route wants of an account source.
+type SourceOptions struct {
+	// Boosts is true when the route mirrors the account's boosts (as
+	// links): a platform that reads them separately from posts (Bluesky's
+	// reposts) reads them only then.
+	Boosts bool
 }
 
 // SinkOpener is a Session that can publish posts as its account.

@@ -141,6 +141,8 @@ type SourceSpec struct {
 	// Stream (account) asks to stream the account too, where its platform
 	// can.
 	Stream bool
+	// Boosts (account): the route mirrors the account's boosts.
+	Boosts bool
 	// Path (archive) is the archive directory.
 	Path string
 }
@@ -182,7 +184,7 @@ func (r *Registry) Source(spec SourceSpec) (RouteSource, error) {
 		if !ok {
 			return RouteSource{}, fmt.Errorf("account %s: ferry cannot read posts from %s accounts yet", acct.Handle, acct.Platform)
 		}
-		src := so.Source()
+		src := so.Source(SourceOptions{Boosts: spec.Boosts})
 		_, streams := src.(sources.Streamer)
 		return RouteSource{Source: src, Kind: bridge.KindAccount, Account: acct.Handle, Stream: spec.Stream && streams}, nil
 	case SourceArchive:

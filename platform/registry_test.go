@@ -10,6 +10,8 @@ import (
 	"github.com/fedi-ferry/ferry/bridge"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/platform/platforms"
+	"github.com/fedi-ferry/ferry/sources"
+	"github.com/fedi-ferry/ferry/sources/memsource"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -93,5 +95,39 @@ func TestSourceTypes(t *testing.T) {
 	}
 	if _, err := reg.Source(platform.SourceSpec{Type: "gopher"}); err == nil || !strings.Contains(err.Error(), `"gopher"`) {
 		t.Errorf("unknown source type: %v", err)
+	}
+}
+
+// optsSession is a Session whose SourceOpener records the options it was
+// asked for.
+type optsSession struct {
+	platform.Session
+	got *platform.SourceOptions
+}
+
+func (s optsSession) Source(o platform.SourceOptions) sources.Source {
+	*s.got = o
+	return memsource.New()
+}
+
+// A route that mirrors boosts tells the account's platform, which may read
+// them separately (Bluesky's reposts).
+func TestSourceBoostsReachThePlatform(t *testing.T) {
+	reg, err := platforms.Registry(platform.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := reg.Open(state.Account{Handle: "me@social.example", Server: "https://social.example", AccountID: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, boosts := range []bool{false, true} {
+		var got platform.SourceOptions
+		if _, err := reg.Source(platform.SourceSpec{Type: platform.SourceAccount, Session: optsSession{sess, &got}, Boosts: boosts}); err != nil {
+			t.Fatal(err)
+		}
+		if got.Boosts != boosts {
+			t.Errorf("boosts %v reached the platform as %v", boosts, got.Boosts)
+		}
 	}
 }

@@ -61,7 +61,8 @@ func (w *Routes) sourceSpec(spec config.RouteSpec) (SourceSpec, error) {
 		if err != nil {
 			return SourceSpec{}, err
 		}
-		return SourceSpec{Type: SourceAccount, Session: s, Stream: spec.Account.Stream == nil || *spec.Account.Stream}, nil
+		return SourceSpec{Type: SourceAccount, Session: s, Stream: spec.Account.Stream == nil || *spec.Account.Stream,
+			Boosts: spec.Route.Boosts == bridge.PolicyLink}, nil
 	case spec.Archive != nil:
 		return SourceSpec{Type: SourceArchive, Path: spec.Archive.Path}, nil
 	}

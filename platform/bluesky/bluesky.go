@@ -213,11 +213,10 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 }
 
 // Source reads the account's own posts and streams them from the PDS's
-// repository event stream (package sources/bluesky). Reposts are not read:
-// a route's boosts policy does not reach a SourceOpener, and its default
-// (skip) leaves them out anyway; quote posts come as links.
-func (s *Session) Source() sources.Source {
-	return srcbsky.New(s.c, srcbsky.Options{Logger: s.log})
+// repository event stream (package sources/bluesky). Reposts are read only
+// when the route mirrors boosts (o.Boosts); quote posts come as links.
+func (s *Session) Source(o platform.SourceOptions) sources.Source {
+	return srcbsky.New(s.c, srcbsky.Options{Logger: s.log, Reposts: o.Boosts})
 }
 
 // Sink publishes as the account (package sinks/bluesky).

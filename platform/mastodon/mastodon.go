@@ -118,7 +118,7 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 }
 
 // Source reads the account's statuses and streams them.
-func (s *Session) Source() sources.Source {
+func (s *Session) Source(platform.SourceOptions) sources.Source {
 	return srcmasto.New(srcmasto.Options{Client: s.c, AccountID: s.acct.AccountID, Logger: s.log})
 }
 
