@@ -63,7 +63,7 @@ func locateBinary(ctx context.Context) (string, error) {
 	if env := os.Getenv("FERRY_GTS_BIN"); env != "" {
 		bin = env
 	} else {
-		script, err := buildScript()
+		script, err := findScript("build-gotosocial.sh", "FERRY_GTS_BIN")
 		if err != nil {
 			return "", err
 		}
@@ -98,11 +98,11 @@ func webDir(bin string) string {
 	return filepath.Join(filepath.Dir(bin), "web")
 }
 
-// buildScript finds build-gotosocial.sh: next to this source file when the source tree is
-// available at the path compiled into the test binary, else by walking up from the working
-// directory (go test runs in the package directory) to the module root.
-func buildScript() (string, error) {
-	const name = "build-gotosocial.sh"
+// findScript finds one of this package's scripts: next to this source file
+// when the source tree is available at the path compiled into the test
+// binary, else by walking up from the working directory (go test runs in the
+// package directory) to the module root. hint says which variable skips it.
+func findScript(name, hint string) (string, error) {
 	if _, file, _, ok := runtime.Caller(0); ok {
 		p := filepath.Join(filepath.Dir(file), name)
 		if _, err := os.Stat(p); err == nil {
@@ -120,7 +120,7 @@ func buildScript() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("testenv: locate " + name + ": not found next to the source nor above the working directory; set FERRY_GTS_BIN")
+			return "", errors.New("testenv: locate " + name + ": not found next to the source nor above the working directory; set " + hint)
 		}
 		dir = parent
 	}

@@ -190,7 +190,9 @@ func (in *Instance) start(ctx context.Context) error {
 	}()
 	in.proc = p
 
-	if err := in.waitReady(ctx, p); err != nil {
+	client := in.env.HTTPClient()
+	client.Timeout = 5 * time.Second
+	if err := waitHTTP(ctx, p, client, in.BaseURL+"/api/v1/instance", 200*time.Millisecond); err != nil {
 		killGroup(p)
 		<-p.done
 		return fmt.Errorf("testenv: %s: start server on %s: %w\n--- server log (tail) ---\n%s",
@@ -199,14 +201,13 @@ func (in *Instance) start(ctx context.Context) error {
 	return nil
 }
 
-// waitReady polls /api/v1/instance until it answers 200, the process exits, or ctx ends.
-func (in *Instance) waitReady(ctx context.Context, p *process) error {
-	client := in.env.HTTPClient()
-	client.Timeout = 5 * time.Second
-	tick := time.NewTicker(200 * time.Millisecond)
+// waitHTTP polls url until it answers 200, the process p exits, or ctx
+// ends: how the harness knows a server it started is ready.
+func waitHTTP(ctx context.Context, p *process, client *http.Client, url string, every time.Duration) error {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.BaseURL+"/api/v1/instance", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return fmt.Errorf("build readiness request: %w", err)
 		}
@@ -221,7 +222,7 @@ func (in *Instance) waitReady(ctx context.Context, p *process) error {
 		case <-p.done:
 			return fmt.Errorf("server exited before it was ready: %v", p.err)
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the server: %w", ctx.Err())
+			return fmt.Errorf("waiting for %s: %w", url, ctx.Err())
 		case <-tick.C:
 		}
 	}

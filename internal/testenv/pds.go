@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,7 +119,7 @@ func PDSInstallDir(ctx context.Context) (string, error) {
 func installPDS(ctx context.Context) (string, error) {
 	dir := os.Getenv("FERRY_PDS_DIR")
 	if dir == "" {
-		script, err := pdsScript()
+		script, err := findScript("install-pds.sh", "FERRY_PDS_DIR")
 		if err != nil {
 			return "", err
 		}
@@ -138,32 +137,6 @@ func installPDS(ctx context.Context) (string, error) {
 		}
 	}
 	return dir, nil
-}
-
-// pdsScript finds install-pds.sh the way buildScript finds build-gotosocial.sh.
-func pdsScript() (string, error) {
-	const name = "install-pds.sh"
-	if _, file, _, ok := runtime.Caller(0); ok {
-		p := filepath.Join(filepath.Dir(file), name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("testenv: locate %s: %w", name, err)
-	}
-	for {
-		p := filepath.Join(dir, "internal", "testenv", name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: locate " + name + ": not found next to the source nor above the working directory; set FERRY_PDS_DIR")
-		}
-		dir = parent
-	}
 }
 
 // RequirePDS skips t under `go test -short`, and otherwise makes sure the PDS is installed
@@ -342,39 +315,13 @@ func (e *PDSEnv) start(ctx context.Context, install string, n int) error {
 		e.PDSes = append(e.PDSes, &PDS{URL: s.URL, DID: s.DID, Port: s.Port, env: e})
 	}
 	for _, s := range e.PDSes {
-		if err := s.waitHealthy(ctx, p); err != nil {
+		if err := waitHTTP(ctx, p, &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}},
+			s.URL+"/xrpc/_health", 100*time.Millisecond); err != nil {
 			return fmt.Errorf("testenv: PDS %s: %w\n--- log (tail) ---\n%s", s.URL, err, e.logTail(40))
 		}
 	}
 	e.StartTime = time.Since(began)
 	return nil
-}
-
-// waitHealthy polls /xrpc/_health until it answers 200, the process exits, or ctx ends.
-func (s *PDS) waitHealthy(ctx context.Context, p *process) error {
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/xrpc/_health", nil)
-		if err != nil {
-			return fmt.Errorf("build health request: %w", err)
-		}
-		if resp, err := client.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("launcher exited: %v", p.err)
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for health: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // logTail returns the last lines of the launcher's log.
