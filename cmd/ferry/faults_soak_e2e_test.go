@@ -68,7 +68,9 @@ func TestE2ESoak(t *testing.T) {
 			}
 			f.set(f.rssDoc(items...))
 			cfg := mirWriteConfig(t, fmt.Sprintf("[[route]]\nname = \"soak\"\nsource = { type = \"feed\", url = \"%s/feed.xml\" }\n"+
-				"first_run = \"last:40\"\ntemplate = \"{{.Title}}\"\n\n[[route.sink]]\naccount = \"%s\"\n", f.srv.URL, s.handle))
+				"first_run = \"last:40\"\ntemplate = \"{{.Title}}\"\n"+
+				// 40 items are over the default runaway cap of 30 an hour.
+				"max_per_hour = 100\n\n[[route.sink]]\naccount = \"%s\"\n", f.srv.URL, s.handle))
 			return []string{"--config", cfg, "mirror", "--route", "soak"}
 		}, count: func(s *faultSetup) (int, int, int) {
 			seen, sts := countTexts(t, s.user, regexp.MustCompile(`Soak item \d+\b`))
