@@ -208,6 +208,9 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 
 	case StepEdit:
 		ed, ok := t.Sink.(sinks.Editor)
+		if have && cur.State == CopyPosted && !ok && t.Policy.Edits == PolicyRepost {
+			return e.repost(ctx, r, t, s, cur, mine, res)
+		}
 		if !have || cur.State != CopyPosted || !ok {
 			base.State = cur.State
 			if !have {

@@ -85,7 +85,13 @@ const (
 	PolicyCW        = "cw"
 	PolicyUpload    = "upload"
 	PolicyFirstOnly = "first-public" // thread: first post as mapped, the rest unlisted
+	PolicyIgnore    = "ignore"       // edits: the copy keeps its text
+	PolicyRepost    = "repost"       // edits: delete the young copy and publish the new version
 )
+
+// DefaultRepostWithin is how young a copy must be for Policy.Edits =
+// PolicyRepost to replace it when Policy.RepostWithin is not set.
+const DefaultRepostWithin = time.Hour
 
 // Policy is how posts are adapted for one sink. Zero values are the
 // defaults documented per field.
@@ -117,6 +123,18 @@ type Policy struct {
 	// within the sink's count and type limits, the rest linked),
 	// PolicyLink (link every attachment) or PolicySkip.
 	Media string
+	// Edits is what an edit of the origin post does to a sink that cannot
+	// edit in place (no sinks.Editor, such as Bluesky): PolicyIgnore
+	// (default: the copy keeps its text) or PolicyRepost (a copy younger
+	// than RepostWithin is deleted and the new version published in its
+	// place; older copies keep their text). Sinks that can edit always
+	// edit in place, whatever Edits says.
+	Edits string
+	// RepostWithin bounds PolicyRepost by the age of the copy, counted from
+	// when the first copy of the post was made, so that repeated edits
+	// cannot keep a post disappearing and reappearing for ever; 0 means
+	// DefaultRepostWithin.
+	RepostWithin time.Duration
 }
 
 // Filter selects the posts a route mirrors. Every set condition must hold.
@@ -208,6 +226,7 @@ func (p Policy) Validate() error {
 		check("mentions", p.Mentions, PolicyNeutral, "neutralize", PolicyLink, PolicySkip),
 		check("length", p.Length, PolicySplit, PolicyTruncate, PolicyCW),
 		check("media", p.Media, PolicyUpload, PolicyLink, PolicySkip),
+		check("edits", p.Edits, PolicyIgnore, PolicyRepost),
 	} {
 		if err != nil {
 			return err
@@ -223,6 +242,12 @@ func (p Policy) Validate() error {
 	}
 	if p.MaxChars < 0 {
 		return fmt.Errorf("max_chars %d: must not be negative", p.MaxChars)
+	}
+	if p.RepostWithin < 0 {
+		return fmt.Errorf("repost_within %s: must not be negative", p.RepostWithin)
+	}
+	if p.RepostWithin > 0 && p.Edits != PolicyRepost {
+		return fmt.Errorf("repost_within %s: only with edits = %q", p.RepostWithin, PolicyRepost)
 	}
 	return nil
 }

@@ -291,6 +291,7 @@ func (d *decoder) sink(route string, j int, t *node, spec *RouteSpec) {
 		{"mentions", &pol.Mentions, func(v string) bridge.Policy { return bridge.Policy{Mentions: v} }},
 		{"length", &pol.Length, func(v string) bridge.Policy { return bridge.Policy{Length: v} }},
 		{"media", &pol.Media, func(v string) bridge.Policy { return bridge.Policy{Media: v} }},
+		{"edits", &pol.Edits, func(v string) bridge.Policy { return bridge.Policy{Edits: v} }},
 	} {
 		v, n, _ := f.str(s.key)
 		*s.dst = v
@@ -305,6 +306,19 @@ func (d *decoder) sink(route string, j int, t *node, spec *RouteSpec) {
 	mc, mcN, _ := f.integer("max_chars")
 	pol.MaxChars = mc
 	check(mcN, "max_chars", bridge.Policy{MaxChars: mc})
+	if s, n, ok := f.str("repost_within"); ok && s != "" {
+		v, err := time.ParseDuration(s)
+		switch {
+		case err != nil || v <= 0:
+			f.failf(n.at, f.key("repost_within"), "repost_within %q: use a duration such as \"1h\"", s)
+			bad = true
+		case pol.Edits != bridge.PolicyRepost:
+			f.failf(n.at, f.key("repost_within"), "repost_within only applies with edits = %q", bridge.PolicyRepost)
+			bad = true
+		default:
+			pol.RepostWithin = v
+		}
+	}
 	if vt, ok := f.table("visibility"); ok {
 		vf := &fields{errs: d.errs, t: vt, path: "route.sink.visibility", ctx: f.ctx, rel: "visibility."}
 		pol.Visibility = map[post.Visibility]post.Visibility{}
@@ -323,7 +337,8 @@ func (d *decoder) sink(route string, j int, t *node, spec *RouteSpec) {
 	if err := pol.Validate(); err != nil && !bad {
 		f.failf(t.at, "route.sink", "%v", err)
 	}
-	f.unknown("account", "visibility", "default_visibility", "thread", "cw", "mentions", "length", "max_chars", "media")
+	f.unknown("account", "visibility", "default_visibility", "thread", "cw", "mentions", "length", "max_chars", "media",
+		"edits", "repost_within")
 	if acct == "" {
 		return
 	}

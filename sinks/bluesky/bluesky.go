@@ -32,8 +32,10 @@
 // so a retry after a crash or a lost answer never makes a second record.
 // For the same reason Find is a lookup of that key.
 //
-// Bluesky has no edit: the sink is not a sinks.Editor, so the bridge skips
-// edits of the origin post. Deletes remove the record.
+// Bluesky has no edit: the sink is not a sinks.Editor, so the bridge leaves
+// the copy of an edited post as it is, or, under the route's edits =
+// "repost", deletes a young copy and publishes the new version under a new
+// Draft.Key. Deletes remove the record.
 package bluesky
 
 import (
