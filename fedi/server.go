@@ -143,7 +143,7 @@ type instanceV2 struct {
 // (Pleroma, Akkoma, older Mastodon) publish.
 type instanceV1 struct {
 	Title        string `json:"title"`
-	URI          string `json:"uri"` // the domain, sometimes with a scheme (Pleroma)
+	URI          string `json:"uri"`            // the domain, sometimes with a scheme (Pleroma)
 	MaxTootChars int    `json:"max_toot_chars"` // Pleroma/Akkoma
 	URLs         struct {
 		StreamingAPI string `json:"streaming_api"`
