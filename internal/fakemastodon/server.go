@@ -605,6 +605,9 @@ func (s *Server) accountRoute(method, id string, rest []string, v url.Values, me
 	if rest[0] == "statuses" && method == "GET" {
 		return s.accountStatuses(id, v, me)
 	}
+	if (rest[0] == "following" || rest[0] == "followers") && method == "GET" {
+		return 200, s.follows(id, rest[0] == "followers"), ""
+	}
 	if method != "POST" {
 		return 0, nil, ""
 	}
@@ -646,6 +649,31 @@ func (s *Server) accountRoute(method, id string, rest []string, v url.Values, me
 		return 0, nil, ""
 	}
 	return 200, s.relJSON(me, id), ""
+}
+
+// follows serves /api/v1/accounts/:id/following and /followers, in one
+// page (https://docs.joinmastodon.org/methods/accounts/#following).
+func (s *Server) follows(id string, followers bool) []any {
+	var ids []string
+	if followers {
+		for other, a := range s.accounts {
+			if r := a.rels[id]; r != nil && r.Following {
+				ids = append(ids, other)
+			}
+		}
+	} else {
+		for other, r := range s.accounts[id].rels {
+			if r.Following {
+				ids = append(ids, other)
+			}
+		}
+	}
+	sort.Strings(ids)
+	out := []any{}
+	for _, other := range ids {
+		out = append(out, s.accountJSON(other, false))
+	}
+	return out
 }
 
 // relList serves /api/v1/blocks and /api/v1/mutes; stub answers [] (the
