@@ -2,7 +2,9 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,6 +74,11 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 			res.File = path
 		case t == DomainBlocks && fedi.IsNotFound(err):
 			res.Unsupported = "this server has no user-level domain blocks"
+		case fedi.IsMissingEndpoint(err):
+			// A server without the API (snac2's mutes): say so once
+			// instead of failing the export or writing an empty file.
+			res.Unsupported = strings.TrimPrefix(noFeature(t), noFeaturePrefix)
+			res.Unsupported = "this server has " + res.Unsupported
 		default:
 			return out, fmt.Errorf("export %s of %s: %w", t, me.Acct, err)
 		}
@@ -205,7 +212,8 @@ func writeAtomic(path string, fill func(*os.File) error) (err error) {
 }
 
 // WriteFailures writes <type>_failures.csv into dir for every type with
-// failures in rep and returns the files written.
+// failures in rep, removes that file for every type rep counts without
+// failures, and returns the files written.
 func WriteFailures(dir string, rep *Report) ([]string, error) {
 	byType := map[Type][]Failure{}
 	for _, f := range rep.Failures {
@@ -213,14 +221,22 @@ func WriteFailures(dir string, rep *Report) ([]string, error) {
 	}
 	var files []string
 	for _, t := range AllTypes() {
-		fs := byType[t]
-		if len(fs) == 0 {
+		rows := byType[t]
+		path := filepath.Join(dir, string(t)+"_failures.csv")
+		if len(rows) == 0 {
+			if _, imported := rep.Types[t]; imported {
+				// An earlier run's failures of this type were fixed (or
+				// retried): its file would send the person after rows
+				// that are now applied.
+				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return files, fmt.Errorf("remove %s: %w", path, err)
+				}
+			}
 			continue
 		}
-		path := filepath.Join(dir, string(t)+"_failures.csv")
 		err := writeAtomic(path, func(f *os.File) error {
 			fw := NewFailureWriter(f, t)
-			for _, fl := range fs {
+			for _, fl := range rows {
 				if fl.raw != nil {
 					fw.WriteRaw(fl.raw)
 					continue
