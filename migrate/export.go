@@ -31,6 +31,9 @@ type ExportResult struct {
 	// Unsupported says why no file was written although the type was
 	// asked for (the server has no such feature).
 	Unsupported string `json:"unsupported,omitempty"`
+	// Untrustworthy, when set, says why the file is likely incomplete: the
+	// server's list disagrees with its own relationships (a stub list).
+	Untrustworthy string `json:"untrustworthy,omitempty"`
 }
 
 // Export writes the account's graph as Mastodon-format CSV files into
@@ -56,13 +59,14 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 		return nil, err
 	}
 	host := o.Client.Base().Host
+	seen := newSeenAccounts()
 	var out []ExportResult
 	for _, t := range types {
 		res := ExportResult{Type: t}
 		path := filepath.Join(o.Dir, t.FileName())
 		err := writeAtomic(path, func(f *os.File) error {
 			w := NewWriter(f, t)
-			n, err := exportType(ctx, o.Client, me, host, t, w)
+			n, err := exportType(ctx, o.Client, me, host, t, w, seen)
 			res.Rows = n
 			if err != nil {
 				return err
@@ -85,12 +89,16 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 		o.Log.Info("exported", "type", t, "rows", res.Rows, "file", res.File)
 		out = append(out, res)
 	}
+	if err := crossCheck(ctx, o.Client, seen, out); err != nil {
+		// The files are written; the check only warns.
+		o.Log.Warn("could not cross-check the block and mute lists", "err", err)
+	}
 	return out, nil
 }
 
-func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host string, t Type, w *Writer) (int, error) {
+func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host string, t Type, w *Writer, seen *seenAccounts) (int, error) {
 	n := 0
-	acct := func(a fedi.Account) string { return accountKeyCase(a.Acct, host) }
+	acct := func(a fedi.Account) string { seen.add(t, a); return accountKeyCase(a.Acct, host) }
 	switch t {
 	case Following, Mutes:
 		// The settings (boosts, notify, languages; hidden notifications)

@@ -253,3 +253,51 @@ func TestImportVerifiesCreatedLists(t *testing.T) {
 		t.Fatalf("lists after the re-run %v; want Friends and Work", got)
 	}
 }
+
+// Issue 16 item 9: a server whose blocks and mutes lists are stubs ([]
+// while relationships show blocking and muting): the export says the
+// files are not trustworthy instead of writing empty files without a word.
+func TestExportCrossChecksStubBlocksAndMutes(t *testing.T) {
+	for _, stub := range []bool{false, true} {
+		q := newQuirkServer(t, fakemastodon.Config{Quirks: fakemastodon.Quirks{StubBlocksMutes: stub}})
+		ctx := t.Context()
+		bob, err := fedi.ResolveAccount(ctx, q.c, q.acct("bob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		carol, err := fedi.ResolveAccount(ctx, q.c, q.acct("carol"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// bob is followed and muted: the export meets him in the
+		// following list. carol is followed and nothing else.
+		if _, err := fedi.Follow(ctx, q.c, bob.ID, fedi.FollowOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fedi.Mute(ctx, q.c, bob.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fedi.Follow(ctx, q.c, carol.ID, fedi.FollowOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := Export(ctx, ExportOptions{Client: q.c, Dir: t.TempDir(), Types: []Type{Following, Blocks, Mutes}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mutes ExportResult
+		for _, r := range out {
+			if r.Type == Mutes {
+				mutes = r
+			}
+			if r.Type == Blocks && r.Untrustworthy != "" {
+				t.Errorf("stub=%v: blocks flagged although nothing known is blocked: %s", stub, r.Untrustworthy)
+			}
+		}
+		switch {
+		case stub && (!strings.Contains(mutes.Untrustworthy, "not trustworthy") || !strings.Contains(mutes.Untrustworthy, "bob")):
+			t.Errorf("stub mutes list: %+v; want it flagged, naming bob", mutes)
+		case !stub && (mutes.Untrustworthy != "" || mutes.Rows != 1):
+			t.Errorf("honest mutes list: %+v; want one row and no warning", mutes)
+		}
+	}
+}
