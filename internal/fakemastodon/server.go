@@ -509,6 +509,9 @@ func (s *Server) route(method, version string, seg []string, v url.Values, me st
 		return s.relList(me, func(r *relationship) bool { return r.Blocking }, s.cfg.Quirks.StubBlocksMutes)
 	case at(0) == "mutes" && n == 1 && method == "GET" && version == "v1":
 		return s.relList(me, func(r *relationship) bool { return r.Muting }, s.cfg.Quirks.StubBlocksMutes)
+	case at(0) == "favourites" && n == 1 && method == "GET" && version == "v1":
+		// The fake has no favourite action, so nobody has favourites.
+		return 200, []any{}, ""
 	case at(0) == "bookmarks" && n == 1 && method == "GET" && version == "v1":
 		out := []any{}
 		bm := s.accounts[me].bookmarks
