@@ -147,7 +147,7 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 	case og.Move == SupportAdminOnly:
 		add(Check{Name: "move-api", OK: false, Detail: fmt.Sprintf(
 			"%s has neither an API nor a web page for the Move: only its administrator can send it (%s), and %s",
-			orName(old.Software.Name), og.AdminCommand, unverifiable(og))})
+			orName(old.Software.Name), og.MoveCommand, unverifiable(og))})
 	default:
 		add(Check{Name: "move-api", Blocking: true, Detail: fmt.Sprintf(
 			"%s cannot send a Move at all: followers cannot be moved; export and import the graph instead (ferry export, ferry import)", orName(old.Software.Name))})
@@ -157,10 +157,10 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 			"%s cannot list an alias, which every server checks before it accepts a Move", orName(new.Software.Name))})
 	} else {
 		add(Check{Name: "alias-support", OK: ng.Alias != SupportAdminOnly,
-			Detail: ng.describe("alias on "+new.Handle, ng.Alias, ng.AliasPage, new.Client.Base(), new.Account.ID)})
+			Detail: ng.describe("alias on "+new.Handle, ng.Alias, ng.AliasPage, ng.AliasCommand, new.Client.Base(), new.Account.ID)})
 	}
 	add(Check{Name: "move-support", OK: og.Move == SupportAPI || og.Move == SupportGuided,
-		Detail: og.describe("Move from "+old.Handle, og.Move, og.MovePage, old.Client.Base(), old.Account.ID)})
+		Detail: og.describe("Move from "+old.Handle, og.Move, og.MovePage, og.MoveCommand, old.Client.Base(), old.Account.ID)})
 	add(Check{Name: "cooldown", OK: true, Detail: og.Cooldown})
 
 	p.Steps = []string{

@@ -229,7 +229,7 @@ func (r *Runner) alias(ctx context.Context) (string, error) {
 	g := r.New.Guidance()
 	if g.Alias == SupportAdminOnly {
 		fmt.Fprintf(r.Out, "Only the server's administrator can add it, on the command line:\n\n  %s\n\n"+
-			"with the old account\n\n  %s\n\nferry waits until it is visible.\n", g.AdminCommand, r.Old.Handle)
+			"with the old account\n\n  %s\n\nferry waits until it is visible.\n", g.AliasCommand, r.Old.Handle)
 		return "asked the administrator to add " + r.Old.Handle + " to " + r.New.Handle + "'s aliases", nil
 	}
 	fmt.Fprintf(r.Out, "In a browser, signed in as %s, open\n\n  %s\n\n"+
@@ -282,7 +282,7 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 			// for it would only end in a timeout.
 			fmt.Fprintf(r.Out, "%s's server (%s) has no API or page for the Move; only its administrator can send it:\n\n  %s\n\n"+
 				"with the new account\n\n  %s\n\nThe server never shows a Move, so ferry cannot check it; it goes on.\n",
-				r.Old.Handle, orName(r.Old.Software.Name), g.AdminCommand, r.New.Handle)
+				r.Old.Handle, orName(r.Old.Software.Name), g.MoveCommand, r.New.Handle)
 			return "asked the administrator of " + r.Old.Handle + "'s server to send the Move (not verifiable)", nil
 		}
 		fmt.Fprintf(r.Out, "%s's server (%s) has no API for the Move. In a browser, signed in as %s, open\n\n  %s\n\n"+

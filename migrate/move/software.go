@@ -37,8 +37,10 @@ type Guidance struct {
 	// "{id}" stands for the account's ID.
 	AliasPage string `json:"alias_page,omitempty"`
 	MovePage  string `json:"move_page,omitempty"`
-	// AdminCommand is the administrator's command for admin-only steps.
-	AdminCommand string `json:"admin_command,omitempty"`
+	// AliasCommand and MoveCommand are the administrator's commands for
+	// admin-only steps.
+	AliasCommand string `json:"alias_command,omitempty"`
+	MoveCommand  string `json:"move_command,omitempty"`
 	// Verifiable: the old account shows `moved` through the API once the
 	// Move is done, so ferry can wait for it.
 	Verifiable bool `json:"verifiable"`
@@ -89,7 +91,8 @@ func GuidanceFor(software string) Guidance {
 		// and sends the Move, and the account never shows `moved` through
 		// the API afterwards.
 		g.Alias, g.Move = SupportAdminOnly, SupportAdminOnly
-		g.AdminCommand = "snac alias <basedir> <user> <new account>; snac migrate <basedir> <user>"
+		g.AliasCommand = "snac alias <basedir> <user> <old account>"
+		g.MoveCommand = "snac migrate <basedir> <user>"
 		g.Verifiable = false
 		g.Cooldown = "snac2 documents no limit on repeated Moves"
 	case "lemmy", "peertube", "writefreely", "plume", "bookwyrm", "friendica":
@@ -118,7 +121,7 @@ func PageURL(base *url.URL, path, accountID string) string {
 }
 
 // describe says in one line how a step can be done, for the plan.
-func (g Guidance) describe(step string, s Support, page string, base *url.URL, accountID string) string {
+func (g Guidance) describe(step string, s Support, page, command string, base *url.URL, accountID string) string {
 	name := orName(g.Software)
 	switch s {
 	case SupportAPI:
@@ -126,7 +129,7 @@ func (g Guidance) describe(step string, s Support, page string, base *url.URL, a
 	case SupportGuided:
 		return fmt.Sprintf("%s: %s has no API for it; you do it at %s and ferry waits until it shows", step, name, PageURL(base, page, accountID))
 	case SupportAdminOnly:
-		return fmt.Sprintf("%s: only %s's administrator can do it, on the server's command line (%s)", step, name, g.AdminCommand)
+		return fmt.Sprintf("%s: only %s's administrator can do it, on the server's command line (%s)", step, name, command)
 	default:
 		return fmt.Sprintf("%s: impossible, %s has no account Move", step, name)
 	}
