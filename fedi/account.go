@@ -32,11 +32,3 @@ func VerifyCredentials(ctx context.Context, c *Client) (Account, error) {
 	}
 	return a, nil
 }
-
-// Handle returns the account's full handle user@host, where host is the
-// server's host as ferry reaches it. (The domain in a handle can differ from
-// the server's host when a server uses a separate account domain; ferry keys
-// accounts by the server it logs in to, which is what a person typed.)
-func Handle(username string, c *Client) string {
-	return username + "@" + c.base.Host
-}

@@ -244,7 +244,7 @@ func apiError(req *http.Request, resp *http.Response) error {
 			e.Message += ": " + body.ErrorDescription
 		}
 	} else if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/html" {
-		e.Message = "an HTML page instead of an API answer"
+		e.Message = htmlAnswer
 	}
 	return e
 }

@@ -119,6 +119,19 @@ func Relationships(ctx context.Context, c *Client, ids []string) ([]Relationship
 	return out, nil
 }
 
+// htmlAnswer is APIError.Message for an error answered with a web page.
+const htmlAnswer = "an HTML page instead of an API answer"
+
+// IsMissingEndpoint reports whether err is a 404 for an API path the server
+// does not have, as opposed to a record it does not have: the answer was a
+// web page or an empty body, not the API's JSON error (snac2 has no mute
+// API and answers its mute calls this way). Callers report such an error
+// as a missing feature, not as "account not found".
+func IsMissingEndpoint(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound && (ae.Message == "" || ae.Message == htmlAnswer)
+}
+
 // ResolveAccount finds the account acct ("user@host", with or without a
 // leading "@") through /api/v2/search with resolve=true: one request that
 // answers from the server's database for known accounts and does the
@@ -261,6 +274,14 @@ func CreateList(ctx context.Context, c *Client, title string) (List, error) {
 		return List{}, fmt.Errorf("create list %q at %s: %w", title, c.base.Host, err)
 	}
 	return l, nil
+}
+
+// RenameList sets the title of list id.
+func RenameList(ctx context.Context, c *Client, id, title string) error {
+	if _, err := c.Do(WithRetrySafe(ctx), http.MethodPut, "/api/v1/lists/"+url.PathEscape(id), nil, map[string]string{"title": title}, nil); err != nil {
+		return fmt.Errorf("rename list %s at %s: %w", id, c.base.Host, err)
+	}
+	return nil
 }
 
 // ListMembers calls fn with every page of the members of list id.

@@ -32,6 +32,10 @@ type Server struct {
 	LimitsFrom string
 	// StreamingURL is the streaming API's base when the server names one.
 	StreamingURL string
+	// Domain is the domain the server's handles carry (v2 `domain`, v1
+	// `uri`), which may differ from Base's host: a server reached at
+	// 127.0.0.1:8001 may call itself localhost:8001. "" when not published.
+	Domain string
 }
 
 // Detect reads the server's nodeinfo (to learn its software and version)
@@ -111,6 +115,7 @@ func NodeInfo(ctx context.Context, c *Client) (Software, error) {
 // instanceV2 holds the parts of /api/v2/instance that ferry reads.
 type instanceV2 struct {
 	Title         string `json:"title"`
+	Domain        string `json:"domain"`
 	Configuration struct {
 		URLs struct {
 			Streaming string `json:"streaming"`
@@ -138,6 +143,7 @@ type instanceV2 struct {
 // (Pleroma, Akkoma, older Mastodon) publish.
 type instanceV1 struct {
 	Title        string `json:"title"`
+	URI          string `json:"uri"`            // the domain, sometimes with a scheme (Pleroma)
 	MaxTootChars int    `json:"max_toot_chars"` // Pleroma/Akkoma
 	URLs         struct {
 		StreamingAPI string `json:"streaming_api"`
@@ -150,7 +156,17 @@ type instanceV1 struct {
 		} `json:"statuses"`
 		MediaAttachments struct {
 			SupportedMIMETypes []string `json:"supported_mime_types"`
+			ImageSizeLimit     int64    `json:"image_size_limit"`
+			VideoSizeLimit     int64    `json:"video_size_limit"`
+			DescriptionLimit   int      `json:"description_limit"`
 		} `json:"media_attachments"`
+		// Polls is published by Mastodon 3.x+, Hollo, snac2 and others
+		// that speak only v1; a server allowing 8 options must not be
+		// planned for Mastodon's default 4.
+		Polls struct {
+			MaxOptions             int `json:"max_options"`
+			MaxCharactersPerOption int `json:"max_characters_per_option"`
+		} `json:"polls"`
 	} `json:"configuration"`
 }
 
@@ -162,6 +178,7 @@ func readInstance(ctx context.Context, c *Client, srv *Server) error {
 	switch {
 	case err == nil:
 		srv.Title = v2.Title
+		srv.Domain = cleanDomain(v2.Domain)
 		srv.StreamingURL = v2.Configuration.URLs.Streaming
 		st, ma, po := v2.Configuration.Statuses, v2.Configuration.MediaAttachments, v2.Configuration.Polls
 		srv.Limits = post.Limits{
@@ -182,6 +199,7 @@ func readInstance(ctx context.Context, c *Client, srv *Server) error {
 			return fmt.Errorf("read instance information of %s: %w", c.base.Host, err)
 		}
 		srv.Title = v1.Title
+		srv.Domain = cleanDomain(v1.URI)
 		srv.StreamingURL = v1.URLs.StreamingAPI
 		srv.Limits.MaxChars = v1.MaxTootChars
 		if cfg := v1.Configuration; cfg != nil {
@@ -189,6 +207,11 @@ func readInstance(ctx context.Context, c *Client, srv *Server) error {
 			srv.Limits.MaxMedia = cfg.Statuses.MaxMediaAttachments
 			srv.Limits.CharsPerURL = cfg.Statuses.CharactersReservedPerURL
 			srv.Limits.MediaTypes = cfg.MediaAttachments.SupportedMIMETypes
+			srv.Limits.MaxImageBytes = cfg.MediaAttachments.ImageSizeLimit
+			srv.Limits.MaxVideoBytes = cfg.MediaAttachments.VideoSizeLimit
+			srv.Limits.MaxAltChars = cfg.MediaAttachments.DescriptionLimit
+			srv.Limits.MaxPollOptions = cfg.Polls.MaxOptions
+			srv.Limits.MaxPollOptChars = cfg.Polls.MaxCharactersPerOption
 		}
 		srv.LimitsFrom = "api/v1/instance"
 	default:
@@ -233,4 +256,44 @@ func DefaultLimits(software string) post.Limits {
 	default:
 		return post.Limits{MaxChars: 500, CharsPerURL: 23, MaxMedia: 4, MaxPollOptions: 4}
 	}
+}
+
+// cleanDomain turns an instance's `domain` or `uri` into a bare host[:port]:
+// Pleroma and Akkoma publish `uri` with a scheme.
+func cleanDomain(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	return strings.ToLower(strings.TrimRight(s, "/"))
+}
+
+// AccountDomain returns the domain in the handles of the server c talks to,
+// as the server itself names it: the instance document's `domain` (v2) or
+// `uri` (v1), else the subject of a WebFinger lookup of username, else the
+// host ferry reaches it at. A handle built from the login address instead
+// (alice@127.0.0.1:8001 for a server called localhost:8001) names nobody
+// other servers know, and a Move or alias to it fails.
+func AccountDomain(ctx context.Context, c *Client, username string) string {
+	var v2 instanceV2
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v2/instance", nil, nil, &v2); err == nil && cleanDomain(v2.Domain) != "" {
+		return cleanDomain(v2.Domain)
+	}
+	var v1 instanceV1
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/instance", nil, nil, &v1); err == nil && cleanDomain(v1.URI) != "" {
+		return cleanDomain(v1.URI)
+	}
+	if username != "" {
+		var wf struct {
+			Subject string `json:"subject"`
+		}
+		q := url.Values{"resource": {"acct:" + username + "@" + c.base.Host}}
+		if _, err := c.Do(ctx, http.MethodGet, "/.well-known/webfinger", q, nil, &wf); err == nil {
+			subject := strings.TrimPrefix(wf.Subject, "acct:")
+			if u, d, ok := strings.Cut(subject, "@"); ok && strings.EqualFold(u, username) && d != "" {
+				return strings.ToLower(d)
+			}
+		}
+	}
+	return c.base.Host
 }

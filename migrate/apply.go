@@ -26,6 +26,7 @@ type applier struct {
 
 	mu      sync.Mutex
 	listIDs map[string]string
+	missing map[string]string // step → why: the server has no API for it
 }
 
 // pageSize is how many pending items are loaded at a time: memory stays
@@ -99,6 +100,10 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 		it.Status, it.Error = journal.ItemFailed, "corrupt journal entry: "+err.Error()
 		return a.finish(ctx, it)
 	}
+	if why, ok := a.missingStep(it.Step); ok {
+		it.Status, it.Error = journal.ItemFailed, why
+		return a.finish(ctx, it)
+	}
 	for try := 1; ; try++ {
 		prev, err := a.o.Journal.BeginItem(ctx, it.JobID, it.Step, it.Key)
 		if err != nil {
@@ -156,6 +161,13 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 			}
 			out = it
 			out.Status, out.Error = journal.ItemFailed, reason(err)
+			if fedi.IsMissingEndpoint(err) {
+				out.Error = a.markMissing(it.Step, p.Type)
+			} else if fedi.IsTransient(err) || errors.Is(err, errRetryLater) {
+				// Marked so that running the same import again retries it
+				// (retryItems), without --fresh.
+				out.Error = retryPrefix + out.Error
+			}
 		}
 		return a.finish(ctx, out)
 	}
@@ -288,6 +300,8 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 		}
 		if rel.Requested && !rel.Following {
 			out.Error = "follow requested; the account approves followers"
+		} else if note := checkFollowSettings(ctx, c, p, rel); note != "" {
+			out.Error = note
 		}
 		applied()
 	case stepBlock, stepMute:
@@ -320,8 +334,16 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 				}
 			}
 		}
+		before, err := listTitles(ctx, c)
+		if err != nil {
+			return it, err
+		}
 		l, err := fedi.CreateList(ctx, c, p.List)
 		if err != nil {
+			return it, err
+		}
+		// Read back: a server may have renamed an existing list instead.
+		if err := checkNewList(ctx, c, p.List, l, before); err != nil {
 			return it, err
 		}
 		out.RemoteID = l.ID
@@ -414,7 +436,12 @@ func (a *applier) listID(ctx context.Context, title string) (string, error) {
 		return "", fmt.Errorf("list %q: %w", title, err)
 	}
 	if it.RemoteID == "" {
-		return "", fmt.Errorf("list %q could not be created: %s", title, it.Error)
+		err := fmt.Errorf("list %q could not be created: %s", title, it.Error)
+		if retryable(it) {
+			// The list is retried by the next run; so are its members.
+			err = fmt.Errorf("%w: %w", errRetryLater, err)
+		}
+		return "", err
 	}
 	a.mu.Lock()
 	a.listIDs[title] = it.RemoteID
@@ -440,7 +467,11 @@ func awaitFollow(ctx context.Context, c *fedi.Client, id string) error {
 			return nil
 		}
 		if !rel.Requested || time.Now().After(deadline) {
-			return fmt.Errorf("account %s is not followed (follow request pending: %v); list members must be followed first — run the import again once the follow is accepted", id, rel.Requested)
+			err := fmt.Errorf("account %s is not followed (follow request pending: %v); list members must be followed first — run the import again once the follow is accepted", id, rel.Requested)
+			if rel.Requested {
+				err = fmt.Errorf("%w: %w", errRetryLater, err)
+			}
+			return err
 		}
 		t := time.NewTimer(500 * time.Millisecond)
 		select {

@@ -2,7 +2,9 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,6 +31,9 @@ type ExportResult struct {
 	// Unsupported says why no file was written although the type was
 	// asked for (the server has no such feature).
 	Unsupported string `json:"unsupported,omitempty"`
+	// Untrustworthy, when set, says why the file is likely incomplete: the
+	// server's list disagrees with its own relationships (a stub list).
+	Untrustworthy string `json:"untrustworthy,omitempty"`
 }
 
 // Export writes the account's graph as Mastodon-format CSV files into
@@ -54,13 +59,14 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 		return nil, err
 	}
 	host := o.Client.Base().Host
+	seen := newSeenAccounts()
 	var out []ExportResult
 	for _, t := range types {
 		res := ExportResult{Type: t}
 		path := filepath.Join(o.Dir, t.FileName())
 		err := writeAtomic(path, func(f *os.File) error {
 			w := NewWriter(f, t)
-			n, err := exportType(ctx, o.Client, me, host, t, w)
+			n, err := exportType(ctx, o.Client, me, host, t, w, seen)
 			res.Rows = n
 			if err != nil {
 				return err
@@ -72,18 +78,27 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 			res.File = path
 		case t == DomainBlocks && fedi.IsNotFound(err):
 			res.Unsupported = "this server has no user-level domain blocks"
+		case fedi.IsMissingEndpoint(err):
+			// A server without the API (snac2's mutes): say so once
+			// instead of failing the export or writing an empty file.
+			res.Unsupported = strings.TrimPrefix(noFeature(t), noFeaturePrefix)
+			res.Unsupported = "this server has " + res.Unsupported
 		default:
 			return out, fmt.Errorf("export %s of %s: %w", t, me.Acct, err)
 		}
 		o.Log.Info("exported", "type", t, "rows", res.Rows, "file", res.File)
 		out = append(out, res)
 	}
+	if err := crossCheck(ctx, o.Client, seen, out); err != nil {
+		// The files are written; the check only warns.
+		o.Log.Warn("could not cross-check the block and mute lists", "err", err)
+	}
 	return out, nil
 }
 
-func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host string, t Type, w *Writer) (int, error) {
+func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host string, t Type, w *Writer, seen *seenAccounts) (int, error) {
 	n := 0
-	acct := func(a fedi.Account) string { return accountKeyCase(a.Acct, host) }
+	acct := func(a fedi.Account) string { seen.add(t, a); return accountKeyCase(a.Acct, host) }
 	switch t {
 	case Following, Mutes:
 		// The settings (boosts, notify, languages; hidden notifications)
@@ -205,7 +220,8 @@ func writeAtomic(path string, fill func(*os.File) error) (err error) {
 }
 
 // WriteFailures writes <type>_failures.csv into dir for every type with
-// failures in rep and returns the files written.
+// failures in rep, removes that file for every type rep counts without
+// failures, and returns the files written.
 func WriteFailures(dir string, rep *Report) ([]string, error) {
 	byType := map[Type][]Failure{}
 	for _, f := range rep.Failures {
@@ -213,14 +229,22 @@ func WriteFailures(dir string, rep *Report) ([]string, error) {
 	}
 	var files []string
 	for _, t := range AllTypes() {
-		fs := byType[t]
-		if len(fs) == 0 {
+		rows := byType[t]
+		path := filepath.Join(dir, string(t)+"_failures.csv")
+		if len(rows) == 0 {
+			if _, imported := rep.Types[t]; imported {
+				// An earlier run's failures of this type were fixed (or
+				// retried): its file would send the person after rows
+				// that are now applied.
+				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return files, fmt.Errorf("remove %s: %w", path, err)
+				}
+			}
 			continue
 		}
-		path := filepath.Join(dir, string(t)+"_failures.csv")
 		err := writeAtomic(path, func(f *os.File) error {
 			fw := NewFailureWriter(f, t)
-			for _, fl := range fs {
+			for _, fl := range rows {
 				if fl.raw != nil {
 					fw.WriteRaw(fl.raw)
 					continue

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
@@ -170,6 +171,10 @@ type Report struct {
 	Moved    []Moved          `json:"moved,omitempty"`
 	Failures []Failure        `json:"failures,omitempty"`
 	Notes    []string         `json:"notes,omitempty"`
+	// Partial lists rows applied with a caveat the server imposed: a follow
+	// made without the settings asked for ("followed; the server ignored:
+	// notify, languages").
+	Partial []PlanEntry `json:"partial,omitempty"`
 	// Removals lists what an overwrite removes (shown before confirming).
 	Removals []PlanEntry `json:"removals,omitempty"`
 	// Plan is the whole plan, filled for dry runs.
@@ -319,7 +324,25 @@ func Import(ctx context.Context, o ImportOptions) (*Report, error) {
 		created = true
 	}
 	rep.JobID = job.ID
+	var retry []journal.Item
+	if job.Status == journal.JobDone {
+		if retry, err = retryableItems(ctx, o.Journal, job.ID); err != nil {
+			return nil, err
+		}
+	}
 	switch {
+	case job.Status == journal.JobDone && len(retry) > 0:
+		// Rows that failed for a reason that may have gone away are tried
+		// again by the same command; the rest of the plan stays as it is.
+		rep.Notes = append(rep.Notes, fmt.Sprintf("this import finished on %s; trying again the %d rows that failed for now",
+			job.UpdatedAt.Local().Format(time.DateTime), len(retry)))
+		ap := &applier{o: o, job: job}
+		if err := ap.retry(ctx, retry); err != nil {
+			if ferr := fillReport(ctx, o.Journal, job.ID, rep); ferr != nil {
+				return nil, errors.Join(err, ferr)
+			}
+			return rep, err
+		}
 	case job.Status == journal.JobDone:
 		rep.Finished = true
 		rep.Notes = append(rep.Notes, fmt.Sprintf("this import already finished on %s; nothing was done (use --fresh to run it again)",
@@ -363,6 +386,8 @@ func Import(ctx context.Context, o ImportOptions) (*Report, error) {
 	if err := fillReport(ctx, o.Journal, job.ID, rep); err != nil {
 		return nil, err
 	}
+	noteMissing(rep)
+	notePartial(rep)
 	return rep, nil
 }
 
@@ -417,6 +442,9 @@ func summarize(rep *Report, items []journal.Item) {
 				c.Removed++
 			} else {
 				c.Applied++
+			}
+			if strings.HasPrefix(it.Error, ignoredPrefix) {
+				rep.Partial = append(rep.Partial, planEntry(it))
 			}
 		case journal.ItemSkipped:
 			c.Already++

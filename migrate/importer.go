@@ -121,12 +121,17 @@ type RowsFailedError struct {
 }
 
 func (e *RowsFailedError) Error() string {
+	if len(e.Files) == 0 {
+		return fmt.Sprintf("%d rows were not applied", e.Rows)
+	}
 	return fmt.Sprintf("%d rows were not applied; see %s", e.Rows, strings.Join(e.Files, ", "))
 }
 
 // ImportFiles runs Import and writes the rows it could not apply into
-// <type>_failures.csv files in o.FailuresDir (not for dry runs, nor when
-// the same import had already finished). The result's Report is nil only
+// <type>_failures.csv files in o.FailuresDir (not for dry runs; again when
+// the same import had already finished, so the files named are there), and
+// removes the failures file of every imported type none of whose rows
+// failed this time, left by an earlier run. The result's Report is nil only
 // when the import could not start; otherwise it is filled even with an
 // error: ErrNeedsConfirmation (the Report lists the removals), a stop before
 // the end (a rerun continues) or *RowsFailedError.
@@ -136,7 +141,7 @@ func ImportFiles(ctx context.Context, o ImportFilesOptions) (ImportFilesResult, 
 	if rep == nil || errors.Is(err, ErrNeedsConfirmation) {
 		return res, err
 	}
-	if !o.DryRun && !rep.Finished {
+	if !o.DryRun {
 		files, werr := WriteFailures(o.FailuresDir, rep)
 		res.FailureFiles = files
 		if werr != nil {

@@ -63,6 +63,9 @@ type planner struct {
 	lists     map[string]string          // title → list ID
 	members   map[string]map[string]bool // list ID → member addresses
 
+	// missing holds the types whose API the server does not have.
+	missing map[Type]bool
+
 	mu       sync.Mutex
 	resolved map[string]resolution
 	deadFail map[string]int
@@ -160,9 +163,9 @@ func (p *planner) plan(ctx context.Context) (*planner, error) {
 		return nil, err
 	}
 	follows := p.rowsOf(Following)
-	listRows := p.rowsOf(Lists)
-	blocks := p.rowsOf(Blocks)
-	mutes := p.rowsOf(Mutes)
+	listRows := p.failMissing(Lists, stepListMember, p.rowsOf(Lists))
+	blocks := p.failMissing(Blocks, stepBlock, p.rowsOf(Blocks))
+	mutes := p.failMissing(Mutes, stepMute, p.rowsOf(Mutes))
 
 	// Resolve every address the API path needs in one concurrent pass.
 	var need []string
@@ -233,13 +236,13 @@ func (p *planner) readState(ctx context.Context) error {
 	}
 	if p.has(Blocks) {
 		p.blocked = map[string]fedi.Account{}
-		if err := fedi.Blocks(ctx, p.c, collect(p.blocked)); err != nil {
+		if err := fedi.Blocks(ctx, p.c, collect(p.blocked)); err != nil && !p.missingFeature(Blocks, err) {
 			return err
 		}
 	}
 	if p.has(Mutes) {
 		p.muted = map[string]fedi.Account{}
-		if err := fedi.Mutes(ctx, p.c, collect(p.muted)); err != nil {
+		if err := fedi.Mutes(ctx, p.c, collect(p.muted)); err != nil && !p.missingFeature(Mutes, err) {
 			return err
 		}
 	}
@@ -270,7 +273,7 @@ func (p *planner) readState(ctx context.Context) error {
 	}
 	if p.has(Lists) {
 		ls, err := fedi.Lists(ctx, p.c)
-		if err != nil {
+		if err != nil && !p.missingFeature(Lists, err) {
 			return err
 		}
 		p.lists, p.members = map[string]string{}, map[string]map[string]bool{}
@@ -367,6 +370,9 @@ func (p *planner) resolve(ctx context.Context, acct string) error {
 		return err
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case fedi.IsMissingEndpoint(err):
+		// Not the account: the server has no search API to find it with.
+		p.record(k, resolution{err: noFeaturePrefix + "no account search API (it answers 404 with a web page)"})
 	case fedi.IsNotFound(err):
 		p.record(k, resolution{err: "account not found (it does not exist, was deleted, or its server did not answer)"})
 	default:

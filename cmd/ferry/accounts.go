@@ -155,6 +155,9 @@ func printCheck(g *globalOptions, r platform.AccountCheck) {
 		if len(l.MediaTypes) > 0 {
 			t.row("media types", summarizeTypes(l.MediaTypes))
 		}
+		if l.MaxImageBytes > 0 || l.MaxVideoBytes > 0 {
+			t.row("media size", fmt.Sprintf("images up to %s, videos up to %s", sizeLimit(l.MaxImageBytes), sizeLimit(l.MaxVideoBytes)))
+		}
 		t.row("limits from", r.LimitsFrom)
 	}
 	if r.TokenOK {
@@ -163,6 +166,14 @@ func printCheck(g *globalOptions, r platform.AccountCheck) {
 		t.row("token", "PROBLEM: "+r.Problem)
 	}
 	_ = t.flush()
+}
+
+// sizeLimit prints a byte limit for people; 0 means the server publishes none.
+func sizeLimit(n int64) string {
+	if n <= 0 {
+		return "unpublished"
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 func urlCount(n int) string {

@@ -83,5 +83,12 @@ func printExportResult(w io.Writer, res []migrate.ExportResult) error {
 	if err := t.flush(); err != nil {
 		return fmt.Errorf("write the result: %w", err)
 	}
+	for _, r := range res {
+		if r.Untrustworthy != "" {
+			if _, err := fmt.Fprintf(w, "warning: %s: %s\n", r.Type, r.Untrustworthy); err != nil {
+				return fmt.Errorf("write the result: %w", err)
+			}
+		}
+	}
 	return nil
 }

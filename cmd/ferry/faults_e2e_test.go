@@ -50,7 +50,9 @@ func newFaultSetup(t *testing.T, env *testenv.Env, in *testenv.Instance) *faultS
 	p := in.FaultProxy(t, testenv.FaultOptions{})
 	c := newCLI(t, env.CAFile)
 	c.run("login", p.BaseURL, "--token-file", writeTokenFile(t, u.Token)).mustSucceed(t)
-	return &faultSetup{in: in, proxy: p, cli: c, user: u, handle: u.Username + "@" + p.Host}
+	// The handle carries the server's own domain, not the proxy's address
+	// ferry reaches it at.
+	return &faultSetup{in: in, proxy: p, cli: c, user: u, handle: u.Username + "@" + in.Host}
 }
 
 // statusPattern matches the creation of posts, the write that must never

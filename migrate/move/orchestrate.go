@@ -156,7 +156,17 @@ func (m *Migration) lifeboat(ctx context.Context, dir string, res *MigrationResu
 		return "", fmt.Errorf("lifeboat archive: %w", err)
 	}
 	res.Lifeboat = lb
-	return "graph and archive of " + m.Runner.Old.Handle + " saved in " + dir, nil
+	out := "graph and archive of " + m.Runner.Old.Handle + " saved in " + dir
+	for _, g := range lb.Graph {
+		if g.Untrustworthy != "" {
+			out += "; warning: " + g.Untrustworthy
+		}
+	}
+	for _, w := range lb.Archive.Warnings {
+		// What the lifeboat lacks must be said before the Move.
+		out += "; warning: " + w
+	}
+	return out, nil
 }
 
 func (m *Migration) replay(ctx context.Context, dir string, res *MigrationResult) (string, error) {

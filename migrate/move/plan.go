@@ -35,6 +35,17 @@ type Side struct {
 // Abilities returns what the side's server can do through its API.
 func (s *Side) Abilities() fedi.MoveAbilities { return fedi.Abilities(s.Software.Name) }
 
+// Guidance returns how a migration is done on the side's server software.
+func (s *Side) Guidance() Guidance { return GuidanceFor(s.Software.Name) }
+
+// unverifiable says what ferry can check after a Move it cannot see.
+func unverifiable(g Guidance) string {
+	if g.Verifiable {
+		return "ferry waits until the old account shows the Move"
+	}
+	return "ferry cannot see whether it was done (the server never shows the old account as moved)"
+}
+
 // Check is one finding of the preflight.
 type Check struct {
 	Name     string `json:"name"`
@@ -124,14 +135,33 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 		add(Check{Name: "alias", OK: true, Detail: fmt.Sprintf("%s does not list %s as an alias yet; %s", new.Handle, old.Handle, how)})
 	}
 
-	if old.Abilities().MoveAPI {
+	og, ng := old.Guidance(), new.Guidance()
+	switch {
+	case old.Abilities().MoveAPI:
 		add(Check{Name: "move-api", OK: true, Detail: fmt.Sprintf(
 			"%s can send the Move through its API; ferry asks for %s's password once and keeps it nowhere", old.Software.Name, old.Handle)})
-	} else {
+	case og.Move == SupportGuided:
 		add(Check{Name: "move-api", OK: true, Detail: fmt.Sprintf(
-			"%s has no API for the Move: ferry shows where to start it in the web interface and waits until it is done", orName(old.Software.Name))})
+			"%s has no API for the Move: ferry shows where to start it in the web interface (%s) and waits until it is done",
+			orName(old.Software.Name), PageURL(old.Client.Base(), og.MovePage, old.Account.ID))})
+	case og.Move == SupportAdminOnly:
+		add(Check{Name: "move-api", OK: false, Detail: fmt.Sprintf(
+			"%s has neither an API nor a web page for the Move: only its administrator can send it (%s), and %s",
+			orName(old.Software.Name), og.MoveCommand, unverifiable(og))})
+	default:
+		add(Check{Name: "move-api", Blocking: true, Detail: fmt.Sprintf(
+			"%s cannot send a Move at all: followers cannot be moved; export and import the graph instead (ferry export, ferry import)", orName(old.Software.Name))})
 	}
-	add(Check{Name: "cooldown", OK: true, Detail: old.Abilities().Cooldown})
+	if ng.Alias == SupportNone {
+		add(Check{Name: "alias-support", Blocking: true, Detail: fmt.Sprintf(
+			"%s cannot list an alias, which every server checks before it accepts a Move", orName(new.Software.Name))})
+	} else {
+		add(Check{Name: "alias-support", OK: ng.Alias != SupportAdminOnly,
+			Detail: ng.describe("alias on "+new.Handle, ng.Alias, ng.AliasPage, ng.AliasCommand, new.Client.Base(), new.Account.ID)})
+	}
+	add(Check{Name: "move-support", OK: og.Move == SupportAPI || og.Move == SupportGuided,
+		Detail: og.describe("Move from "+old.Handle, og.Move, og.MovePage, og.MoveCommand, old.Client.Base(), old.Account.ID)})
+	add(Check{Name: "cooldown", OK: true, Detail: og.Cooldown})
 
 	p.Steps = []string{
 		"lifeboat: export " + old.Handle + "'s follows, followers, lists, blocks, mutes, domain blocks, bookmarks and post archive",
@@ -147,7 +177,7 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 		"followers on servers that do not process Move (they appear in not_moved.csv)",
 	}
 	p.Warning = fmt.Sprintf("The Move cannot be undone for a while: after it, %s is a redirect to %s. %s.",
-		old.Handle, new.Handle, old.Abilities().Cooldown)
+		old.Handle, new.Handle, og.Cooldown)
 	return p, nil
 }
 

@@ -226,9 +226,15 @@ func (r *Runner) alias(ctx context.Context) (string, error) {
 	} else {
 		fmt.Fprintf(r.Out, "%s's server (%s) has no API for aliases. ", r.New.Handle, orName(r.New.Software.Name))
 	}
+	g := r.New.Guidance()
+	if g.Alias == SupportAdminOnly {
+		fmt.Fprintf(r.Out, "Only the server's administrator can add it, on the command line:\n\n  %s\n\n"+
+			"with the old account\n\n  %s\n\nferry waits until it is visible.\n", g.AliasCommand, r.Old.Handle)
+		return "asked the administrator to add " + r.Old.Handle + " to " + r.New.Handle + "'s aliases", nil
+	}
 	fmt.Fprintf(r.Out, "In a browser, signed in as %s, open\n\n  %s\n\n"+
 		"and add this alias (the old account):\n\n  %s\n\nferry waits until it is visible.\n",
-		r.New.Handle, r.New.Client.Base().JoinPath("/settings/aliases").String(), r.Old.Handle)
+		r.New.Handle, PageURL(r.New.Client.Base(), g.AliasPage, r.New.Account.ID), r.Old.Handle)
 	return "asked to add " + r.Old.Handle + " in " + r.New.Handle + "'s settings", nil
 }
 
@@ -267,11 +273,22 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 	} else if done {
 		return r.Old.Handle + " already points to " + r.New.Handle, nil
 	}
-	if !r.Old.Abilities().MoveAPI {
+	if g := r.Old.Guidance(); !r.Old.Abilities().MoveAPI {
+		if g.Move == SupportNone {
+			return "", fmt.Errorf("%s's server (%s) cannot send a Move", r.Old.Handle, orName(r.Old.Software.Name))
+		}
+		if !g.Verifiable {
+			// The old account never shows `moved` here (snac2): waiting
+			// for it would only end in a timeout.
+			fmt.Fprintf(r.Out, "%s's server (%s) has no API or page for the Move; only its administrator can send it:\n\n  %s\n\n"+
+				"with the new account\n\n  %s\n\nThe server never shows a Move, so ferry cannot check it; it goes on.\n",
+				r.Old.Handle, orName(r.Old.Software.Name), g.MoveCommand, r.New.Handle)
+			return "asked the administrator of " + r.Old.Handle + "'s server to send the Move (not verifiable)", nil
+		}
 		fmt.Fprintf(r.Out, "%s's server (%s) has no API for the Move. In a browser, signed in as %s, open\n\n  %s\n\n"+
 			"enter the new account\n\n  %s\n\nand your password, and confirm. ferry waits until the Move shows.\n",
 			r.Old.Handle, orName(r.Old.Software.Name), r.Old.Handle,
-			r.Old.Client.Base().JoinPath("/settings/migration").String(), r.New.Handle)
+			PageURL(r.Old.Client.Base(), g.MovePage, r.Old.Account.ID), r.New.Handle)
 	} else {
 		if _, err := r.Journal.BeginItem(ctx, jobID, it.Step, it.Key); err != nil {
 			return "", err

@@ -35,8 +35,8 @@ func (p *Platform) Login(ctx context.Context, req platform.LoginRequest) (state.
 	}
 	client := fedi.NewClient(base, token, hc)
 	vctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	me, err := fedi.VerifyCredentials(vctx, client)
-	cancel()
 	if err != nil {
 		if fedi.IsUnauthorized(err) {
 			return state.Account{}, fmt.Errorf("the server does not accept this token (%w); check it, or log in without --token", err)
@@ -44,7 +44,9 @@ func (p *Platform) Login(ctx context.Context, req platform.LoginRequest) (state.
 		return state.Account{}, err
 	}
 	return state.Account{
-		Handle: fedi.Handle(me.Username, client), Server: base.String(), AccountID: me.ID, Username: me.Username,
+		// The handle carries the server's own domain, not the address it
+		// was reached at: it becomes an alias or a Move target later.
+		Handle: me.Username + "@" + fedi.AccountDomain(vctx, client, me.Username), Server: base.String(), AccountID: me.ID, Username: me.Username,
 		Token: token, Scopes: scopes, ClientID: clientID, Platform: Name,
 	}, nil
 }

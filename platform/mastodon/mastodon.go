@@ -114,7 +114,7 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 	if err != nil {
 		return platform.Identity{}, err
 	}
-	return platform.Identity{ID: me.ID, Username: me.Username, Handle: fedi.Handle(me.Username, s.c)}, nil
+	return platform.Identity{ID: me.ID, Username: me.Username, Handle: me.Username + "@" + fedi.AccountDomain(ctx, s.c, me.Username)}, nil
 }
 
 // Source reads the account's statuses and streams them.

@@ -62,6 +62,11 @@ type Summary struct {
 	Bookmarks       int            `json:"bookmarks"`
 	MediaDownloaded int            `json:"media_downloaded"`
 	MediaFailed     []MediaFailure `json:"media_failed,omitempty"`
+	// Warnings say what the archive may lack because of how the server
+	// lists posts.
+	Warnings []string `json:"warnings,omitempty"`
+
+	tally visibilityTally
 }
 
 // MediaFailure is a media file that could not be downloaded; the next run
@@ -101,6 +106,10 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 
 	if err := fetchPosts(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
 		return sum, err
+	}
+	if w := sum.tally.hiddenPrivate(prof.StatusesCount); w != "" {
+		log.Warn(w, "account", o.Account)
+		sum.Warnings = append(sum.Warnings, w)
 	}
 	if err := resolveParents(ctx, s, o.Client); err != nil {
 		return sum, err
@@ -170,10 +179,12 @@ func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor strin
 		q.Set("since_id", cursor)
 	}
 	newest := ""
+	sum.tally.full = cursor == ""
 	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
 		if cursor != "" && !idAfter(st.ID, cursor) {
 			return false, nil
 		}
+		sum.tally.see(st)
 		if newest == "" || idAfter(st.ID, newest) {
 			newest = st.ID
 		}
