@@ -102,6 +102,9 @@ func printArchiveResult(w io.Writer, handle string, res sinkarchive.UpdateResult
 	for _, f := range res.MediaFailed {
 		fmt.Fprintf(w, "  media not downloaded (retried next run): %s: %s\n", f.Path, f.Error)
 	}
+	for _, m := range res.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", m)
+	}
 }
 
 func newArchiveImportCommand(g *globalOptions) *cli.Command {

@@ -109,6 +109,7 @@ type account struct {
 	CreatedAt    time.Time
 	rels         map[string]*relationship // by target id
 	bookmarks    []string                 // status uris, newest last
+	favourites   []string                 // status uris, newest last
 }
 
 type relationship struct {
@@ -509,9 +510,12 @@ func (s *Server) route(method, version string, seg []string, v url.Values, me st
 		return s.relList(me, func(r *relationship) bool { return r.Blocking }, s.cfg.Quirks.StubBlocksMutes)
 	case at(0) == "mutes" && n == 1 && method == "GET" && version == "v1":
 		return s.relList(me, func(r *relationship) bool { return r.Muting }, s.cfg.Quirks.StubBlocksMutes)
-	case at(0) == "bookmarks" && n == 1 && method == "GET" && version == "v1":
+	case (at(0) == "bookmarks" || at(0) == "favourites") && n == 1 && method == "GET" && version == "v1":
 		out := []any{}
 		bm := s.accounts[me].bookmarks
+		if at(0) == "favourites" {
+			bm = s.accounts[me].favourites
+		}
 		for i := len(bm) - 1; i >= 0; i-- {
 			if st := s.byURI(bm[i]); st != nil {
 				out = append(out, s.statusJSON(st))

@@ -244,6 +244,10 @@ func (s *Server) statusRoute(method, id string, rest []string, v url.Values, me 
 	if len(rest) == 1 && method == "POST" {
 		a := s.accounts[me]
 		switch rest[0] {
+		case "favourite":
+			if !containsStr(a.favourites, st.URI) {
+				a.favourites = append(a.favourites, st.URI)
+			}
 		case "bookmark":
 			if !containsStr(a.bookmarks, st.URI) {
 				a.bookmarks = append(a.bookmarks, st.URI)

@@ -62,6 +62,10 @@ type Summary struct {
 	Bookmarks       int            `json:"bookmarks"`
 	MediaDownloaded int            `json:"media_downloaded"`
 	MediaFailed     []MediaFailure `json:"media_failed,omitempty"`
+	// ServerPosts is the account's statuses_count as its server reports it.
+	ServerPosts int `json:"server_posts"`
+	// Warnings say what the archive may lack, in words for a person.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // MediaFailure is a media file that could not be downloaded; the next run
@@ -128,7 +132,17 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 		return sum, err
 	}
 	sum.TotalPosts, sum.MarkedDeleted, err = s.Count(ctx)
-	return sum, err
+	if err != nil {
+		return sum, err
+	}
+	sum.ServerPosts = prof.StatusesCount
+	if live := sum.TotalPosts - sum.MarkedDeleted; live != prof.StatusesCount {
+		w := fmt.Sprintf("the server counts %d posts but listed %d: the archive may lack posts the server does not list "+
+			"(some servers leave out followers-only and direct posts, or count differently)", prof.StatusesCount, live)
+		sum.Warnings = append(sum.Warnings, w)
+		log.Warn("post count disagrees with the server", "account", o.Account, "server", prof.StatusesCount, "archived", live)
+	}
+	return sum, nil
 }
 
 // cursorKey is the kv key of the account's cursor for this archive.
@@ -182,12 +196,26 @@ func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor strin
 				return false, err
 			}
 		}
+		// A server may change a post's ID on edit: the URI identifies it.
+		if _, err := s.Adopt(ctx, st.URI, st.ID); err != nil {
+			return false, err
+		}
 		edited, deleted, found, err := s.Stored(ctx, st.ID)
 		if err != nil {
 			return false, err
 		}
 		if found && edited == editedAt(st) && !deleted {
-			return true, nil // unchanged
+			if st.EditedAt != nil {
+				return true, nil // unchanged
+			}
+			// Never edited, or a server that does not say (no edited_at):
+			// compare what an edit changes.
+			rec, _ := toRecord(st, actor)
+			if same, err := s.SameContent(ctx, st.ID, rec); err != nil {
+				return false, err
+			} else if same {
+				return true, nil
+			}
 		}
 		if err := storeStatus(ctx, s, st, actor); err != nil {
 			return false, err
@@ -223,22 +251,31 @@ func editedAt(st fedi.Status) string {
 	return fmtTime(*st.EditedAt)
 }
 
-// walkStatuses pages a statuses list; fn returns false to stop.
+// walkStatuses pages an account's statuses (by Link header, else by
+// max_id; see fedi.EachStatusPage); fn returns false to stop.
 func walkStatuses(ctx context.Context, c *fedi.Client, p string, q url.Values, sum *Summary, fn func(fedi.Status) (bool, error)) error {
+	return fedi.EachStatusPage(ctx, c, p, q, func(sts []fedi.Status) (bool, error) {
+		sum.StatusPages++
+		for _, st := range sts {
+			more, err := fn(st)
+			if err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// walkCollection pages a list of statuses whose cursors are not status
+// IDs (favourites, bookmarks): by Link header only.
+func walkCollection(ctx context.Context, c *fedi.Client, p string, q url.Values, fn func(fedi.Status)) error {
 	for p != "" {
 		sts, next, err := fedi.StatusPage(ctx, c, p, q)
 		if err != nil {
 			return err
 		}
-		sum.StatusPages++
 		for _, st := range sts {
-			more, err := fn(st)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
-			}
+			fn(st)
 		}
 		if len(sts) < pageLimit {
 			return nil
@@ -380,12 +417,10 @@ func archiveProfile(ctx context.Context, s *Store, o Options, p fedi.Profile, ac
 // bookmarks.
 func archiveCollection(ctx context.Context, s *Store, c *fedi.Client, name, p string) (int, error) {
 	var uris []string
-	var pages Summary
-	err := walkStatuses(ctx, c, p, url.Values{"limit": {strconv.Itoa(pageLimit)}}, &pages, func(st fedi.Status) (bool, error) {
+	err := walkCollection(ctx, c, p, url.Values{"limit": {strconv.Itoa(pageLimit)}}, func(st fedi.Status) {
 		if st.URI != "" {
 			uris = append(uris, st.URI)
 		}
-		return true, nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("archive %s: %w", name, err)
