@@ -38,7 +38,8 @@ type Quirks struct {
 	// IDChangesOnEdit: a status ID embeds the second of the status's last
 	// change (snac2 2.94), so an edit gives the status a new ID (the old
 	// one answers 404), and statuses made in the same second are ordered
-	// by a hash, not by time.
+	// by a hash, not by time. created_at is kept to the second, as snac2
+	// does, so posts of one second cannot be told apart by time either.
 	IDChangesOnEdit bool
 	// NoEditedAt: statuses never carry edited_at, edits included (Hollo
 	// 0.10.0).

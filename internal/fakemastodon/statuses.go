@@ -205,6 +205,9 @@ func containsStr(xs []string, x string) bool {
 func (s *Server) createStatus(me string, v url.Values) (int, any, string) {
 	s.seq++
 	now := s.now()
+	if s.cfg.Quirks.IDChangesOnEdit {
+		now = now.Truncate(time.Second) // snac2 keeps times to the second
+	}
 	a := s.accounts[me]
 	st := &status{AccountID: me, CreatedAt: now, seq: s.seq,
 		URI: fmt.Sprintf("%s/users/%s/statuses/%d", s.URL, a.Username, s.seq)}
