@@ -180,12 +180,27 @@ func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor strin
 		return err
 	}
 	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
+	// After a cursor, since_id asks for the newer posts only. A server
+	// that keeps times to the second (snac2) may also sort IDs by a hash
+	// within a second, so a post of the cursor's second can have a smaller
+	// ID: there the walk reads newest first without since_id and stops at
+	// the first post that is neither after the cursor by ID nor of its
+	// second.
+	var cursorAt time.Time
 	if cursor != "" {
-		q.Set("since_id", cursor)
+		at, ok, err := s.Published(ctx, cursor)
+		if err != nil {
+			return err
+		}
+		if ok && at.Equal(at.Truncate(time.Second)) {
+			cursorAt = at
+		} else {
+			q.Set("since_id", cursor)
+		}
 	}
 	newest := ""
 	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
-		if cursor != "" && !idAfter(st.ID, cursor) {
+		if cursor != "" && !idAfter(st.ID, cursor) && (cursorAt.IsZero() || st.CreatedAt.Before(cursorAt)) {
 			return false, nil
 		}
 		if newest == "" || idAfter(st.ID, newest) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Adopt gives the stored post whose URI is uri the status ID id, when it
@@ -103,4 +104,22 @@ func noteFingerprint(n Note) []string {
 		out = append(out, "option:"+o.Name)
 	}
 	return out
+}
+
+// Published returns when the stored post id was made, and whether it is
+// stored.
+func (s *Store) Published(ctx context.Context, id string) (time.Time, bool, error) {
+	var pub string
+	err := s.db.QueryRowContext(ctx, `SELECT published FROM activities WHERE id = ?`, id).Scan(&pub)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("look up post %s: %w", id, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, pub)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("post %s: bad stored time %q: %w", id, pub, err)
+	}
+	return t, true, nil
 }

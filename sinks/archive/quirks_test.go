@@ -161,3 +161,22 @@ func TestArchiveRefreshWithoutEditedAt(t *testing.T) {
 		t.Error("outbox.json lacks the edited text")
 	}
 }
+
+// Posts made in the second of the last run's newest post, on a server whose
+// IDs sort by a hash within a second (snac2), are archived by the next run
+// although their IDs may be smaller than the cursor's.
+func TestArchiveSameSecondAfterCursor(t *testing.T) {
+	a := newQuirkArchive(t, fakemastodon.Quirks{IDChangesOnEdit: true})
+	for i := range 4 {
+		a.post(t, fmt.Sprintf("early %d", i), "public")
+	}
+	if sum := a.run(t, false); sum.NewPosts != 4 {
+		t.Fatalf("first run: %+v", sum)
+	}
+	for i := range 8 {
+		a.post(t, fmt.Sprintf("late %d", i), "public")
+	}
+	if sum := a.run(t, false); sum.NewPosts != 8 || sum.TotalPosts != 12 {
+		t.Errorf("second run: %d new, %d in all; want 8 and 12", sum.NewPosts, sum.TotalPosts)
+	}
+}
