@@ -307,9 +307,15 @@ func newest(ps []post.Post) time.Time {
 // identity computes how a post is recognised on this route.
 func (e *Engine) identity(r *Route, p post.Post) Identity {
 	id := Identity{OriginID: p.OriginID, CreatedAt: p.CreatedAt, Version: OriginVersion(p)}
-	if r.Kind == KindFeed {
+	switch r.Kind {
+	case KindFeed:
 		id.Link = CanonicalLink(p.URL)
 		id.ContentHash = ContentHash(p)
+	case KindAccount:
+		// The URI (the ActivityPub id) stays when a server changes a
+		// post's ID on edit (snac2): the edit is then an edit, not a new
+		// post.
+		id.Link = p.URI
 	}
 	return id
 }
@@ -598,10 +604,10 @@ func (e *Engine) planEdit(ctx context.Context, r *Route, item string, p post.Pos
 	if err != nil || len(copies) == 0 {
 		return nil, err
 	}
+	// An account post is compared by content even without an edit time:
+	// some servers never send edited_at (Hollo). An unchanged post has an
+	// unchanged version.
 	version := OriginVersion(p)
-	if r.Kind == KindAccount && p.EditedAt.IsZero() {
-		return nil, nil // never edited at the origin
-	}
 	var steps []Step
 	for _, t := range r.Sinks {
 		var mine []Copy
@@ -668,7 +674,8 @@ func (e *Engine) checkWindow(ctx context.Context, r *Route, v Verifier, res *Res
 		return fmt.Errorf("route %s: read the recent posts: %w", r.Name, err)
 	}
 	if len(page.Posts) == 0 {
-		return nil
+		// Every post gone (or none yet): each copy is checked.
+		return e.verifyCopies(ctx, r, v, time.Time{}, nil, res)
 	}
 	var window Result
 	if _, err := e.handle(ctx, r, page.Posts, &window); err != nil {
@@ -676,20 +683,43 @@ func (e *Engine) checkWindow(ctx context.Context, r *Route, v Verifier, res *Res
 	}
 	window.Fetched, window.New = 0, 0
 	res.add(window)
+	// Present: the window's posts under their current origin IDs and
+	// under the items they were first seen as (an ID that changed on edit).
 	present := map[string]bool{}
-	from, to := page.Posts[0].CreatedAt, page.Posts[0].CreatedAt
+	from := page.Posts[0].CreatedAt
 	for _, p := range page.Posts {
 		present[p.OriginID] = true
+		if item, _, found, err := e.store.FindItem(ctx, r.Name, e.identity(r, p)); err != nil {
+			return err
+		} else if found {
+			present[item] = true
+		}
 		if p.CreatedAt.Before(from) {
 			from = p.CreatedAt
 		}
-		if p.CreatedAt.After(to) {
-			to = p.CreatedAt
-		}
 	}
-	copies, err := e.store.CopiesBetween(ctx, r.Name, from, to)
+	// Every copy from the window's oldest post on is checked, newer ones
+	// included: a deleted newest post is missing from the window but not
+	// older than anything in it.
+	return e.verifyCopies(ctx, r, v, from, present, res)
+}
+
+// emptyWindowChecks is how many of the newest copies are verified when the
+// source's window is empty.
+const emptyWindowChecks = 40
+
+// verifyCopies asks the source about every posted copy of a post made
+// since from whose origin is not present, and deletes the copies of those
+// gone.
+func (e *Engine) verifyCopies(ctx context.Context, r *Route, v Verifier, from time.Time, present map[string]bool, res *Result) error {
+	copies, err := e.store.CopiesBetween(ctx, r.Name, from, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		return err
+	}
+	if from.IsZero() && len(copies) > emptyWindowChecks {
+		// An empty window may be a server's passing glitch: check the
+		// newest copies, not the whole history, one request each.
+		copies = copies[len(copies)-emptyWindowChecks:]
 	}
 	var gone []post.Post
 	checked := map[string]bool{}

@@ -466,6 +466,15 @@ func (d *daemon) stream(ctx context.Context, r *Route, s sources.Streamer) {
 					healthy = true
 				}
 			case err := <-errc:
+				if errors.Is(err, sources.ErrNoStreaming) {
+					// Advertised but absent: reconnecting (and the
+					// catch-up poll after each try) would only load the
+					// server. The route's schedule does the work.
+					cancel()
+					d.o.Observer.StreamClosed(r.Route.Name)
+					log.Info(noStreamingMessage(r.Spec), "err", err)
+					return
+				}
 				if ctx.Err() == nil {
 					log.Warn("stream ended; polling continues", "err", err)
 				}
@@ -487,6 +496,15 @@ func (d *daemon) stream(ctx context.Context, r *Route, s sources.Streamer) {
 			log.Warn("could not schedule a catch-up poll", "err", err)
 		}
 	}
+}
+
+// noStreamingMessage says, once, that a route is polled only: "no
+// streaming API; polling every 15m" for an interval schedule.
+func noStreamingMessage(spec string) string {
+	if _, err := time.ParseDuration(spec); err == nil {
+		return "no streaming API; polling every " + spec
+	}
+	return "no streaming API; polling on the schedule " + spec
 }
 
 // handle mirrors one streamed event and reports whether it succeeded. The

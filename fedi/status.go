@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -94,4 +95,54 @@ func StatusPage(ctx context.Context, c *Client, path string, query url.Values) (
 		return nil, "", fmt.Errorf("read statuses: %w", err)
 	}
 	return out, NextLink(resp.Header), nil
+}
+
+// EachStatusPage reads a statuses list newest first (an account's statuses,
+// a timeline) and hands each page to fn until fn returns false or a page
+// comes back empty. It follows the Link header's next page; a server that
+// sends no Link header but honours max_id (snac2) is paged on with max_id
+// set to the last status of the page; there only an empty page ends the
+// walk (such a server may answer fewer than limit before the end). With a
+// Link header, a page shorter than the query's limit is the last, as on
+// Mastodon and GoToSocial. Lists whose cursors are not status IDs
+// (bookmarks, favourites) must use EachPage instead.
+func EachStatusPage(ctx context.Context, c *Client, path string, query url.Values, fn func([]Status) (bool, error)) error {
+	p, q := path, query
+	asked := map[string]bool{}
+	for {
+		sts, next, err := StatusPage(ctx, c, p, q)
+		if err != nil {
+			return err
+		}
+		if len(sts) == 0 {
+			return nil
+		}
+		more, err := fn(sts)
+		if err != nil || !more {
+			return err
+		}
+		if next != "" {
+			if n, err := strconv.Atoi(query.Get("limit")); err == nil && len(sts) < n {
+				return nil
+			}
+			u, err := url.Parse(next)
+			if err != nil {
+				return fmt.Errorf("read statuses: bad Link header: %w", err)
+			}
+			p, q = u.RequestURI(), nil
+			continue
+		}
+		last := sts[len(sts)-1].ID
+		if last == "" || asked[last] {
+			return nil // a server that ignores max_id would repeat its page forever
+		}
+		asked[last] = true
+		q = url.Values{}
+		for k, v := range query {
+			q[k] = v
+		}
+		q.Del("min_id")
+		q.Set("max_id", last)
+		p = path
+	}
 }

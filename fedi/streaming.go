@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,12 @@ import (
 
 	"github.com/gorilla/websocket"
 )
+
+// ErrNoStreaming is wrapped by Stream's error when the server has no
+// streaming API at that address (the WebSocket handshake gets a 404, 405 or
+// 501), although servers such as snac2 and Hollo advertise one in their
+// instance document. Connecting again will not help; poll instead.
+var ErrNoStreaming = errors.New("the server has no streaming API")
 
 // StreamEvent is one message of the streaming API. Payload is already
 // decoded from the JSON string the server wraps it in: a status for
@@ -71,6 +78,10 @@ func (c *Client) Stream(ctx context.Context, stream, streamingBase string, handl
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
+		}
+		switch status {
+		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+			return fmt.Errorf("open the %s stream on %s: HTTP %d: %w", stream, u.Host, status, ErrNoStreaming)
 		}
 		if status != 0 {
 			return fmt.Errorf("open the %s stream on %s: HTTP %d: %w", stream, u.Host, status, err)

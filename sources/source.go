@@ -5,6 +5,7 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fedi-ferry/ferry/post"
@@ -40,6 +41,11 @@ type Page struct {
 type Streamer interface {
 	Stream(ctx context.Context, events chan<- Event) error
 }
+
+// ErrNoStreaming is wrapped by a Streamer's error when its origin has no
+// streaming API at all (not a stream that broke): the caller stops
+// streaming and reads the source with Fetch on its schedule.
+var ErrNoStreaming = errors.New("the origin has no streaming API")
 
 // EventKind says what happened to a post at the origin.
 type EventKind int

@@ -38,7 +38,8 @@ type Quirks struct {
 	// IDChangesOnEdit: a status ID embeds the second of the status's last
 	// change (snac2 2.94), so an edit gives the status a new ID (the old
 	// one answers 404), and statuses made in the same second are ordered
-	// by a hash, not by time.
+	// by a hash, not by time. created_at is kept to the second, as snac2
+	// does, so posts of one second cannot be told apart by time either.
 	IDChangesOnEdit bool
 	// NoEditedAt: statuses never carry edited_at, edits included (Hollo
 	// 0.10.0).
@@ -109,6 +110,7 @@ type account struct {
 	CreatedAt    time.Time
 	rels         map[string]*relationship // by target id
 	bookmarks    []string                 // status uris, newest last
+	favourites   []string                 // status uris, newest last
 }
 
 type relationship struct {
@@ -509,12 +511,12 @@ func (s *Server) route(method, version string, seg []string, v url.Values, me st
 		return s.relList(me, func(r *relationship) bool { return r.Blocking }, s.cfg.Quirks.StubBlocksMutes)
 	case at(0) == "mutes" && n == 1 && method == "GET" && version == "v1":
 		return s.relList(me, func(r *relationship) bool { return r.Muting }, s.cfg.Quirks.StubBlocksMutes)
-	case at(0) == "favourites" && n == 1 && method == "GET" && version == "v1":
-		// The fake has no favourite action, so nobody has favourites.
-		return 200, []any{}, ""
-	case at(0) == "bookmarks" && n == 1 && method == "GET" && version == "v1":
+	case (at(0) == "bookmarks" || at(0) == "favourites") && n == 1 && method == "GET" && version == "v1":
 		out := []any{}
 		bm := s.accounts[me].bookmarks
+		if at(0) == "favourites" {
+			bm = s.accounts[me].favourites
+		}
 		for i := len(bm) - 1; i >= 0; i-- {
 			if st := s.byURI(bm[i]); st != nil {
 				out = append(out, s.statusJSON(st))

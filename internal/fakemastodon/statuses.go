@@ -205,6 +205,9 @@ func containsStr(xs []string, x string) bool {
 func (s *Server) createStatus(me string, v url.Values) (int, any, string) {
 	s.seq++
 	now := s.now()
+	if s.cfg.Quirks.IDChangesOnEdit {
+		now = now.Truncate(time.Second) // snac2 keeps times to the second
+	}
 	a := s.accounts[me]
 	st := &status{AccountID: me, CreatedAt: now, seq: s.seq,
 		URI: fmt.Sprintf("%s/users/%s/statuses/%d", s.URL, a.Username, s.seq)}
@@ -244,6 +247,10 @@ func (s *Server) statusRoute(method, id string, rest []string, v url.Values, me 
 	if len(rest) == 1 && method == "POST" {
 		a := s.accounts[me]
 		switch rest[0] {
+		case "favourite":
+			if !containsStr(a.favourites, st.URI) {
+				a.favourites = append(a.favourites, st.URI)
+			}
 		case "bookmark":
 			if !containsStr(a.bookmarks, st.URI) {
 				a.bookmarks = append(a.bookmarks, st.URI)

@@ -62,8 +62,9 @@ type Summary struct {
 	Bookmarks       int            `json:"bookmarks"`
 	MediaDownloaded int            `json:"media_downloaded"`
 	MediaFailed     []MediaFailure `json:"media_failed,omitempty"`
-	// Warnings say what the archive may lack because of how the server
-	// lists posts.
+	// ServerPosts is the account's statuses_count as its server reports it.
+	ServerPosts int `json:"server_posts"`
+	// Warnings say what the archive may lack, in words for a person.
 	Warnings []string `json:"warnings,omitempty"`
 
 	tally visibilityTally
@@ -107,9 +108,10 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 	if err := fetchPosts(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
 		return sum, err
 	}
-	if w := sum.tally.hiddenPrivate(prof.StatusesCount); w != "" {
-		log.Warn(w, "account", o.Account)
-		sum.Warnings = append(sum.Warnings, w)
+	hidden := sum.tally.hiddenPrivate(prof.StatusesCount)
+	if hidden != "" {
+		log.Warn(hidden, "account", o.Account)
+		sum.Warnings = append(sum.Warnings, hidden)
 	}
 	if err := resolveParents(ctx, s, o.Client); err != nil {
 		return sum, err
@@ -137,7 +139,19 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 		return sum, err
 	}
 	sum.TotalPosts, sum.MarkedDeleted, err = s.Count(ctx)
-	return sum, err
+	if err != nil {
+		return sum, err
+	}
+	sum.ServerPosts = prof.StatusesCount
+	// The count check says in general what hiddenPrivate said precisely:
+	// one warning for one cause.
+	if live := sum.TotalPosts - sum.MarkedDeleted; live != prof.StatusesCount && hidden == "" {
+		w := fmt.Sprintf("the server counts %d posts but listed %d: the archive may lack posts the server does not list "+
+			"(some servers leave out followers-only and direct posts, or count differently)", prof.StatusesCount, live)
+		sum.Warnings = append(sum.Warnings, w)
+		log.Warn("post count disagrees with the server", "account", o.Account, "server", prof.StatusesCount, "archived", live)
+	}
+	return sum, nil
 }
 
 // cursorKey is the kv key of the account's cursor for this archive.
@@ -175,13 +189,28 @@ func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor strin
 		return err
 	}
 	q := url.Values{"limit": {strconv.Itoa(pageLimit)}}
+	// After a cursor, since_id asks for the newer posts only. A server
+	// that keeps times to the second (snac2) may also sort IDs by a hash
+	// within a second, so a post of the cursor's second can have a smaller
+	// ID: there the walk reads newest first without since_id and stops at
+	// the first post that is neither after the cursor by ID nor of its
+	// second.
+	var cursorAt time.Time
 	if cursor != "" {
-		q.Set("since_id", cursor)
+		at, ok, err := s.Published(ctx, cursor)
+		if err != nil {
+			return err
+		}
+		if ok && at.Equal(at.Truncate(time.Second)) {
+			cursorAt = at
+		} else {
+			q.Set("since_id", cursor)
+		}
 	}
 	newest := ""
 	sum.tally.full = cursor == ""
 	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
-		if cursor != "" && !idAfter(st.ID, cursor) {
+		if cursor != "" && !idAfter(st.ID, cursor) && (cursorAt.IsZero() || st.CreatedAt.Before(cursorAt)) {
 			return false, nil
 		}
 		sum.tally.see(st)
@@ -193,12 +222,26 @@ func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor strin
 				return false, err
 			}
 		}
+		// A server may change a post's ID on edit: the URI identifies it.
+		if _, err := s.Adopt(ctx, st.URI, st.ID); err != nil {
+			return false, err
+		}
 		edited, deleted, found, err := s.Stored(ctx, st.ID)
 		if err != nil {
 			return false, err
 		}
 		if found && edited == editedAt(st) && !deleted {
-			return true, nil // unchanged
+			if st.EditedAt != nil {
+				return true, nil // unchanged
+			}
+			// Never edited, or a server that does not say (no edited_at):
+			// compare what an edit changes.
+			rec, _ := toRecord(st, actor)
+			if same, err := s.SameContent(ctx, st.ID, rec); err != nil {
+				return false, err
+			} else if same {
+				return true, nil
+			}
 		}
 		if err := storeStatus(ctx, s, st, actor); err != nil {
 			return false, err
@@ -234,22 +277,31 @@ func editedAt(st fedi.Status) string {
 	return fmtTime(*st.EditedAt)
 }
 
-// walkStatuses pages a statuses list; fn returns false to stop.
+// walkStatuses pages an account's statuses (by Link header, else by
+// max_id; see fedi.EachStatusPage); fn returns false to stop.
 func walkStatuses(ctx context.Context, c *fedi.Client, p string, q url.Values, sum *Summary, fn func(fedi.Status) (bool, error)) error {
+	return fedi.EachStatusPage(ctx, c, p, q, func(sts []fedi.Status) (bool, error) {
+		sum.StatusPages++
+		for _, st := range sts {
+			more, err := fn(st)
+			if err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// walkCollection pages a list of statuses whose cursors are not status
+// IDs (favourites, bookmarks): by Link header only.
+func walkCollection(ctx context.Context, c *fedi.Client, p string, q url.Values, fn func(fedi.Status)) error {
 	for p != "" {
 		sts, next, err := fedi.StatusPage(ctx, c, p, q)
 		if err != nil {
 			return err
 		}
-		sum.StatusPages++
 		for _, st := range sts {
-			more, err := fn(st)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
-			}
+			fn(st)
 		}
 		if len(sts) < pageLimit {
 			return nil
@@ -391,12 +443,10 @@ func archiveProfile(ctx context.Context, s *Store, o Options, p fedi.Profile, ac
 // bookmarks.
 func archiveCollection(ctx context.Context, s *Store, c *fedi.Client, name, p string) (int, error) {
 	var uris []string
-	var pages Summary
-	err := walkStatuses(ctx, c, p, url.Values{"limit": {strconv.Itoa(pageLimit)}}, &pages, func(st fedi.Status) (bool, error) {
+	err := walkCollection(ctx, c, p, url.Values{"limit": {strconv.Itoa(pageLimit)}}, func(st fedi.Status) {
 		if st.URI != "" {
 			uris = append(uris, st.URI)
 		}
-		return true, nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("archive %s: %w", name, err)

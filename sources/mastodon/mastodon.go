@@ -8,10 +8,12 @@ package mastodon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,12 +97,8 @@ func (s *Source) Fetch(ctx context.Context, cursor string) (sources.Page, error)
 	if err != nil {
 		return sources.Page{}, fmt.Errorf("source account on %s: %w", s.c.Base().Host, err)
 	}
-	// Servers answer newest first (Mastodon even for min_id pages);
-	// sort by ID, which orders statuses by creation on every server
-	// ferry supports (numeric snowflakes, ULIDs).
-	sort.Slice(sts, func(i, j int) bool { return idLess(sts[i].ID, sts[j].ID) })
 	page := sources.Page{Next: cursor, More: cursor != "" && len(sts) >= s.pageSize}
-	for _, st := range sts {
+	for _, st := range oldestFirst(sts) {
 		if st.Account.ID != "" && st.Account.ID != id {
 			continue
 		}
@@ -110,6 +108,39 @@ func (s *Source) Fetch(ctx context.Context, cursor string) (sources.Page, error)
 		}
 	}
 	return page, nil
+}
+
+// oldestFirst orders a page of statuses (which servers answer newest
+// first, Mastodon even for min_id pages) by created_at, ties in the
+// reverse of the server's order, and then moves a post replied to in the
+// same page before its replies. IDs do not order posts on every server:
+// snac2's ID embeds the second of the last change, so posts of one second
+// sort by a hash and an edited post gets a newer ID.
+func oldestFirst(sts []fedi.Status) []fedi.Status {
+	ordered := slices.Clone(sts)
+	slices.Reverse(ordered)
+	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].CreatedAt.Before(ordered[j].CreatedAt) })
+	byID := make(map[string]fedi.Status, len(ordered))
+	for _, st := range ordered {
+		byID[st.ID] = st
+	}
+	out := make([]fedi.Status, 0, len(ordered))
+	placed := make(map[string]bool, len(ordered))
+	var place func(st fedi.Status, depth int)
+	place = func(st fedi.Status, depth int) {
+		if placed[st.ID] {
+			return
+		}
+		placed[st.ID] = true // before the parent: a reply cycle cannot recurse forever
+		if p, ok := byID[st.InReplyToID]; ok && depth < len(ordered) {
+			place(p, depth+1)
+		}
+		out = append(out, st)
+	}
+	for _, st := range ordered {
+		place(st, 0)
+	}
+	return out
 }
 
 // idLess orders status IDs: numerically when both are numbers of
@@ -151,7 +182,7 @@ func (s *Source) Stream(ctx context.Context, events chan<- sources.Event) error 
 	if err != nil {
 		return err
 	}
-	return s.c.Stream(ctx, "user", s.streamURL, func(ev fedi.StreamEvent) {
+	err = s.c.Stream(ctx, "user", s.streamURL, func(ev fedi.StreamEvent) {
 		var out sources.Event
 		switch ev.Event {
 		case "update", "status.update":
@@ -175,6 +206,12 @@ func (s *Source) Stream(ctx context.Context, events chan<- sources.Event) error 
 		case <-ctx.Done():
 		}
 	})
+	if errors.Is(err, fedi.ErrNoStreaming) {
+		// Advertised but absent (snac2, Hollo): say so in the terms of
+		// every source, so that the caller polls instead.
+		return fmt.Errorf("%w: %w", sources.ErrNoStreaming, err)
+	}
+	return err
 }
 
 // convert maps a status to a post. Text is the source text when the
