@@ -41,6 +41,10 @@ type Store interface {
 	// BridgeRetryAt returns, if the last run of name failed, when it is
 	// tried again; zero otherwise.
 	BridgeRetryAt(ctx context.Context, name string) (time.Time, error)
+	// BridgeSetWait records until when name's source asked not to be
+	// read again (zero: no such request); BridgeWaitUntil returns it.
+	BridgeSetWait(ctx context.Context, name string, until time.Time) error
+	BridgeWaitUntil(ctx context.Context, name string) (time.Time, error)
 	// BridgeRecordRun records the end of a run: its start, its error (""
 	// for success), whether the error is transient, and the next run.
 	BridgeRecordRun(ctx context.Context, name string, start time.Time, runErr string, transient bool, next time.Time) error
@@ -420,6 +424,16 @@ func Record(ctx context.Context, st Store, name string, s schedule.Schedule, e E
 	}
 	next := schedule.Next(s, run)
 	if err := st.BridgeRecordRun(ctx, name, e.Start, msg, outcome == schedule.Transient, next); err != nil {
+		return next, fmt.Errorf("record the run of %s: %w", name, err)
+	}
+	// The source's wait is kept apart from the next run: `ferry mirror`
+	// runs a healthy route whenever cron calls it, except while its source
+	// asked to be left alone.
+	var until time.Time
+	if e.Wait > 0 {
+		until = e.End.Add(e.Wait)
+	}
+	if err := st.BridgeSetWait(ctx, name, until); err != nil {
 		return next, fmt.Errorf("record the run of %s: %w", name, err)
 	}
 	return next, nil

@@ -26,7 +26,10 @@ type RouteReport struct {
 	Paused    bool   `json:"paused,omitempty"`
 	// BackingOff, when set, is when a failing route will be tried again.
 	BackingOff time.Time `json:"backing_off_until,omitzero"`
-	Error      string    `json:"error,omitempty"`
+	// Waiting, when set, is until when the route's source asked to be left
+	// alone; the route was not run.
+	Waiting time.Time `json:"waiting_until,omitzero"`
+	Error   string    `json:"error,omitempty"`
 	// Transient reports that Error may pass by itself; RetryAt is when
 	// the route is tried again (by the next `ferry mirror` from then on).
 	Transient bool          `json:"transient,omitempty"`
@@ -49,7 +52,8 @@ type PlannedStep struct {
 // MirrorOptions configure Mirror.
 type MirrorOptions struct {
 	// Routes, when not empty, names the only routes to run; they run even
-	// while backing off after failures.
+	// while backing off after failures or while their source asked to
+	// wait.
 	Routes []string
 	// DryRun runs the routes without recording anything: eng and the
 	// routes' sinks must be dry-run ones (bridge.Options.DryRun,
@@ -112,7 +116,7 @@ func Mirror(ctx context.Context, st Store, eng Engine, cfg *config.Config,
 // fill copies what a pass came to into the report.
 func (rep *RouteReport) fill(p Pass) {
 	res := p.Result
-	rep.BackingOff = p.BackingOff
+	rep.BackingOff, rep.Waiting = p.BackingOff, p.Waiting
 	if p.Err != nil {
 		rep.Error, rep.Transient, rep.RetryAt = p.Err.Error(), p.Outcome == schedule.Transient, p.Next
 	}

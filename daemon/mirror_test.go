@@ -119,6 +119,25 @@ func TestMirrorPass(t *testing.T) {
 	if b := m.pass(t, daemon.MirrorOptions{Routes: []string{"blog"}})["blog"]; b.Published != 1 || m.sinks["blog"].Count() != 1 {
 		t.Fatalf("named, it runs: %+v", b)
 	}
+
+	// A source that asks to be left alone (a feed's ttl) is not read by
+	// the next passes until then, unless the route is named; the others
+	// run.
+	m.srcs["news"].SetWait(time.Hour)
+	if n := m.pass(t, daemon.MirrorOptions{})["news"]; !n.Waiting.IsZero() {
+		t.Fatalf("the pass that learnt of the wait was not run: %+v", n)
+	}
+	fetches := m.srcs["news"].Fetches()
+	reps = m.pass(t, daemon.MirrorOptions{})
+	if n := reps["news"]; n.Waiting.Before(time.Now().Add(50*time.Minute)) || m.srcs["news"].Fetches() != fetches {
+		t.Fatalf("read during the source's wait: %+v, %d fetches after %d", n, m.srcs["news"].Fetches(), fetches)
+	}
+	if b := reps["blog"]; !b.Waiting.IsZero() || !b.BackingOff.IsZero() {
+		t.Fatalf("another route was held back: %+v", b)
+	}
+	if n := m.pass(t, daemon.MirrorOptions{Routes: []string{"news"}})["news"]; !n.Waiting.IsZero() || m.srcs["news"].Fetches() == fetches {
+		t.Fatalf("named, it runs: %+v", n)
+	}
 }
 
 func TestMirrorStopsOnABuildError(t *testing.T) {

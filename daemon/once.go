@@ -22,13 +22,18 @@ type Pass struct {
 	// BackingOff, when not zero, is when a route still backing off after
 	// failures will be tried again; it was not run.
 	BackingOff time.Time
+	// Waiting, when not zero, is until when the route's source asked to be
+	// left alone (a feed's ttl); it was not run.
+	Waiting time.Time
 }
 
 // Once runs the route r once outside the daemon's loop, as `ferry mirror`
 // does, and records the run exactly as the daemon would (Record). Unless
 // force is set, a route whose last run failed and whose retry time has
 // not come is left alone (Pass.BackingOff): cron users get the same
-// back-off as the daemon, seconds after a transient failure. clk nil is
+// back-off as the daemon, seconds after a transient failure; so is a route
+// whose source asked to be left alone for a while (Pass.Waiting: a feed's
+// ttl, Cache-Control or Retry-After), as the daemon honours it. clk nil is
 // the real clock. The error is the store's; the run's is Pass.Err.
 func Once(ctx context.Context, st Store, eng Engine, r Route, force bool, clk clockwork.Clock) (Pass, error) {
 	if clk == nil {
@@ -41,6 +46,13 @@ func Once(ctx context.Context, st Store, eng Engine, r Route, force bool, clk cl
 		}
 		if at.After(clk.Now()) {
 			return Pass{BackingOff: at}, nil
+		}
+		until, err := st.BridgeWaitUntil(ctx, r.Route.Name)
+		if err != nil {
+			return Pass{}, err
+		}
+		if until.After(clk.Now()) {
+			return Pass{Waiting: until}, nil
 		}
 	}
 	return once(ctx, st, eng, r, clk, 2*rand.Float64()-1)

@@ -102,6 +102,14 @@ func migrateV5(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
+// migrateV6 records until when a route's source asked to be left alone (a
+// feed's ttl, Cache-Control or Retry-After), which `ferry mirror` honours
+// between cron runs as the daemon does.
+func migrateV6(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `ALTER TABLE bridge_routes ADD COLUMN wait_until TEXT NOT NULL DEFAULT ''`)
+	return err
+}
+
 // BridgeRoute is a route's stored state.
 type BridgeRoute struct {
 	Name      string
@@ -595,6 +603,37 @@ func (s *Store) BridgeRetryAt(ctx context.Context, route string) (time.Time, err
 	t, err := parseOptTime(next)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read the retry time of route %s: %w", route, err)
+	}
+	return t, nil
+}
+
+// BridgeSetWait records until when route's source asked not to be read
+// again; the zero time clears it.
+func (s *Store) BridgeSetWait(ctx context.Context, route string, until time.Time) error {
+	now := formatTime(time.Now())
+	return s.Write(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET wait_until = ? WHERE name = ?`, nullableTime(until), route)
+		return err
+	})
+}
+
+// BridgeWaitUntil returns until when route's source asked not to be read
+// again (BridgeSetWait); zero for no such request.
+func (s *Store) BridgeWaitUntil(ctx context.Context, route string) (time.Time, error) {
+	var until string
+	err := s.db.QueryRowContext(ctx, `SELECT wait_until FROM bridge_routes WHERE name = ?`, route).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the wait of route %s: %w", route, err)
+	}
+	t, err := parseOptTime(until)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the wait of route %s: %w", route, err)
 	}
 	return t, nil
 }

@@ -18,6 +18,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrateV3, // bridge.go
 	migrateV4, // accounts.go: accounts.platform
 	migrateV5, // bridge.go: last_error_transient
+	migrateV6, // bridge.go: wait_until
 }
 
 // migrateV1 creates the apps, accounts and kv tables. Times are TEXT in

@@ -128,6 +128,9 @@ func printMirror(g *globalOptions, reports []daemon.RouteReport, dry bool) error
 		if !r.BackingOff.IsZero() {
 			note = append(note, "failing; backing off until "+r.BackingOff.Local().Format("15:04")+" (run it now with --route)")
 		}
+		if !r.Waiting.IsZero() {
+			note = append(note, "the source asked to be left alone until "+r.Waiting.Local().Format("15:04")+" (run it now with --route)")
+		}
 		if r.Error != "" {
 			kind := ""
 			if r.Transient {
