@@ -164,19 +164,16 @@ func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res 
 		}
 		if prev > 0 {
 			// An earlier attempt may have posted before it could record.
-			if f, ok := t.Sink.(sinks.Finder); ok {
-				ref, found, err := f.Find(ctx, d, e.clock.Now().Add(-findWindow))
-				if err != nil {
-					// Not knowing whether the post exists, never post it again.
-					return transient(r, t, fmt.Errorf("look for the copy of an earlier attempt: %w", err))
-				}
-				if found {
-					log.Info("found the copy an interrupted run made; not posting again", "remote_id", ref.ID)
-					base.State, base.RemoteID, base.RemoteURL = CopyPosted, ref.ID, ref.URL
-					res.Published++
-					e.tell(r, t, s, false)
-					return e.finish(ctx, r, s, base)
-				}
+			ref, found, err := e.findEarlier(ctx, r, t, d)
+			if err != nil {
+				return err
+			}
+			if found {
+				log.Info("found the copy an interrupted run made; not posting again", "remote_id", ref.ID)
+				base.State, base.RemoteID, base.RemoteURL = CopyPosted, ref.ID, ref.URL
+				res.Published++
+				e.tell(r, t, s, false)
+				return e.finish(ctx, r, s, base)
 			}
 		}
 		// Only a run's first attempt falls back: the media failing
@@ -319,4 +316,19 @@ func Outcome(err error) (schedule.Outcome, time.Duration) {
 		return schedule.Permanent, RetryAfter(err)
 	}
 	return schedule.Transient, RetryAfter(err)
+}
+
+// findEarlier asks t's sink, when it is a Finder, for a post an earlier,
+// interrupted attempt at d made. An error is transient: not knowing
+// whether the post exists, the caller must never post it again now.
+func (e *Engine) findEarlier(ctx context.Context, r *Route, t Target, d sinks.Draft) (post.Ref, bool, error) {
+	f, ok := t.Sink.(sinks.Finder)
+	if !ok {
+		return post.Ref{}, false, nil
+	}
+	ref, found, err := f.Find(ctx, d, e.clock.Now().Add(-findWindow))
+	if err != nil {
+		return post.Ref{}, false, transient(r, t, fmt.Errorf("look for the copy of an earlier attempt: %w", err))
+	}
+	return ref, found, nil
 }

@@ -67,19 +67,16 @@ func (e *Engine) repost(ctx context.Context, r *Route, t Target, s Step, cur Cop
 	if prev > 0 {
 		// An earlier attempt may have deleted the copy and published the
 		// new version before it could record it.
-		if f, ok := t.Sink.(sinks.Finder); ok {
-			ref, found, err := f.Find(ctx, d, e.clock.Now().Add(-findWindow))
-			if err != nil {
-				// Not knowing whether the new version exists, never post it again.
-				return transient(r, t, fmt.Errorf("look for the copy of an earlier attempt: %w", err))
-			}
-			if found {
-				log.Info("found the new version an interrupted run posted; not posting again", "remote_id", ref.ID)
-				base.RemoteID, base.RemoteURL = ref.ID, ref.URL
-				res.Edited++
-				e.tell(r, t, s, false)
-				return e.finish(ctx, r, s, base)
-			}
+		ref, found, err := e.findEarlier(ctx, r, t, d)
+		if err != nil {
+			return err
+		}
+		if found {
+			log.Info("found the new version an interrupted run posted; not posting again", "remote_id", ref.ID)
+			base.RemoteID, base.RemoteURL = ref.ID, ref.URL
+			res.Edited++
+			e.tell(r, t, s, false)
+			return e.finish(ctx, r, s, base)
 		}
 	}
 	if err := del.Delete(ctx, cur.RemoteID); err != nil {

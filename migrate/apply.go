@@ -52,19 +52,26 @@ func (a *applier) run(ctx context.Context) error {
 		if len(items) == 0 {
 			return nil
 		}
-		// Apply runs of the same step concurrently; steps stay in order
-		// (lists before members, follows before list members).
-		for len(items) > 0 {
-			n := 1
-			for n < len(items) && items[n].Step == items[0].Step {
-				n++
-			}
-			if err := a.applyBatch(ctx, items[:n]); err != nil {
-				return err
-			}
-			items = items[n:]
+		if err := a.applyRuns(ctx, items); err != nil {
+			return err
 		}
 	}
+}
+
+// applyRuns applies runs of the same step concurrently; steps stay in
+// order (lists before members, follows before list members).
+func (a *applier) applyRuns(ctx context.Context, items []journal.Item) error {
+	for len(items) > 0 {
+		n := 1
+		for n < len(items) && items[n].Step == items[0].Step {
+			n++
+		}
+		if err := a.applyBatch(ctx, items[:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
 }
 
 func (a *applier) applyBatch(ctx context.Context, items []journal.Item) error {

@@ -48,15 +48,5 @@ func (a *applier) retry(ctx context.Context, items []journal.Item) error {
 	a.m = newMeter(a.o.Progress, "applying")
 	a.listIDs = map[string]string{}
 	a.m.grow(len(items), 0)
-	for len(items) > 0 {
-		n := 1
-		for n < len(items) && items[n].Step == items[0].Step {
-			n++
-		}
-		if err := a.applyBatch(ctx, items[:n]); err != nil {
-			return err
-		}
-		items = items[n:]
-	}
-	return nil
+	return a.applyRuns(ctx, items)
 }
