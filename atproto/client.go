@@ -30,6 +30,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	lexutil "github.com/bluesky-social/indigo/lex/util"
 	"github.com/bluesky-social/indigo/xrpc"
+
+	"github.com/fedi-ferry/ferry/httpsonly"
 )
 
 // DefaultCallTimeout bounds one XRPC call whose context has no deadline.
@@ -167,7 +169,7 @@ func CheckPDS(raw string) (string, error) {
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("PDS address %q: want a URL like https://pds.example", raw)
 	}
-	if err := checkURL(u); err != nil {
+	if err := httpsonly.Check(u); err != nil {
 		return "", err
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {

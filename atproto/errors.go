@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/bluesky-social/indigo/xrpc"
+
+	"github.com/fedi-ferry/ferry/httpsonly"
 )
 
 // Errors that callers test with errors.Is. They are matched by *Error (an answer of the
@@ -18,8 +20,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrBlobTooLarge: the PDS refused a blob over its upload limit.
 	ErrBlobTooLarge = errors.New("blob too large for the server")
-	// ErrInsecureURL: a plain-http URL that is not on loopback.
-	ErrInsecureURL = errors.New("plain http is only allowed for loopback addresses; use https")
+	// ErrInsecureURL: a plain-http URL that is not on loopback (httpsonly's rule).
+	ErrInsecureURL = httpsonly.ErrInsecureURL
 )
 
 // Error is an XRPC error answer of a PDS: its HTTP status and the error name and message

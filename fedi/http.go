@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/fedi-ferry/ferry/httpsonly"
 )
 
 // Timeouts for the connection phases. A whole call is bounded by the
@@ -21,8 +23,9 @@ const (
 	responseHeaderTimeout = 60 * time.Second
 )
 
-// ErrInsecureURL is returned for a plain-http URL that is not on loopback.
-var ErrInsecureURL = errors.New("plain http is only allowed for loopback addresses; use https")
+// ErrInsecureURL is returned for a plain-http URL that is not on loopback
+// (httpsonly's rule).
+var ErrInsecureURL = httpsonly.ErrInsecureURL
 
 // NewBaseTransport returns an *http.Transport with ferry's timeouts. roots,
 // when not nil, replaces the system certificate pool (see LoadRoots).
@@ -76,7 +79,7 @@ func NewHTTPClient(o HTTPOptions) (*http.Client, *Transport) {
 	t := NewTransport(to)
 	return &http.Client{
 		Transport: t,
-		// Redirects stay on https (or loopback): CheckURL runs again for
+		// Redirects stay on https (or loopback): httpsonly.Check runs again for
 		// every hop inside Transport.RoundTrip.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
@@ -85,32 +88,6 @@ func NewHTTPClient(o HTTPOptions) (*http.Client, *Transport) {
 			return nil
 		},
 	}, t
-}
-
-// CheckURL enforces ferry's transport rule: https everywhere, plain http only
-// for loopback hosts (tests and local development).
-func CheckURL(u *url.URL) error {
-	switch u.Scheme {
-	case "https", "wss":
-		return nil
-	case "http", "ws":
-		if IsLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("%s: %w", u.Redacted(), ErrInsecureURL)
-	}
-	return fmt.Errorf("%s: unsupported URL scheme %q", u.Redacted(), u.Scheme)
-}
-
-// IsLoopback reports whether host (without port) names this machine:
-// "localhost", a name under ".localhost", or a loopback IP.
-func IsLoopback(host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 // ParseServer turns what a person types for a server ("example.social",
@@ -151,7 +128,7 @@ func ParseServer(raw string) (*url.URL, error) {
 			return nil, fmt.Errorf("server address %q has an invalid port %q", raw, p)
 		}
 	}
-	if err := CheckURL(u); err != nil {
+	if err := httpsonly.Check(u); err != nil {
 		return nil, fmt.Errorf("server address %q: %w", raw, err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {

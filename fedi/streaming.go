@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fedi-ferry/ferry/httpsonly"
 )
 
 // ErrNoStreaming is wrapped by Stream's error when the server has no
@@ -51,7 +53,7 @@ func (c *Client) Stream(ctx context.Context, stream, streamingBase string, handl
 			u = su
 		}
 	}
-	if err := CheckURL(u); err != nil {
+	if err := httpsonly.Check(u); err != nil {
 		return err
 	}
 	switch u.Scheme {

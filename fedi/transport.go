@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fedi-ferry/ferry/httpsonly"
 )
 
 // Transport is the http.RoundTripper every request to a fediverse server goes
@@ -176,7 +178,7 @@ const blipPause = 500 * time.Millisecond
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := CheckURL(req.URL); err != nil {
+	if err := httpsonly.Check(req.URL); err != nil {
 		return nil, err
 	}
 	ctx := req.Context()
