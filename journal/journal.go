@@ -90,6 +90,12 @@ type ItemFilter struct {
 // and lead to a duplicate.
 const InFlightGrace = 3 * time.Second
 
+// RetryPause is how long a run waits before trying an item again after
+// its try-th attempt failed for a reason that may pass (a 5xx, a reset, a
+// lost answer): 1 s, doubling to 8 s. A caller whose next attempt first
+// waits out InFlightGrace counts that wait as part of the pause.
+func RetryPause(try int) time.Duration { return time.Duration(1<<min(try-1, 3)) * time.Second }
+
 // SettleWait is how long to wait before checking the server for the
 // outcome of the item's last attempt: what is left of InFlightGrace since
 // that attempt began, or 0.

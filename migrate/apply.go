@@ -130,12 +130,8 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 			a.m.report(fmt.Sprintf("%s limit reached; resuming at %s", it.Step, until.Format("Jan 2 15:04")), wait)
 			a.o.Log.Info("rate limited; waiting (stop with Ctrl-C and run the same command later to resume)",
 				"server", a.o.Client.Base().Host, "step", it.Step, "until", until.Format(time.DateTime))
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
+			if err := sleepCtx(ctx, wait); err != nil {
+				return err
 			}
 			continue
 		}
@@ -157,12 +153,8 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 					"ambiguous", fedi.IsAmbiguous(err), "err", err)
 				// BeginItem waits out journal.InFlightGrace before the next
 				// attempt; that is part of the pause.
-				t := time.NewTimer(max(time.Duration(1<<min(try-1, 3))*time.Second-journal.InFlightGrace, 0))
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctx.Err()
-				case <-t.C:
+				if err := sleepCtx(ctx, journal.RetryPause(try)-journal.InFlightGrace); err != nil {
+					return err
 				}
 				continue
 			}
@@ -480,12 +472,8 @@ func awaitFollow(ctx context.Context, c *fedi.Client, id string) error {
 			}
 			return err
 		}
-		t := time.NewTimer(500 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -513,4 +501,19 @@ func bookmarked(ctx context.Context, c *fedi.Client, id string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// sleepCtx waits d (nothing when d <= 0) or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -522,9 +522,6 @@ func Apply(ctx context.Context, j Journal, job journal.Job, sink sinks.Sink, pac
 // transiently (5xx, lost answers, resets); a rerun starts the count again.
 const maxTries = 6
 
-// retryPause is the pause before the try-th attempt again: short, growing.
-func retryPause(try int) time.Duration { return time.Duration(1<<min(try-1, 3)) * time.Second }
-
 // publishItem publishes one item, retrying transient failures within the
 // run. Before every attempt after the first (in this run or an earlier,
 // interrupted one) it looks for the post on the target through finder, so
@@ -544,7 +541,7 @@ func publishItem(ctx context.Context, j Journal, jobID int64, it journal.Item, d
 				err = fmt.Errorf("check whether %s was published by an earlier attempt: %w", it.Key, err)
 				if sinks.IsTransient(err) && try < maxTries {
 					log.Info("checking the target failed; trying again", "post", it.Key, "try", try, "err", err)
-					if err := sleepCtx(ctx, retryPause(try)); err != nil {
+					if err := sleepCtx(ctx, journal.RetryPause(try)); err != nil {
 						return post.Ref{}, false, err
 					}
 					continue
@@ -570,7 +567,7 @@ func publishItem(ctx context.Context, j Journal, jobID int64, it journal.Item, d
 			return post.Ref{}, false, err // nothing to reconcile with: a rerun decides
 		}
 		log.Info("publishing failed for now; trying again", "post", it.Key, "try", try, "ambiguous", sinks.IsAmbiguous(err), "err", err)
-		pause := retryPause(try)
+		pause := journal.RetryPause(try)
 		if finder != nil {
 			pause -= journal.InFlightGrace // the settle before Find is part of the pause
 		}
