@@ -14,12 +14,33 @@ import (
 )
 
 // binaryState caches the result of locating (and possibly building) the binary, so that the
-// build script runs at most once per test binary (a failed build is not retried either,
-// unless it was cut short by its context).
-var binaryState struct {
-	mu   sync.Mutex
-	path string
-	err  error
+// build script runs at most once per test binary.
+var binaryState onceResult
+
+// onceResult keeps the outcome of an expensive step of the harness (a build, an install)
+// for the whole test binary: a success, or a failure that its context did not cut short,
+// is not repeated.
+type onceResult struct {
+	mu  sync.Mutex
+	val string
+	err error
+}
+
+// get returns the kept outcome, running f first if there is none.
+func (o *onceResult) get(ctx context.Context, f func(context.Context) (string, error)) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.val != "" || o.err != nil {
+		return o.val, o.err
+	}
+	val, err := f(ctx)
+	switch {
+	case err == nil:
+		o.val = val
+	case ctx.Err() == nil:
+		o.err = err
+	}
+	return o.val, err
 }
 
 // CacheDir returns the directory that holds the built GoToSocial binary and the WebAssembly
@@ -40,23 +61,7 @@ func CacheDir() string {
 // build, running build-gotosocial.sh first when the cache is empty (which takes several
 // minutes; ctx bounds it). The web templates and assets are expected in "web/" next to the
 // binary unless $FERRY_GTS_WEB names another directory.
-func Binary(ctx context.Context) (string, error) { return findBinary(ctx) }
-
-func findBinary(ctx context.Context) (string, error) {
-	binaryState.mu.Lock()
-	defer binaryState.mu.Unlock()
-	if binaryState.path != "" || binaryState.err != nil {
-		return binaryState.path, binaryState.err
-	}
-	bin, err := locateBinary(ctx)
-	switch {
-	case err == nil:
-		binaryState.path = bin
-	case ctx.Err() == nil:
-		binaryState.err = err
-	}
-	return binaryState.path, err
-}
+func Binary(ctx context.Context) (string, error) { return binaryState.get(ctx, locateBinary) }
 
 func locateBinary(ctx context.Context) (string, error) {
 	var bin string

@@ -28,12 +28,8 @@ import (
 var launcher []byte
 
 // pdsInstallState caches the result of install-pds.sh, so that it runs at most once per
-// test binary (a failed install is not retried either, unless its context cut it short).
-var pdsInstallState struct {
-	mu  sync.Mutex
-	dir string
-	err error
-}
+// test binary.
+var pdsInstallState onceResult
 
 // sharedPDS holds the environments handed out by SharedPDS, keyed by PDS count.
 var sharedPDS struct {
@@ -101,19 +97,7 @@ type PDSAccount struct {
 // in node_modules/): $FERRY_PDS_DIR if set, else the cached install, running
 // install-pds.sh first when the cache is empty (about 3 minutes; ctx bounds it).
 func PDSInstallDir(ctx context.Context) (string, error) {
-	pdsInstallState.mu.Lock()
-	defer pdsInstallState.mu.Unlock()
-	if pdsInstallState.dir != "" || pdsInstallState.err != nil {
-		return pdsInstallState.dir, pdsInstallState.err
-	}
-	dir, err := installPDS(ctx)
-	switch {
-	case err == nil:
-		pdsInstallState.dir = dir
-	case ctx.Err() == nil:
-		pdsInstallState.err = err
-	}
-	return pdsInstallState.dir, err
+	return pdsInstallState.get(ctx, installPDS)
 }
 
 func installPDS(ctx context.Context) (string, error) {

@@ -47,7 +47,7 @@ func Require(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
-	if _, err := findBinary(ctx); err != nil {
+	if _, err := Binary(ctx); err != nil {
 		unavailable(t, err)
 	}
 }

@@ -82,7 +82,7 @@ func Start(ctx context.Context, n int, opts Options) (*Env, error) {
 	if opts.RateLimitRequests < 0 {
 		return nil, fmt.Errorf("testenv: start: negative RateLimitRequests %d", opts.RateLimitRequests)
 	}
-	bin, err := findBinary(ctx)
+	bin, err := Binary(ctx)
 	if err != nil {
 		return nil, err
 	}
