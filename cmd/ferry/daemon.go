@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/fedi-ferry/ferry/config"
 	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/daemon/observe"
+	"github.com/fedi-ferry/ferry/httpsonly"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/state"
 	"github.com/fedi-ferry/ferry/state/bridgestore"
@@ -125,19 +125,11 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 	})
 }
 
-// isLoopback reports whether the listen address addr names a loopback
-// interface only ("localhost" or a loopback IP; an empty host means all
-// interfaces).
+// isLoopback reports whether the listen address addr (host:port) names a
+// loopback interface only; an empty host means all interfaces.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && host != "" && httpsonly.IsLoopback(host)
 }
 
 // serveObserve starts serving the health check, metrics and status page
