@@ -31,6 +31,15 @@ type Verifier interface {
 	Exists(ctx context.Context, originID string) (bool, error)
 }
 
+// URIVerifier is a Verifier that can also find a post by its permanent
+// URI (the ActivityPub id). A server that changes a post's ID on edit
+// (snac2) answers 404 for the ID the post was first seen under although
+// the post is there: the engine asks by URI before it takes an unseen
+// post for deleted. An error means "do not know".
+type URIVerifier interface {
+	ExistsURI(ctx context.Context, uri string) (bool, error)
+}
+
 // Options configure an Engine.
 type Options struct {
 	Logger *slog.Logger // nil discards
@@ -729,6 +738,16 @@ func (e *Engine) verifyCopies(ctx context.Context, r *Route, v Verifier, from ti
 		}
 		checked[c.Item] = true
 		exists, err := v.Exists(ctx, c.Item)
+		if err == nil && !exists && from.IsZero() && c.Link != "" {
+			// The window is empty, so an edited post whose ID changed was
+			// not seen under its new ID either: only its URI tells an
+			// edit from a delete. (In a non-empty window such a post is
+			// present under its identity.) Sources without URIVerifier
+			// have IDs that never change: their 404 is a delete.
+			if uv, ok := v.(URIVerifier); ok {
+				exists, err = uv.ExistsURI(ctx, c.Link)
+			}
+		}
 		if err != nil {
 			e.log.Warn("could not verify a suspected delete; keeping the copy", "route", r.Name, "origin", c.Item, "err", err)
 			continue

@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/internal/fakemastodon"
 	"github.com/fedi-ferry/ferry/sinks/memsink"
+	"github.com/fedi-ferry/ferry/sources"
 	"github.com/fedi-ferry/ferry/sources/mastodon"
 )
 
@@ -182,5 +184,53 @@ func TestMirrorSameSecondSelfReplies(t *testing.T) {
 		if !strings.HasSuffix(p.Draft.Post.Text, "part 0") && p.Draft.ReplyTo == "" {
 			t.Errorf("%q is not threaded", p.Draft.Post.Text)
 		}
+	}
+}
+
+// glitchySource answers an empty newest page while empty is set: a
+// server's passing glitch, the case in which the engine checks copies
+// without a window to compare with.
+type glitchySource struct {
+	*mastodon.Source
+	empty bool
+}
+
+func (g *glitchySource) Fetch(ctx context.Context, cursor string) (sources.Page, error) {
+	if g.empty {
+		return sources.Page{}, nil
+	}
+	return g.Source.Fetch(ctx, cursor)
+}
+
+// An edited post whose ID changed (snac2) keeps its copy when the
+// server's window comes back empty: its first-seen ID answers 404, its
+// URI still finds it. A post really deleted meanwhile loses its copy.
+func TestMirrorEmptyWindowEditChangedID(t *testing.T) {
+	g := newQuirkRig(t, fakemastodon.Quirks{IDChangesOnEdit: true})
+	src := &glitchySource{Source: g.route.Source.(*mastodon.Source)}
+	g.route.Source = src
+	e, _, clk := newEngine(t, bridge.Options{})
+	mirRun(t, e, clk, g.route)
+	edited := g.post(t, "to be edited", "")
+	g.clock.add(time.Second)
+	deleted := g.post(t, "to be deleted", "")
+	mirRun(t, e, clk, g.route)
+	if g.sink.Count() != 2 {
+		t.Fatalf("mirrored %q", g.texts())
+	}
+	g.clock.add(2 * time.Second)
+	if ed := g.call(t, http.MethodPut, "/api/v1/statuses/"+url.PathEscape(edited.ID), map[string]string{"status": "edited"}); ed.ID == edited.ID {
+		t.Fatal("the fake kept the ID")
+	}
+	g.call(t, http.MethodDelete, "/api/v1/statuses/"+url.PathEscape(deleted.ID), nil)
+	src.empty = true
+	mirRun(t, e, clk, g.route)
+	if got := g.texts(); !slices.Equal(got, []string{"to be edited"}) {
+		t.Errorf("after an empty window: copies %q, want the edited post's copy kept and the deleted one's gone", got)
+	}
+	src.empty = false
+	mirRun(t, e, clk, g.route)
+	if got := g.texts(); !slices.Equal(got, []string{"edited"}) {
+		t.Errorf("after the window came back: %q", got)
 	}
 }

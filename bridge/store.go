@@ -104,6 +104,9 @@ type Copy struct {
 	Error     string
 	OriginAt  time.Time
 	CreatedAt time.Time
+	// Link is the origin post's identity link (Identity.Link: the URI on
+	// account routes), "" if none.
+	Link string
 }
 
 // Step kinds.

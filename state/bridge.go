@@ -355,9 +355,16 @@ type BridgeCopy struct {
 	Error     string
 	OriginAt  time.Time // when the origin post was made
 	CreatedAt time.Time
+	// Link is the origin post's identity link (its URI on account routes,
+	// its canonical link on feeds), "" if none: it finds the post again
+	// on a server that changed the post's ID.
+	Link string
 }
 
-const copyColumns = `route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at`
+// copyColumns are the columns scanCopies reads, from bridge_copies; the
+// last is the item's link, from any of its bridge_items rows.
+const copyColumns = `route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at,
+COALESCE((SELECT MAX(i.link) FROM bridge_items i WHERE i.route = bridge_copies.route AND i.item = bridge_copies.item), '')`
 
 func scanCopies(rows *sql.Rows) ([]BridgeCopy, error) {
 	defer rows.Close()
@@ -366,7 +373,7 @@ func scanCopies(rows *sql.Rows) ([]BridgeCopy, error) {
 		var c BridgeCopy
 		var origin, created string
 		if err := rows.Scan(&c.Route, &c.Item, &c.Sink, &c.Part, &c.State, &c.RemoteID, &c.RemoteURL,
-			&c.Version, &c.Error, &origin, &created); err != nil {
+			&c.Version, &c.Error, &origin, &created, &c.Link); err != nil {
 			return nil, err
 		}
 		var err error

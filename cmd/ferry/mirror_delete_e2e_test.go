@@ -31,7 +31,7 @@ account = "%s"
 	mirror() // the first run: nothing to mirror yet
 
 	origin := mirSinkFor(t, env, env.Instances[0], a)
-	mirPublish(t, origin, post.Post{Text: "an older post", Visibility: post.Public}, "")
+	older := mirPublish(t, origin, post.Post{Text: "an older post", Visibility: post.Public}, "")
 	newest := mirPublish(t, origin, post.Post{Text: "the newest post", Visibility: post.Public}, "")
 	mirror()
 	if n := len(mirStatuses(t, b)); n != 2 {
@@ -48,5 +48,16 @@ account = "%s"
 			t.Logf("B: %q", mirText(s))
 		}
 		t.Fatalf("B has %d posts after the newest was deleted, want only the older one", len(sts))
+	}
+
+	// The last post too: the window is then empty, and the copy is
+	// deleted after the post's ID and its URI (GoToSocial's search) both
+	// came up empty.
+	if err := a.API(t.Context(), http.MethodDelete, "/api/v1/statuses/"+url.PathEscape(older), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	mirror()
+	if sts := mirStatuses(t, b); len(sts) != 0 {
+		t.Fatalf("B has %d posts after every origin post was deleted, want none", len(sts))
 	}
 }

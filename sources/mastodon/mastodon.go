@@ -173,6 +173,28 @@ func (s *Source) Exists(ctx context.Context, id string) (bool, error) {
 	return false, fmt.Errorf("check status %s on %s: %w", id, s.c.Base().Host, err)
 }
 
+// ExistsURI reports whether a status with the ActivityPub URI uri exists
+// on the server (bridge.URIVerifier): on a server that changes a status's
+// ID on edit (snac2), the old ID answers 404 while the status, found by
+// its URI, is there. It searches without resolve, since the account's own
+// posts are local to its server. Any failure, a missing search API
+// included, is an error ("do not know"), never a "no".
+func (s *Source) ExistsURI(ctx context.Context, uri string) (bool, error) {
+	var res struct {
+		Statuses []fedi.StatusRef `json:"statuses"`
+	}
+	q := url.Values{"q": {uri}, "resolve": {"false"}, "type": {"statuses"}, "limit": {"5"}}
+	if _, err := s.c.Do(ctx, http.MethodGet, "/api/v2/search", q, nil, &res); err != nil {
+		return false, fmt.Errorf("look up status %s on %s: %w", uri, s.c.Base().Host, err)
+	}
+	for _, st := range res.Statuses {
+		if st.URI == uri {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Stream pushes the account's new, edited and deleted posts from the
 // user stream until ctx ends or the stream fails. Posts by others (the
 // user stream carries the home timeline) are dropped; a delete event

@@ -76,7 +76,7 @@ func toCopies(cs []state.BridgeCopy) []bridge.Copy {
 	out := make([]bridge.Copy, len(cs))
 	for i, c := range cs {
 		out[i] = bridge.Copy{Item: c.Item, Sink: c.Sink, Part: c.Part, State: c.State, RemoteID: c.RemoteID,
-			RemoteURL: c.RemoteURL, Version: c.Version, Error: c.Error, OriginAt: c.OriginAt, CreatedAt: c.CreatedAt}
+			RemoteURL: c.RemoteURL, Version: c.Version, Error: c.Error, OriginAt: c.OriginAt, CreatedAt: c.CreatedAt, Link: c.Link}
 	}
 	return out
 }
