@@ -269,7 +269,7 @@ func TestE2EGraphExportImport(t *testing.T) {
 
 	// The same command again does nothing.
 	again := cli.run("import", dst.Acct, out, "--failures-dir", failures)
-	if !strings.Contains(again.stdout, "already finished") {
+	if !strings.Contains(again.stdout, "already finished") || !strings.Contains(again.stdout, "what that run did:") {
 		t.Errorf("rerun: exit %d\n%s\n%s", again.code, again.stdout, again.stderr)
 	}
 	assertNoToken(t, dst.Token, imp, again, dry)

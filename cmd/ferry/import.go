@@ -210,6 +210,11 @@ func printImportReport(w io.Writer, rep *migrate.Report, failureFiles []string) 
 		types = append(types, string(t))
 	}
 	sort.Strings(types)
+	if rep.Finished {
+		// The counts are the journal's, from the run that finished: say
+		// so, or they read as if this run had applied them.
+		fmt.Fprintln(w, "what that run did:")
+	}
 	t := newTable(w, "TYPE", "APPLIED", "ALREADY", "FAILED", "PENDING", "REMOVED")
 	for _, name := range types {
 		c := rep.Types[migrate.Type(name)]
