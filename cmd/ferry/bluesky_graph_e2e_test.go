@@ -46,7 +46,9 @@ func TestE2EBlueskyGraphCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
-	key := func(i int) string { return atproto.RecordKey("cli-seed", src.Handle, time.Now().Add(time.Duration(i)*time.Second)) }
+	key := func(i int) string {
+		return atproto.RecordKey("cli-seed", src.Handle, time.Now().Add(time.Duration(i)*time.Second))
+	}
 	if _, _, err := sc.CreateRecord(ctx, bskygraph.FollowCollection, key(0), &bsky.GraphFollow{LexiconTypeID: bskygraph.FollowCollection, Subject: peer1.DID, CreatedAt: now}, true); err != nil {
 		t.Fatal(err)
 	}
