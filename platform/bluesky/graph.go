@@ -7,6 +7,7 @@ import (
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/migrate"
 	"github.com/fedi-ferry/ferry/migrate/bskygraph"
+	"github.com/fedi-ferry/ferry/migrate/pdsmove"
 )
 
 // resolver looks up DID documents in the platform's PLC directory.
@@ -43,4 +44,11 @@ func (s *Session) ImportFiles(ctx context.Context, o migrate.ImportFilesOptions)
 			return nil
 		}})
 	return res, authError(err)
+}
+
+// PDSMoveOptions are the options of a move of the account to another PDS
+// (package migrate/pdsmove) this session supplies: the account's client on
+// its current PDS, the HTTP client, the user agent and the PLC directory.
+func (s *Session) PDSMoveOptions() pdsmove.Options {
+	return pdsmove.Options{Old: s.c, HTTP: s.opts.HTTPClient, UserAgent: s.opts.UserAgent, PLCURL: s.plc, Log: s.log}
 }
