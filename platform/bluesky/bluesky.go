@@ -258,4 +258,5 @@ var (
 	_ platform.SinkOpener    = (*Session)(nil)
 	_ platform.Revoker       = (*Session)(nil)
 	_ platform.GraphPorter   = (*Session)(nil)
+	_ platform.Archiver      = (*Session)(nil)
 )

@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	"github.com/fedi-ferry/ferry/atproto"
+	"github.com/fedi-ferry/ferry/bskyarchive"
 	"github.com/fedi-ferry/ferry/migrate"
 	"github.com/fedi-ferry/ferry/migrate/bskygraph"
 	"github.com/fedi-ferry/ferry/migrate/pdsmove"
+	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 )
 
 // resolver looks up DID documents in the platform's PLC directory.
@@ -51,4 +53,15 @@ func (s *Session) ImportFiles(ctx context.Context, o migrate.ImportFilesOptions)
 // its current PDS, the HTTP client, the user agent and the PLC directory.
 func (s *Session) PDSMoveOptions() pdsmove.Options {
 	return pdsmove.Options{Old: s.c, HTTP: s.opts.HTTPClient, UserAgent: s.opts.UserAgent, PLCURL: s.plc, Log: s.log}
+}
+
+// Update brings the archive in o.Dir up to date with the account
+// (package bskyarchive): the repository's CAR file, its blobs, and its
+// posts in ferry's archive layout.
+func (s *Session) Update(ctx context.Context, o sinkarchive.UpdateOptions) (sinkarchive.UpdateResult, error) {
+	if o.Account == "" {
+		o.Account = s.acct.Handle
+	}
+	res, err := bskyarchive.Update(ctx, bskyarchive.Options{UpdateOptions: o, Client: s.c})
+	return res, authError(err)
 }

@@ -1,0 +1,244 @@
+// Package bskyarchive keeps a Bluesky account's archive: the repository
+// as a CAR file (com.atproto.sync.getRepo), its blobs
+// (com.atproto.sync.listBlobs, getBlob) and its posts in ferry's archive
+// layout (package sinks/archive: outbox.json, actor.json, media files), so
+// that `ferry archive search` and `ferry archive publish` work on it as on
+// a fediverse account's archive.
+//
+// A re-run is incremental: the CAR file is fetched again only when the
+// repository's revision changed (sync.getLatestCommit), a blob already on
+// disk is not fetched again, and posts are read from the record key the
+// last run stopped at.
+package bskyarchive
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+
+	"github.com/fedi-ferry/ferry/atproto"
+	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/sinks"
+	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
+	srcbsky "github.com/fedi-ferry/ferry/sources/bluesky"
+)
+
+// Files of the archive directory besides sinks/archive's layout.
+const (
+	// CARFile is the repository as getRepo returns it.
+	CARFile = "repo.car"
+	// BlobDir holds one file per blob, named by its CID.
+	BlobDir = "blobs"
+)
+
+// Meta keys in the archive's store.
+const (
+	metaRev    = "bluesky/rev"
+	metaCursor = "bluesky/cursor"
+	metaIDs    = "bluesky/id/" // + at:// URI → the archive's post ID
+)
+
+// firstKey is below every TID: reading "after" it reads from the oldest
+// record.
+const firstKey = "2222222222222"
+
+// Options describe one run.
+type Options struct {
+	sinkarchive.UpdateOptions
+	// Client is the account's client.
+	Client *atproto.Client
+}
+
+// Update brings the archive in o.Dir up to date with the account: the CAR
+// file, the blobs, the posts (appended to outbox.json, each with its
+// original date and its images from the blobs), then the search index
+// (o.Index) and the zip file (o.Zip).
+func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
+	var res sinkarchive.UpdateResult
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return res, fmt.Errorf("archive directory %q: %w", o.Dir, err)
+	}
+	res.Dir, res.Account = dir, o.Account
+	if err := os.MkdirAll(filepath.Join(dir, BlobDir), 0o700); err != nil {
+		return res, fmt.Errorf("archive: %w", err)
+	}
+	store, err := sinkarchive.OpenStore(ctx, dir)
+	if err != nil {
+		return res, err
+	}
+	defer store.Close()
+	c := o.Client
+	did := c.DID()
+
+	// The repository, when it changed.
+	latest, err := comatproto.SyncGetLatestCommit(ctx, c, did)
+	if err != nil {
+		return res, atproto.Wrap("com.atproto.sync.getLatestCommit", err)
+	}
+	rev, err := store.Meta(ctx, metaRev)
+	if err != nil {
+		return res, err
+	}
+	carPath := filepath.Join(dir, CARFile)
+	if _, serr := os.Stat(carPath); rev != latest.Rev || serr != nil {
+		car, err := comatproto.SyncGetRepo(ctx, c, did, "")
+		if err != nil {
+			return res, atproto.Wrap("com.atproto.sync.getRepo", err)
+		}
+		if err := writeAtomic(carPath, car); err != nil {
+			return res, err
+		}
+		if err := store.SetMeta(ctx, metaRev, latest.Rev); err != nil {
+			return res, err
+		}
+		if o.Logger != nil {
+			o.Logger.Info("saved the repository", "rev", latest.Rev, "file", carPath, "bytes", len(car))
+		}
+	}
+
+	// The blobs not on disk yet.
+	cursor := ""
+	for {
+		out, err := comatproto.SyncListBlobs(ctx, c, cursor, did, 500, "")
+		if err != nil {
+			return res, atproto.Wrap("com.atproto.sync.listBlobs", err)
+		}
+		for _, cid := range out.Cids {
+			if !cidName.MatchString(cid) {
+				continue
+			}
+			p := filepath.Join(dir, BlobDir, cid)
+			if _, err := os.Stat(p); err == nil {
+				continue
+			}
+			data, err := comatproto.SyncGetBlob(ctx, c, cid, did)
+			if err != nil {
+				res.MediaFailed = append(res.MediaFailed, sinkarchive.MediaFailure{Path: filepath.Join(BlobDir, cid),
+					Error: atproto.Wrap("com.atproto.sync.getBlob", err).Error()})
+				continue
+			}
+			if err := writeAtomic(p, data); err != nil {
+				return res, err
+			}
+			res.MediaDownloaded++
+		}
+		if out.Cursor == nil || *out.Cursor == "" || len(out.Cids) == 0 {
+			break
+		}
+		cursor = *out.Cursor
+	}
+
+	// The posts after the last run's.
+	sink, err := sinkarchive.NewSink(store, sinkarchive.SinkOptions{Actor: "https://bsky.app/profile/" + did})
+	if err != nil {
+		return res, err
+	}
+	src := srcbsky.New(c, srcbsky.Options{Logger: o.Logger, PageSize: 100})
+	pc, err := store.Meta(ctx, metaCursor)
+	if err != nil {
+		return res, err
+	}
+	if pc == "" {
+		pc = firstKey
+	}
+	for {
+		page, err := src.Fetch(ctx, pc)
+		if err != nil {
+			return res, err
+		}
+		for _, p := range page.Posts {
+			if err := archivePost(ctx, store, sink, dir, p); err != nil {
+				return res, fmt.Errorf("archive %s: %w", p.OriginID, err)
+			}
+			res.NewPosts++
+		}
+		if page.Next != "" && page.Next != pc {
+			// The page's posts are stored: move the cursor past them.
+			if err := store.SetMeta(ctx, metaCursor, page.Next); err != nil {
+				return res, err
+			}
+			pc = page.Next
+		}
+		if !page.More {
+			break
+		}
+	}
+	if err := sinkarchive.Write(ctx, store); err != nil {
+		return res, err
+	}
+	total, deleted, err := store.Count(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.TotalPosts, res.MarkedDeleted = total, deleted
+	if o.Index != nil {
+		if res.Indexed, err = o.Index(ctx, dir); err != nil {
+			return res, err
+		}
+	}
+	if o.Zip != "" {
+		if err := sinkarchive.Zip(ctx, dir, o.Zip); err != nil {
+			return res, err
+		}
+		res.Zip = o.Zip
+	}
+	return res, nil
+}
+
+// cidName is what a blob's CID looks like (base32 CIDv1): it names a file.
+var cidName = regexp.MustCompile(`^[a-z2-7]{20,120}$`)
+
+// archivePost writes one post with its original date, its images taken
+// from the blob files, and its place in a thread of the account's own.
+func archivePost(ctx context.Context, store *sinkarchive.Store, sink *sinkarchive.Sink, dir string, p post.Post) error {
+	for i, m := range p.Media {
+		if u, err := url.Parse(m.URL); err == nil {
+			if cid := u.Query().Get("cid"); cidName.MatchString(cid) {
+				if _, err := os.Stat(filepath.Join(dir, BlobDir, cid)); err == nil {
+					p.Media[i].Path = filepath.Join(dir, BlobDir, cid)
+				}
+			}
+		}
+	}
+	d := sinks.Draft{Post: p, Key: p.OriginID, PublishedAt: p.CreatedAt}
+	if p.InReplyTo != "" {
+		if id, err := store.Meta(ctx, metaIDs+p.InReplyTo); err == nil && id != "" {
+			d.ReplyTo = id
+		}
+	}
+	ref, err := sink.Publish(ctx, d)
+	if err != nil {
+		return err
+	}
+	return store.SetMeta(ctx, metaIDs+p.OriginID, ref.ID)
+}
+
+// writeAtomic writes data to path through a temporary file (0600) renamed
+// into place.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
