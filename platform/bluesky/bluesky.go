@@ -15,8 +15,10 @@
 // other.
 //
 // Revoking ends the session on the PDS. The graph role (export and import
-// of follows, blocks, lists and mutes) is package migrate/bskygraph's.
-// Roles Bluesky lacks here (archives, Move, request budgets) are left out.
+// of follows, blocks, lists and mutes) is package migrate/bskygraph's, the
+// archive package bskyarchive's, and the move to another PDS
+// (PDSMoveOptions) package migrate/pdsmove's. The request budget
+// (Metered) is left out: a PDS announces none.
 package bluesky
 
 import (
