@@ -24,7 +24,8 @@ import (
 )
 
 // seedBsky gives the account a post with an image, a plain post, a
-// follow, a block and a list; it returns the number of records.
+// follow, a block and a list with other in it; it returns the number of
+// records.
 func seedBsky(t *testing.T, u *testenv.PDSAccount, other string) int {
 	t.Helper()
 	ctx := t.Context()
@@ -60,8 +61,12 @@ func seedBsky(t *testing.T, u *testenv.PDSAccount, other string) int {
 	check(c.CreateRecord(ctx, "app.bsky.graph.follow", key(2), &bsky.GraphFollow{LexiconTypeID: "app.bsky.graph.follow", Subject: other, CreatedAt: ts}, true))
 	check(c.CreateRecord(ctx, "app.bsky.graph.block", key(3), &bsky.GraphBlock{LexiconTypeID: "app.bsky.graph.block", Subject: other, CreatedAt: ts}, true))
 	purpose := "app.bsky.graph.defs#curatelist"
-	check(c.CreateRecord(ctx, "app.bsky.graph.list", key(4), &bsky.GraphList{LexiconTypeID: "app.bsky.graph.list", Name: "friends", Purpose: &purpose, CreatedAt: ts}, true))
-	return 5
+	list, _, err := c.CreateRecord(ctx, "app.bsky.graph.list", key(4), &bsky.GraphList{LexiconTypeID: "app.bsky.graph.list", Name: "friends", Purpose: &purpose, CreatedAt: ts}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(c.CreateRecord(ctx, "app.bsky.graph.listitem", key(5), &bsky.GraphListitem{LexiconTypeID: "app.bsky.graph.listitem", List: list.URI, Subject: other, CreatedAt: ts}, true))
+	return 6
 }
 
 // proc is ferry running as a separate process, to be killed.
