@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -303,5 +304,93 @@ func TestE2EGraphBluesky(t *testing.T) {
 	}
 	if got := subjects(t, third.Client(), bskygraph.FollowCollection); !slices.Equal(got, []string{peers[3].DID}) {
 		t.Errorf("bridged follow: %v", got)
+	}
+}
+
+// The Bluesky graph import exactly once: through a proxy that loses half
+// the PDS's answers to createRecord (the record is written, the answer
+// never arrives), and stopped halfway and run again, every follow is
+// written once.
+func TestE2EGraphBlueskyLostAnswersAndResume(t *testing.T) {
+	env := testenv.SharedPDS(t, 1)
+	ctx := t.Context()
+	pds := env.PDSes[0]
+	mk := func(name string) *testenv.PDSAccount {
+		u, err := pds.CreateAccount(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	var rows strings.Builder
+	rows.WriteString("Account address,DID\n")
+	for range 8 {
+		p := mk("lpeer")
+		rows.WriteString(p.Handle + "," + p.DID + "\n")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "following_accounts.csv"), []byte(rows.String()), 0o600)
+	files, err := migrate.ReadFiles([]string{dir}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := state.TestStore(t)
+	p := bluesky.New(platform.Env{UserAgent: "ferry-test", Tokens: store}, bluesky.Options{PLCURL: env.PLCURL})
+
+	fp, err := testenv.NewFaultProxyTo(pds.URL, testenv.FaultOptions{Seed: 11, Lost: 0.5,
+		Paths: regexp.MustCompile(`createRecord`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	lossy := graphSession(t, p, fp.BaseURL, mk("lossy"))
+	res, err := lossy.ImportFiles(ctx, migrate.ImportFilesOptions{ImportOptions: migrate.ImportOptions{Files: files, Journal: store}, FailuresDir: dir})
+	if err != nil || res.Types[migrate.Following].Applied != 8 {
+		t.Fatalf("import through lost answers: %v %+v", err, res.Report)
+	}
+	if fp.Injected()[testenv.FaultLost] == 0 {
+		t.Fatal("no answer was lost")
+	}
+	if got := subjects(t, lossy.Client(), bskygraph.FollowCollection); len(got) != 8 {
+		t.Errorf("%d follow records after %d lost answers, want 8", len(got), fp.Injected()[testenv.FaultLost])
+	}
+
+	// Stopped after three writes, then run again.
+	fp.SetFaults(testenv.FaultOptions{})
+	creates := func() int {
+		n := 0
+		for pat, c := range fp.Counts() {
+			if strings.HasSuffix(pat, "createRecord") {
+				n += c.Requests
+			}
+		}
+		return n
+	}
+	before := creates()
+	stopped := graphSession(t, p, fp.BaseURL, mk("stopped"))
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := stopped.ImportFiles(cctx, migrate.ImportFilesOptions{ImportOptions: migrate.ImportOptions{Files: files, Journal: store}, FailuresDir: dir})
+		done <- err
+	}()
+	for creates() < before+3 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	stoppedEarly := <-done != nil
+	res, err = stopped.ImportFiles(ctx, migrate.ImportFilesOptions{ImportOptions: migrate.ImportOptions{Files: files, Journal: store}, FailuresDir: dir})
+	if err != nil {
+		t.Fatalf("resumed import: %v", err)
+	}
+	if got := subjects(t, stopped.Client(), bskygraph.FollowCollection); len(got) != 8 {
+		t.Errorf("%d follow records after a resumed import, want 8", len(got))
+	}
+	c := res.Types[migrate.Following]
+	if c.Applied+c.Already != 8 || c.Failed != 0 || (stoppedEarly && !res.Resumed) {
+		t.Errorf("resumed: %+v (stopped early %v, resumed %v)", c, stoppedEarly, res.Resumed)
+	}
+	if creates()-before > 8+1 {
+		t.Errorf("%d creates for 8 follows", creates()-before)
 	}
 }
