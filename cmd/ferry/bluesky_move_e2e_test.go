@@ -247,6 +247,11 @@ func TestE2EBlueskyPDSMove(t *testing.T) {
 		}
 	}
 
+	status := c.run("migrate", "status").mustSucceed(t)
+	if !strings.Contains(status.stdout, "Bluesky move "+u.DID) || !strings.Contains(status.stdout, "deactivate-old") ||
+		strings.Contains(status.stdout, "\"sig\"") {
+		t.Errorf("migrate status:\n%s", status.stdout)
+	}
 	v := c.run("--json", "migrate", "verify", "--from", "old", "--to", fp.BaseURL, "--password-file", newPW).mustSucceed(t)
 	var ver pdsmove.Verification
 	if err := json.Unmarshal([]byte(v.stdout), &ver); err != nil {
@@ -319,6 +324,10 @@ func TestE2EBlueskyPDSMoveOldDown(t *testing.T) {
 		if !strings.Contains(out, w) {
 			t.Errorf("old PDS down: the message lacks %q:\n%s", w, out)
 		}
+	}
+	status := c.run("migrate", "status").mustSucceed(t)
+	if !strings.Contains(status.stdout, "deactivate-old") || !strings.Contains(status.stdout, "begun 1 times") {
+		t.Errorf("migrate status:\n%s", status.stdout)
 	}
 	// Run again while it is still down: the same message, nothing redone.
 	r = c.run(move...)

@@ -351,6 +351,11 @@ func runMigrateStatus(ctx context.Context, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	pds, err := pdsMoveStatus(ctx, st)
+	if err != nil {
+		return err
+	}
+	out = append(out, pds...)
 	if g.JSON {
 		return printJSON(g.stdout, out)
 	}

@@ -11,7 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/fedi-ferry/ferry/journal"
+	"github.com/fedi-ferry/ferry/migrate/move"
 	"github.com/fedi-ferry/ferry/migrate/pdsmove"
+	"github.com/fedi-ferry/ferry/state"
 )
 
 // pdsMoveOptions are the flags of a move of a Bluesky account to another
@@ -226,4 +229,32 @@ func runPDSMoveVerify(ctx context.Context, g *globalOptions, o migrateOptions) e
 		return partialError{"the move is not complete"}
 	}
 	return nil
+}
+
+// pdsMoveStatus lists the Bluesky accounts' moves to another PDS as
+// `ferry migrate status` lists migrations: each step's status and, for a
+// step that failed or was checked rather than done, why (never the signed
+// PLC operation the journal keeps).
+func pdsMoveStatus(ctx context.Context, st *state.Store) ([]move.MigrationStatus, error) {
+	jobs, err := st.Jobs(ctx, pdsmove.JobKind)
+	if err != nil {
+		return nil, err
+	}
+	var out []move.MigrationStatus
+	for _, job := range jobs {
+		items, err := st.Items(ctx, job.ID, journal.ItemFilter{})
+		if err != nil {
+			return nil, err
+		}
+		ms := move.MigrationStatus{ID: job.ID, Key: "Bluesky move " + job.Key, Status: job.Status, Updated: job.UpdatedAt}
+		for _, it := range items {
+			outcome := it.Error
+			if it.Status == journal.ItemPending && it.Attempts > 0 {
+				outcome = fmt.Sprintf("begun %d times, not finished", it.Attempts)
+			}
+			ms.Steps = append(ms.Steps, move.StepStatus{Step: it.Step, Status: string(it.Status), Outcome: outcome})
+		}
+		out = append(out, ms)
+	}
+	return out, nil
 }
