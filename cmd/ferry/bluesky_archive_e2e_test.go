@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/api/bsky"
 
 	"github.com/fedi-ferry/ferry/atproto"
@@ -43,13 +44,27 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A thread of the account's own: a post and its answer.
+	now := time.Now()
+	parent, _, err := bc.CreateRecord(ctx, "app.bsky.feed.post", atproto.RecordKey("seed", u.DID, now.Add(-time.Hour)),
+		&bsky.FeedPost{LexiconTypeID: "app.bsky.feed.post", Text: "a thread begins", CreatedAt: now.Add(-time.Hour).UTC().Format(time.RFC3339)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &comatproto.RepoStrongRef{Uri: parent.URI, Cid: parent.CID}
+	if _, _, err := bc.CreateRecord(ctx, "app.bsky.feed.post", atproto.RecordKey("seed", u.DID, now.Add(-time.Hour+time.Second)),
+		&bsky.FeedPost{LexiconTypeID: "app.bsky.feed.post", Text: "and goes on", CreatedAt: now.Add(-time.Hour + time.Second).UTC().Format(time.RFC3339),
+			Reply: &bsky.FeedPost_ReplyRef{Root: ref, Parent: ref}}, true); err != nil {
+		t.Fatal(err)
+	}
+
 	dir := filepath.Join(t.TempDir(), "sky-archive")
 	var s1 arcSummary
 	r := c.run("--json", "archive", "sky", "--out", dir).mustSucceed(t)
 	if err := json.Unmarshal([]byte(r.stdout), &s1); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
-	if s1.NewPosts != 3 || s1.MediaDownloaded != 1 || s1.TotalPosts != 3 {
+	if s1.NewPosts != 5 || s1.MediaDownloaded != 1 || s1.TotalPosts != 5 {
 		t.Errorf("first run: %+v", s1)
 	}
 	car, err := os.ReadFile(filepath.Join(dir, "repo.car"))
@@ -79,7 +94,7 @@ func TestE2EBlueskyArchive(t *testing.T) {
 	carInfo, _ := os.Stat(filepath.Join(dir, "repo.car"))
 	var s2 arcSummary
 	json.Unmarshal([]byte(c.run("--json", "archive", "sky", "--out", dir).mustSucceed(t).stdout), &s2)
-	if s2.NewPosts != 0 || s2.MediaDownloaded != 0 || s2.TotalPosts != 3 {
+	if s2.NewPosts != 0 || s2.MediaDownloaded != 0 || s2.TotalPosts != 5 {
 		t.Errorf("second run: %+v", s2)
 	}
 	if after, _ := os.Stat(filepath.Join(dir, "repo.car")); !after.ModTime().Equal(carInfo.ModTime()) {
@@ -92,7 +107,7 @@ func TestE2EBlueskyArchive(t *testing.T) {
 	}
 	var s3 arcSummary
 	json.Unmarshal([]byte(c.run("--json", "archive", "sky", "--out", dir).mustSucceed(t).stdout), &s3)
-	if s3.NewPosts != 1 || s3.TotalPosts != 4 || s3.MediaDownloaded != 0 {
+	if s3.NewPosts != 1 || s3.TotalPosts != 6 || s3.MediaDownloaded != 0 {
 		t.Errorf("third run: %+v", s3)
 	}
 	if after, _ := os.Stat(filepath.Join(dir, "repo.car")); after.ModTime().Equal(carInfo.ModTime()) {
@@ -104,9 +119,10 @@ func TestE2EBlueskyArchive(t *testing.T) {
 	c.run("login", in.BaseURL, "--token-file", writeTokenFile(t, gts.Token), "--name", "gts").mustSucceed(t)
 	c.run("archive", "publish", dir, "--to", "gts", "--mode", "backdate").mustSucceed(t)
 	got := arcStatuses(t, ctx, gts)
-	if len(got) != 4 {
-		t.Fatalf("published %d statuses, want 4", len(got))
+	if len(got) != 6 {
+		t.Fatalf("published %d statuses, want 6", len(got))
 	}
+	threaded := false
 	found := false
 	for _, s := range got {
 		if strings.Contains(s.Content, "an old thought from 2021") {
@@ -115,12 +131,18 @@ func TestE2EBlueskyArchive(t *testing.T) {
 				t.Errorf("the 2021 post was published at %v", s.CreatedAt)
 			}
 		}
+		if strings.Contains(s.Content, "and goes on") {
+			threaded = s.InReplyToID != ""
+		}
 		if strings.Contains(s.Content, "a picture") && len(s.Media) != 1 {
 			t.Errorf("the picture post has %d media", len(s.Media))
 		}
 	}
 	if !found {
 		t.Error("the 2021 post was not published")
+	}
+	if !threaded {
+		t.Error("the answer was not published as an answer: the thread was not kept")
 	}
 
 	// A GoToSocial account's archive onto Bluesky: createdAt is the
