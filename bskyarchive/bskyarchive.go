@@ -8,7 +8,8 @@
 // A re-run is incremental: the CAR file is fetched again only when the
 // repository's revision changed (sync.getLatestCommit), a blob already on
 // disk is not fetched again, and posts are read from the record key the
-// last run stopped at.
+// last run stopped at. With Refresh, every post is read again and those
+// gone from the repository are marked deleted in the archive (and kept).
 package bskyarchive
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 
@@ -40,7 +42,8 @@ const (
 const (
 	metaRev    = "bluesky/rev"
 	metaCursor = "bluesky/cursor"
-	metaIDs    = "bluesky/id/" // + at:// URI → the archive's post ID
+	metaIDs    = "bluesky/id/"  // + at:// URI → the archive's post ID
+	metaURIs   = "bluesky/uri/" // + the archive's post ID → at:// URI
 )
 
 // firstKey is below every TID: reading "after" it reads from the oldest
@@ -134,7 +137,8 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 		cursor = *out.Cursor
 	}
 
-	// The posts after the last run's.
+	// The posts after the last run's; with Refresh, every post, and those
+	// gone from the repository are marked deleted (and kept).
 	sink, err := sinkarchive.NewSink(store, sinkarchive.SinkOptions{Actor: "https://bsky.app/profile/" + did})
 	if err != nil {
 		return res, err
@@ -144,8 +148,14 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if pc == "" {
+	stored := pc
+	if pc == "" || o.Refresh {
 		pc = firstKey
+	}
+	if o.Refresh {
+		if err := store.StartRefresh(ctx); err != nil {
+			return res, err
+		}
 	}
 	for {
 		page, err := src.Fetch(ctx, pc)
@@ -153,20 +163,52 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 			return res, err
 		}
 		for _, p := range page.Posts {
-			if err := archivePost(ctx, store, sink, dir, p); err != nil {
-				return res, fmt.Errorf("archive %s: %w", p.OriginID, err)
+			id, err := store.Meta(ctx, metaIDs+p.OriginID)
+			if err != nil {
+				return res, err
 			}
-			res.NewPosts++
+			if id == "" {
+				if id, err = archivePost(ctx, store, sink, dir, p); err != nil {
+					return res, fmt.Errorf("archive %s: %w", p.OriginID, err)
+				}
+				res.NewPosts++
+			}
+			if o.Refresh {
+				if err := store.Seen(ctx, id); err != nil {
+					return res, err
+				}
+			}
 		}
 		if page.Next != "" && page.Next != pc {
-			// The page's posts are stored: move the cursor past them.
-			if err := store.SetMeta(ctx, metaCursor, page.Next); err != nil {
-				return res, err
+			// The page's posts are stored: move the cursor past them (a
+			// refresh, which starts from the oldest, never moves it back).
+			if page.Next > stored {
+				if err := store.SetMeta(ctx, metaCursor, page.Next); err != nil {
+					return res, err
+				}
+				stored = page.Next
 			}
 			pc = page.Next
 		}
 		if !page.More {
 			break
+		}
+	}
+	if o.Refresh {
+		err := store.EachUnseen(ctx, func(id string) error {
+			uri, err := store.Meta(ctx, metaURIs+id)
+			if err != nil || uri == "" {
+				return err
+			}
+			exists, err := src.Exists(ctx, uri)
+			if err != nil || exists {
+				return err
+			}
+			res.DeletedPosts++
+			return store.MarkDeleted(ctx, id, time.Now())
+		})
+		if err != nil {
+			return res, err
 		}
 	}
 	if err := sinkarchive.Write(ctx, store); err != nil {
@@ -196,7 +238,7 @@ var cidName = regexp.MustCompile(`^[a-z2-7]{20,120}$`)
 
 // archivePost writes one post with its original date, its images taken
 // from the blob files, and its place in a thread of the account's own.
-func archivePost(ctx context.Context, store *sinkarchive.Store, sink *sinkarchive.Sink, dir string, p post.Post) error {
+func archivePost(ctx context.Context, store *sinkarchive.Store, sink *sinkarchive.Sink, dir string, p post.Post) (string, error) {
 	for i, m := range p.Media {
 		if u, err := url.Parse(m.URL); err == nil {
 			if cid := u.Query().Get("cid"); cidName.MatchString(cid) {
@@ -214,9 +256,12 @@ func archivePost(ctx context.Context, store *sinkarchive.Store, sink *sinkarchiv
 	}
 	ref, err := sink.Publish(ctx, d)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return store.SetMeta(ctx, metaIDs+p.OriginID, ref.ID)
+	if err := store.SetMeta(ctx, metaURIs+ref.ID, p.OriginID); err != nil {
+		return "", err
+	}
+	return ref.ID, store.SetMeta(ctx, metaIDs+p.OriginID, ref.ID)
 }
 
 // writeAtomic writes data to path through a temporary file (0600) renamed

@@ -114,12 +114,31 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		t.Error("the changed repository was not fetched")
 	}
 
+	// A post deleted on Bluesky: --refresh marks it, the archive keeps it.
+	late, _, err := bc.CreateRecord(ctx, "app.bsky.feed.post", atproto.RecordKey("seed", u.DID, time.Now().Add(2*time.Minute)),
+		&bsky.FeedPost{LexiconTypeID: "app.bsky.feed.post", Text: "soon deleted on Bluesky", CreatedAt: time.Now().UTC().Format(time.RFC3339)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.run("archive", "sky", "--out", dir).mustSucceed(t)
+	if err := bc.DeleteRecord(ctx, "app.bsky.feed.post", late.RKey); err != nil {
+		t.Fatal(err)
+	}
+	var s4 arcSummary
+	json.Unmarshal([]byte(c.run("--json", "archive", "sky", "--out", dir, "--refresh").mustSucceed(t).stdout), &s4)
+	if s4.DeletedPosts != 1 || s4.MarkedDeleted != 1 || s4.TotalPosts != 7 || s4.NewPosts != 0 {
+		t.Errorf("refresh: %+v", s4)
+	}
+	if ob := readFile(t, filepath.Join(dir, "outbox.json")); !strings.Contains(ob, "ferry:deleted") || !strings.Contains(ob, "soon deleted on Bluesky") {
+		t.Error("the deleted post is not kept and marked in outbox.json")
+	}
+
 	// The Bluesky archive onto a GoToSocial account, backdated.
 	gts := mirUser(t, in)
 	c.run("login", in.BaseURL, "--token-file", writeTokenFile(t, gts.Token), "--name", "gts").mustSucceed(t)
 	c.run("archive", "publish", dir, "--to", "gts", "--mode", "backdate").mustSucceed(t)
 	got := arcStatuses(t, ctx, gts)
-	if len(got) != 6 {
+	if len(got) != 6 { // the deleted post is not published
 		t.Fatalf("published %d statuses, want 6", len(got))
 	}
 	threaded := false
