@@ -92,6 +92,10 @@ func TestE2EPDSMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	cid := seedAccount(t, old, other.DID)
+	pref := map[string]any{"preferences": []any{map[string]any{"$type": "app.bsky.actor.defs#adultContentPref", "enabled": true}}}
+	if err := old.LexDo(ctx, "POST", "application/json", "app.bsky.actor.putPreferences", nil, pref, nil); err != nil {
+		t.Fatal(err)
+	}
 	store := state.TestStore(t)
 	var out strings.Builder
 	code := ""
@@ -144,6 +148,13 @@ func TestE2EPDSMove(t *testing.T) {
 	}
 	if b, err := comatproto.SyncGetBlob(ctx, nc, cid, u.DID); err != nil || len(b) == 0 {
 		t.Errorf("the blob on the new PDS: %v", err)
+	}
+	var prefs struct {
+		Preferences []map[string]any `json:"preferences"`
+	}
+	if err := nc.LexDo(ctx, "GET", "", "app.bsky.actor.getPreferences", nil, nil, &prefs); err != nil ||
+		len(prefs.Preferences) != 1 || prefs.Preferences[0]["enabled"] != true {
+		t.Errorf("preferences on the new PDS: %+v, %v", prefs, err)
 	}
 	t.Log(out.String())
 }
