@@ -30,9 +30,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/migrate"
@@ -147,22 +149,49 @@ func Export(ctx context.Context, o ExportOptions) ([]migrate.ExportResult, error
 // namer finds and remembers the handles of DIDs.
 type namer struct {
 	handles Handles
+	mu      sync.Mutex
 	cache   map[string]string
 }
 
-func (n *namer) name(ctx context.Context, did string) string {
+// lookups is how many DID documents are looked up at once.
+const lookups = 8
+
+// prefetch looks up the handles of dids not known yet, lookups at a time:
+// one request per DID is the slow part of an export.
+func (n *namer) prefetch(ctx context.Context, dids []string) {
 	if n.handles == nil {
-		return ""
+		return
 	}
-	if h, ok := n.cache[did]; ok {
-		return h
+	var g errgroup.Group
+	g.SetLimit(lookups)
+	for _, did := range dids {
+		n.mu.Lock()
+		_, known := n.cache[did]
+		if !known {
+			n.cache[did] = "" // claimed: looked up once
+		}
+		n.mu.Unlock()
+		if known {
+			continue
+		}
+		g.Go(func() error {
+			h, err := n.handles(ctx, did)
+			if err != nil {
+				h = "" // the DID alone names the account
+			}
+			n.mu.Lock()
+			n.cache[did] = h
+			n.mu.Unlock()
+			return nil
+		})
 	}
-	h, err := n.handles(ctx, did)
-	if err != nil {
-		h = "" // the DID alone names the account
-	}
-	n.cache[did] = h
-	return h
+	_ = g.Wait()
+}
+
+func (n *namer) name(did string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cache[did]
 }
 
 // eachRecord calls fn with every record of collection, oldest first.
@@ -197,18 +226,27 @@ func subjectOf(r atproto.Record) string {
 }
 
 func exportSubjects(ctx context.Context, c *atproto.Client, collection string, names *namer, w *csv.Writer) (int, error) {
-	n := 0
+	var dids []string
 	seen := map[string]bool{}
 	err := eachRecord(ctx, c, collection, func(r atproto.Record) error {
-		did := subjectOf(r)
-		if did == "" || seen[did] {
-			return nil // a record of another shape, or a duplicate follow
+		if did := subjectOf(r); did != "" && !seen[did] {
+			// Records of another shape and second follows of one account
+			// are left out.
+			seen[did] = true
+			dids = append(dids, did)
 		}
-		seen[did] = true
-		n++
-		return w.Write([]string{names.name(ctx, did), did})
+		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	names.prefetch(ctx, dids)
+	for _, did := range dids {
+		if err := w.Write([]string{names.name(did), did}); err != nil {
+			return 0, err
+		}
+	}
+	return len(dids), ctx.Err()
 }
 
 func exportLists(ctx context.Context, c *atproto.Client, names *namer, w *csv.Writer) (int, error) {
@@ -221,7 +259,9 @@ func exportLists(ctx context.Context, c *atproto.Client, names *namer, w *csv.Wr
 	}); err != nil {
 		return 0, err
 	}
-	n := 0
+	type member struct{ list, did string }
+	var members []member
+	var dids []string
 	err := eachRecord(ctx, c, ListItemCollection, func(r atproto.Record) error {
 		it, ok := r.Value.(*bsky.GraphListitem)
 		if !ok {
@@ -231,10 +271,20 @@ func exportLists(ctx context.Context, c *atproto.Client, names *namer, w *csv.Wr
 		if !ok {
 			return nil // an item of a deleted list
 		}
-		n++
-		return w.Write([]string{name, names.name(ctx, it.Subject), it.Subject})
+		members = append(members, member{name, it.Subject})
+		dids = append(dids, it.Subject)
+		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	names.prefetch(ctx, dids)
+	for _, m := range members {
+		if err := w.Write([]string{m.list, names.name(m.did), m.did}); err != nil {
+			return 0, err
+		}
+	}
+	return len(members), ctx.Err()
 }
 
 // appViewError is a mute call the PDS could not serve: mutes live in the
