@@ -1,7 +1,7 @@
 // Package bskyarchive keeps a Bluesky account's archive: the repository
 // as a CAR file (com.atproto.sync.getRepo), its blobs
 // (com.atproto.sync.listBlobs, getBlob) and its posts in ferry's archive
-// layout (package sinks/archive: outbox.json, actor.json, media files), so
+// layout (package sinks/archive: outbox.json, likes.json, media files), so
 // that `ferry archive search` and `ferry archive publish` work on it as on
 // a fediverse account's archive.
 //
@@ -22,6 +22,8 @@ import (
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/api/bsky"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/post"
@@ -211,6 +213,28 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 			return res, err
 		}
 	}
+	// The likes, as links to the liked posts (likes.json).
+	var likes []string
+	lc := ""
+	for {
+		recs, next, err := c.ListRecords(ctx, "app.bsky.feed.like", lc, 100, true)
+		if err != nil {
+			return res, err
+		}
+		for _, r := range recs {
+			if l, ok := r.Value.(*bsky.FeedLike); ok && l.Subject != nil {
+				likes = append(likes, postLink(l.Subject.Uri))
+			}
+		}
+		if next == "" || len(recs) == 0 {
+			break
+		}
+		lc = next
+	}
+	if err := store.SetCollection(ctx, "likes", likes); err != nil {
+		return res, err
+	}
+	res.Likes = len(likes)
 	if err := sinkarchive.Write(ctx, store); err != nil {
 		return res, err
 	}
@@ -231,6 +255,16 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 		res.Zip = o.Zip
 	}
 	return res, nil
+}
+
+// postLink is the bsky.app address of the post at:// URI u, or u itself
+// when it is not a post's.
+func postLink(u string) string {
+	at, err := syntax.ParseATURI(u)
+	if err != nil || at.Collection().String() != "app.bsky.feed.post" {
+		return u
+	}
+	return "https://bsky.app/profile/" + at.Authority().String() + "/post/" + at.RecordKey().String()
 }
 
 // cidName is what a blob's CID looks like (base32 CIDv1): it names a file.

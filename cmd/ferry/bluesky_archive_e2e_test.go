@@ -58,6 +58,13 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A like, of the thread's first post.
+	if _, _, err := bc.CreateRecord(ctx, "app.bsky.feed.like", atproto.RecordKey("like", u.DID, now),
+		&bsky.FeedLike{LexiconTypeID: "app.bsky.feed.like", Subject: ref, CreatedAt: now.UTC().Format(time.RFC3339)}, true); err != nil {
+		t.Fatal(err)
+	}
+	likedAt := "https://bsky.app/profile/" + u.DID + "/post/" + parent.RKey
+
 	dir := filepath.Join(t.TempDir(), "sky-archive")
 	var s1 arcSummary
 	r := c.run("--json", "archive", "sky", "--out", dir).mustSucceed(t)
@@ -80,6 +87,9 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		if !strings.Contains(outbox, w) {
 			t.Errorf("outbox.json lacks %q", w)
 		}
+	}
+	if likes := readFile(t, filepath.Join(dir, "likes.json")); !strings.Contains(likes, likedAt) {
+		t.Errorf("likes.json lacks %s:\n%s", likedAt, likes)
 	}
 	media, _ := filepath.Glob(filepath.Join(dir, "media_attachments", "files", "*", "original", "*"))
 	if len(media) != 1 {
