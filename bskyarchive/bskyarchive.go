@@ -1,7 +1,8 @@
 // Package bskyarchive keeps a Bluesky account's archive: the repository
 // as a CAR file (com.atproto.sync.getRepo), its blobs
 // (com.atproto.sync.listBlobs, getBlob) and its posts in ferry's archive
-// layout (package sinks/archive: outbox.json, likes.json, media files), so
+// layout (package sinks/archive: outbox.json, likes.json, actor.json,
+// media files), so
 // that `ferry archive search` and `ferry archive publish` work on it as on
 // a fediverse account's archive.
 //
@@ -14,16 +15,21 @@ package bskyarchive
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"html"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/api/bsky"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	lexutil "github.com/bluesky-social/indigo/lex/util"
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/post"
@@ -213,6 +219,10 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 			return res, err
 		}
 	}
+	if err := archiveProfile(ctx, store, c, dir); err != nil {
+		return res, err
+	}
+
 	// The likes, as links to the liked posts (likes.json).
 	var likes []string
 	lc := ""
@@ -255,6 +265,68 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 		res.Zip = o.Zip
 	}
 	return res, nil
+}
+
+// archiveProfile writes actor.json from the account's profile record
+// (app.bsky.actor.profile/self): handle, display name, description, and
+// the avatar and banner copied from the blob files (avatar.<ext>,
+// header.<ext>). An account without a profile record gets its handle.
+func archiveProfile(ctx context.Context, store *sinkarchive.Store, c *atproto.Client, dir string) error {
+	sess := c.Session()
+	actor := "https://bsky.app/profile/" + sess.DID
+	a := sinkarchive.Actor{
+		Context: "https://www.w3.org/ns/activitystreams", ID: actor, Type: "Person",
+		Outbox: "outbox.json", Likes: "likes.json", Bookmarks: "bookmarks.json",
+		PreferredUsername: sess.Handle, Name: sess.Handle, URL: "https://bsky.app/profile/" + sess.Handle,
+		Attachment: []sinkarchive.PropertyValue{},
+	}
+	rec, err := c.GetRecord(ctx, "app.bsky.actor.profile", "self")
+	switch {
+	case errors.Is(err, atproto.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if p, ok := rec.Value.(*bsky.ActorProfile); ok {
+			if p.DisplayName != nil && *p.DisplayName != "" {
+				a.Name = *p.DisplayName
+			}
+			if p.Description != nil {
+				a.Summary = "<p>" + strings.ReplaceAll(html.EscapeString(*p.Description), "\n", "<br>") + "</p>"
+			}
+			for _, pic := range []struct {
+				name string
+				blob *lexutil.LexBlob
+				set  func(*sinkarchive.Image)
+			}{
+				{"avatar", p.Avatar, func(i *sinkarchive.Image) { a.Icon = i }},
+				{"header", p.Banner, func(i *sinkarchive.Image) { a.Image = i }},
+			} {
+				if pic.blob == nil {
+					continue
+				}
+				src := filepath.Join(dir, BlobDir, pic.blob.Ref.String())
+				data, err := os.ReadFile(src)
+				if err != nil {
+					continue // not fetched (yet): the next run tries again
+				}
+				ext := ".jpg"
+				if pic.blob.MimeType == "image/png" {
+					ext = ".png"
+				} else if pic.blob.MimeType == "image/webp" {
+					ext = ".webp"
+				}
+				if err := writeAtomic(filepath.Join(dir, pic.name+ext), data); err != nil {
+					return err
+				}
+				pic.set(&sinkarchive.Image{Type: "Image", MediaType: pic.blob.MimeType, URL: pic.name + ext})
+			}
+		}
+	}
+	data, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode actor.json: %w", err)
+	}
+	return store.SetMeta(ctx, "actor", string(data))
 }
 
 // postLink is the bsky.app address of the post at:// URI u, or u itself

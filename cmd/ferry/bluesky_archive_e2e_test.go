@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/color"
+	pngenc "image/png"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -64,6 +68,22 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	likedAt := "https://bsky.app/profile/" + u.DID + "/post/" + parent.RKey
+	// A profile with an avatar.
+	var png bytes.Buffer
+	pimg := image.NewRGBA(image.Rect(0, 0, 3, 3))
+	pimg.Set(1, 1, color.RGBA{G: 255, A: 255})
+	if err := pngenc.Encode(&png, pimg); err != nil {
+		t.Fatal(err)
+	}
+	avatar, err := bc.UploadBlob(ctx, png.Bytes(), "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, desc := "Arch Ive", "keeps <everything>\nforever"
+	if _, _, err := bc.CreateRecord(ctx, "app.bsky.actor.profile", "self",
+		&bsky.ActorProfile{LexiconTypeID: "app.bsky.actor.profile", DisplayName: &name, Description: &desc, Avatar: avatar}, true); err != nil {
+		t.Fatal(err)
+	}
 
 	dir := filepath.Join(t.TempDir(), "sky-archive")
 	var s1 arcSummary
@@ -71,7 +91,7 @@ func TestE2EBlueskyArchive(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &s1); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
-	if s1.NewPosts != 5 || s1.MediaDownloaded != 1 || s1.TotalPosts != 5 {
+	if s1.NewPosts != 5 || s1.MediaDownloaded != 2 || s1.TotalPosts != 5 {
 		t.Errorf("first run: %+v", s1)
 	}
 	car, err := os.ReadFile(filepath.Join(dir, "repo.car"))
@@ -79,7 +99,7 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		t.Fatalf("repo.car: %d bytes, %v", len(car), err)
 	}
 	blobs, _ := os.ReadDir(filepath.Join(dir, "blobs"))
-	if len(blobs) != 1 {
+	if len(blobs) != 2 { // the picture and the avatar
 		t.Errorf("blobs: %v", blobs)
 	}
 	outbox := readFile(t, filepath.Join(dir, "outbox.json"))
@@ -87,6 +107,15 @@ func TestE2EBlueskyArchive(t *testing.T) {
 		if !strings.Contains(outbox, w) {
 			t.Errorf("outbox.json lacks %q", w)
 		}
+	}
+	actor := readFile(t, filepath.Join(dir, "actor.json"))
+	for _, w := range []string{`"name": "Arch Ive"`, `keeps \u0026lt;everything\u0026gt;\u003cbr\u003eforever`, `"url": "avatar.png"`, u.Handle} {
+		if !strings.Contains(actor, w) {
+			t.Errorf("actor.json lacks %q:\n%s", w, actor)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "avatar.png")); err != nil || !bytes.Equal(b, png.Bytes()) {
+		t.Errorf("avatar.png: %v", err)
 	}
 	if likes := readFile(t, filepath.Join(dir, "likes.json")); !strings.Contains(likes, likedAt) {
 		t.Errorf("likes.json lacks %s:\n%s", likedAt, likes)
