@@ -242,6 +242,32 @@ func TestE2EGraphBluesky(t *testing.T) {
 		t.Fatalf("fresh import: %v %+v", err, fresh.Report)
 	}
 
+	// An overwrite removes what the file does not list, only once confirmed.
+	ow := t.TempDir()
+	os.WriteFile(filepath.Join(ow, "following_accounts.csv"), []byte("Account address,DID\n"+peers[0].Handle+","+peers[0].DID+"\n"), 0o600)
+	owFiles, err := migrate.ReadFiles([]string{ow}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owRes, err := imp(migrate.ImportOptions{Files: owFiles, Mode: migrate.Overwrite})
+	if !errors.Is(err, migrate.ErrNeedsConfirmation) || len(owRes.Removals) != 1 || owRes.Removals[0].Entry != peers[1].DID {
+		t.Fatalf("overwrite without confirmation: %v %+v", err, owRes.Report)
+	}
+	if got := subjects(t, dc, bskygraph.FollowCollection); len(got) != 2 {
+		t.Fatalf("an unconfirmed overwrite removed follows: %v", got)
+	}
+	owRes, err = imp(migrate.ImportOptions{Files: owFiles, Mode: migrate.Overwrite, Confirmed: true})
+	if err != nil || owRes.Types[migrate.Following].Removed != 1 || owRes.Types[migrate.Following].Already != 1 {
+		t.Fatalf("confirmed overwrite: %v %+v", err, owRes.Report)
+	}
+	if got := subjects(t, dc, bskygraph.FollowCollection); !slices.Equal(got, []string{peers[0].DID}) {
+		t.Errorf("follows after the overwrite: %v", got)
+	}
+	// Blocks and lists were not in the files: untouched.
+	if got := subjects(t, dc, bskygraph.BlockCollection); len(got) != 1 {
+		t.Errorf("blocks after the overwrite: %v", got)
+	}
+
 	// Rows that cannot apply: each in the failures file with its reason,
 	// the rest applied.
 	bad := t.TempDir()
