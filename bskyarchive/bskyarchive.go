@@ -6,8 +6,10 @@
 // that `ferry archive search` and `ferry archive publish` work on it as on
 // a fediverse account's archive.
 //
-// A re-run is incremental: the CAR file is fetched again only when the
-// repository's revision changed (sync.getLatestCommit), a blob already on
+// A re-run is incremental: when the repository's revision changed
+// (sync.getLatestCommit), only the blocks written since the last run's
+// revision are fetched (getRepo with since) and merged into the CAR file
+// (which then also keeps the blocks of records deleted since); a blob already on
 // disk is not fetched again, and posts are read from the record key the
 // last run stopped at. With Refresh, every post is read again and those
 // gone from the repository are marked deleted in the archive (and kept).
@@ -97,7 +99,24 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 		return res, err
 	}
 	carPath := filepath.Join(dir, CARFile)
-	if _, serr := os.Stat(carPath); rev != latest.Rev || serr != nil {
+	_, serr := os.Stat(carPath)
+	switch {
+	case serr == nil && rev == latest.Rev:
+		// Unchanged since the last run.
+	case serr == nil && rev != "":
+		// Only what changed since the last run's revision, merged in.
+		diff, err := comatproto.SyncGetRepo(ctx, c, did, rev)
+		if err != nil {
+			return res, atproto.Wrap("com.atproto.sync.getRepo", err)
+		}
+		if err := updateCAR(carPath, diff); err != nil {
+			return res, fmt.Errorf("archive: update %s: %w", CARFile, err)
+		}
+		if err := store.SetMeta(ctx, metaRev, latest.Rev); err != nil {
+			return res, err
+		}
+		logInfo(o, "merged the repository's changes", "since", rev, "rev", latest.Rev, "bytes", len(diff))
+	default:
 		car, err := comatproto.SyncGetRepo(ctx, c, did, "")
 		if err != nil {
 			return res, atproto.Wrap("com.atproto.sync.getRepo", err)
@@ -108,9 +127,7 @@ func Update(ctx context.Context, o Options) (sinkarchive.UpdateResult, error) {
 		if err := store.SetMeta(ctx, metaRev, latest.Rev); err != nil {
 			return res, err
 		}
-		if o.Logger != nil {
-			o.Logger.Info("saved the repository", "rev", latest.Rev, "file", carPath, "bytes", len(car))
-		}
+		logInfo(o, "saved the repository", "rev", latest.Rev, "file", carPath, "bytes", len(car))
 	}
 
 	// The blobs not on disk yet.
@@ -327,6 +344,12 @@ func archiveProfile(ctx context.Context, store *sinkarchive.Store, c *atproto.Cl
 		return fmt.Errorf("encode actor.json: %w", err)
 	}
 	return store.SetMeta(ctx, "actor", string(data))
+}
+
+func logInfo(o Options, msg string, args ...any) {
+	if o.Logger != nil {
+		o.Logger.Info(msg, args...)
+	}
 }
 
 // postLink is the bsky.app address of the post at:// URI u, or u itself

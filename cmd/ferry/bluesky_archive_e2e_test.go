@@ -15,6 +15,8 @@ import (
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/api/bsky"
+	atrepo "github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/internal/testenv"
@@ -139,18 +141,44 @@ func TestE2EBlueskyArchive(t *testing.T) {
 	if after, _ := os.Stat(filepath.Join(dir, "repo.car")); !after.ModTime().Equal(carInfo.ModTime()) {
 		t.Error("an unchanged repository was fetched again")
 	}
-	// A new post: the next run brings it and a new CAR.
-	if _, _, err := bc.CreateRecord(ctx, "app.bsky.feed.post", atproto.RecordKey("seed", u.DID, time.Now().Add(time.Minute)),
-		&bsky.FeedPost{LexiconTypeID: "app.bsky.feed.post", Text: "written after the archive", CreatedAt: time.Now().UTC().Format(time.RFC3339)}, true); err != nil {
+	// A new post: the next run brings it, and the repository's changes are
+	// merged into the CAR file.
+	newer, _, err := bc.CreateRecord(ctx, "app.bsky.feed.post", atproto.RecordKey("seed", u.DID, time.Now().Add(time.Minute)),
+		&bsky.FeedPost{LexiconTypeID: "app.bsky.feed.post", Text: "written after the archive", CreatedAt: time.Now().UTC().Format(time.RFC3339)}, true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var s3 arcSummary
-	json.Unmarshal([]byte(c.run("--json", "archive", "sky", "--out", dir).mustSucceed(t).stdout), &s3)
+	r3 := c.run("--json", "archive", "sky", "--out", dir).mustSucceed(t)
+	json.Unmarshal([]byte(r3.stdout), &s3)
+	if !strings.Contains(r3.stderr, "merged the repository's changes") {
+		t.Errorf("the third run did not fetch only the changes:\n%s", r3.stderr)
+	}
 	if s3.NewPosts != 1 || s3.TotalPosts != 6 || s3.MediaDownloaded != 0 {
 		t.Errorf("third run: %+v", s3)
 	}
 	if after, _ := os.Stat(filepath.Join(dir, "repo.car")); after.ModTime().Equal(carInfo.ModTime()) {
 		t.Error("the changed repository was not fetched")
+	}
+	// The merged CAR file is the repository at its latest revision, with
+	// the old records and the new one.
+	latest, err := comatproto.SyncGetLatestCommit(ctx, bc, u.DID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := os.Open(filepath.Join(dir, "repo.car"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, repo, err := atrepo.LoadRepoFromCAR(ctx, cf)
+	cf.Close()
+	if err != nil || commit.Rev != latest.Rev {
+		t.Fatalf("repo.car: %v (rev %v, want %s)", err, commit, latest.Rev)
+	}
+	for _, rk := range []string{newer.RKey, parent.RKey, atproto.RecordKey("seed", u.DID, old)} {
+		if _, err := repo.GetRecordCID(ctx, syntax.NSID("app.bsky.feed.post"), syntax.RecordKey(rk)); err != nil {
+			t.Errorf("repo.car lacks the post %s: %v", rk, err)
+		}
 	}
 
 	// A post deleted on Bluesky: --refresh marks it, the archive keeps it.
