@@ -191,6 +191,10 @@ func TestE2EBlueskyPDSMove(t *testing.T) {
 		}
 	}
 
+	if st := c.run("migrate", "status").mustSucceed(t); !strings.Contains(st.stdout, "no migrations yet") {
+		t.Errorf("the plan wrote to the journal:\n%s", st.stdout)
+	}
+
 	// The new PDS refuses the account: nothing changed, say what to do.
 	r := c.run(append(move, "--handle", taken.Handle)...)
 	if r.code != exitError || !strings.Contains(r.stderr, "refused to create the account") ||

@@ -74,6 +74,9 @@ func Steps() []string {
 // it).
 type Journal interface {
 	CreateJob(ctx context.Context, j journal.Job) (journal.Job, bool, error)
+	// Job returns the job (kind, key), or an error wrapping
+	// journal.ErrNotFound.
+	Job(ctx context.Context, kind, key string) (journal.Job, error)
 	UpdateJob(ctx context.Context, id int64, status, params string) error
 	FreezePlan(ctx context.Context, jobID int64, items []journal.Item) error
 	Items(ctx context.Context, jobID int64, f journal.ItemFilter) ([]journal.Item, error)

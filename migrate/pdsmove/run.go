@@ -135,13 +135,12 @@ func Preflight(ctx context.Context, o Options) (Plan, error) {
 	hok, why := handleFits(p.Handle, t.domains, o.Old, ctx)
 	add(hok, true, "the handle %s: %s", p.Handle, why)
 	if o.Journal != nil {
-		if job, created, err := o.Journal.CreateJob(ctx, journal.Job{Kind: JobKind, Key: jobKey(p.DID, t.did), Account: p.DID, Status: journal.JobPlanning}); err == nil {
-			if !created {
-				items, _ := o.Journal.Items(ctx, job.ID, journal.ItemFilter{})
-				for _, it := range items {
-					if it.Status == journal.ItemDone || it.Status == journal.ItemSkipped {
-						p.Done = append(p.Done, it.Step)
-					}
+		// An earlier run's steps; the plan itself writes nothing.
+		if job, err := o.Journal.Job(ctx, JobKind, jobKey(p.DID, t.did)); err == nil {
+			items, _ := o.Journal.Items(ctx, job.ID, journal.ItemFilter{})
+			for _, it := range items {
+				if it.Status == journal.ItemDone || it.Status == journal.ItemSkipped {
+					p.Done = append(p.Done, it.Step)
 				}
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 
 	"github.com/fedi-ferry/ferry/atproto"
-	"github.com/fedi-ferry/ferry/journal"
 )
 
 // Verification is what Verify found.
@@ -65,7 +64,7 @@ func Verify(ctx context.Context, o Options) (Verification, error) {
 	if !v.PointsAtNew {
 		v.Problems = append(v.Problems, fmt.Sprintf("the DID document names %s, not %s", v.DIDPDS, t.base))
 	}
-	if job, created, err := o.Journal.CreateJob(ctx, journal.Job{Kind: JobKind, Key: jobKey(v.DID, t.did), Account: v.DID, Status: journal.JobPlanning}); err == nil && !created {
+	if job, err := o.Journal.Job(ctx, JobKind, jobKey(v.DID, t.did)); err == nil {
 		if it, err := o.Journal.Item(ctx, job.ID, StepImportRepo, v.DID); err == nil && it.RemoteID != "" {
 			var st repoStats
 			if json.Unmarshal([]byte(it.RemoteID), &st) == nil {
