@@ -69,6 +69,9 @@ type Options struct {
 	// CallTimeout bounds each call whose context has no deadline; 0 means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration
+	// AllowInactive lets Login log in to a deactivated account (the new
+	// or the old side of a PDS move); otherwise that is an error.
+	AllowInactive bool
 	// OnRefresh, if set, is called with the new session after the tokens were refreshed,
 	// so the caller can store them (the old refresh token no longer works). It runs
 	// while the client holds its session lock: it must not call the client.
@@ -138,7 +141,7 @@ func Login(ctx context.Context, pdsURL, identifier, password string, opts Option
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	if out.Active != nil && !*out.Active {
+	if out.Active != nil && !*out.Active && !opts.AllowInactive {
 		status := "inactive"
 		if out.Status != nil {
 			status = *out.Status

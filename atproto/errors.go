@@ -88,3 +88,8 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// Wrap names the operation op on an error of an indigo api call made with a Client
+// (comatproto.…(ctx, client, …)) and turns the server's answer into *Error, so callers
+// outside this package get the same errors as from the Client's own methods.
+func Wrap(op string, err error) error { return wrap(op, err) }

@@ -110,3 +110,42 @@ func lookupDID(ctx context.Context, dir *identity.BaseDirectory, did syntax.DID)
 	}
 	return &ident, nil
 }
+
+// DeclaredHandle returns the handle the DID document of did declares (its
+// alsoKnownAs at:// entry), without verifying it the other way: an export
+// names the accounts it lists, and the DID, written next to it, stays the
+// account's identity. A DID that does not resolve is an error matching
+// ErrUnresolved; a document without a handle gives "handle.invalid".
+func (r Resolver) DeclaredHandle(ctx context.Context, did string) (string, error) {
+	d, err := syntax.ParseDID(did)
+	if err != nil {
+		return "", fmt.Errorf("resolve %q: not a DID: %w", did, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		timeout := r.Timeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	plc := r.PLCURL
+	if plc == "" {
+		plc = DefaultPLCURL
+	}
+	dir := &identity.BaseDirectory{PLCURL: strings.TrimSuffix(plc, "/"), HTTPClient: *secureClient(r.HTTPClient), UserAgent: "ferry"}
+	doc, err := dir.ResolveDID(ctx, d)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("resolve %s: %w", did, ctx.Err())
+		}
+		return "", fmt.Errorf("resolve %s: %w: %w", did, ErrUnresolved, err)
+	}
+	ident := identity.ParseIdentity(doc)
+	h, err := ident.DeclaredHandle()
+	if err != nil {
+		return syntax.HandleInvalid.String(), nil
+	}
+	return h.String(), nil
+}

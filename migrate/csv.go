@@ -136,8 +136,13 @@ type Row struct {
 	Type Type
 	Pos  Pos
 	// Account is the address user@domain (domain lower-cased, no "@"
-	// prefix) for following, followers, blocks, mutes and lists.
+	// prefix) for following, followers, blocks, mutes and lists; in a
+	// Bluesky export (a file with a DID column) it is the account's
+	// Bluesky handle ("alice.bsky.social"), or its DID.
 	Account string
+	// DID is the Bluesky account's DID, from the DID column of a Bluesky
+	// export; "" for fediverse rows.
+	DID string
 	// ShowBoosts, Notify and Languages are a follow's settings; nil means
 	// "not in the file" (the server default: boosts shown, no notify).
 	ShowBoosts *bool
@@ -454,7 +459,8 @@ func parseRow(t Type, f []string, cols map[string]int) (Row, error) {
 	switch t {
 	case Following, Followers, Blocks, Mutes:
 		a, _ := col("account address", 0)
-		if r.Account, err = normalizeAccount(a); err != nil {
+		did, bsky := col("did", -1)
+		if r.Account, r.DID, err = parseAccount(a, did, bsky); err != nil {
 			return Row{}, err
 		}
 		if t == Following {
@@ -492,7 +498,8 @@ func parseRow(t Type, f []string, cols map[string]int) (Row, error) {
 		if !ok {
 			return Row{}, errors.New("expected two fields: list name, account address")
 		}
-		if r.Account, err = normalizeAccount(a); err != nil {
+		did, bsky := col("did", -1)
+		if r.Account, r.DID, err = parseAccount(a, did, bsky); err != nil {
 			return Row{}, err
 		}
 		r.List = name
@@ -500,6 +507,37 @@ func parseRow(t Type, f []string, cols map[string]int) (Row, error) {
 		return Row{}, fmt.Errorf("unknown type %q", t)
 	}
 	return r, nil
+}
+
+// parseAccount reads an account cell and, in a Bluesky export (a file with
+// a DID column), its DID cell: a fediverse address is normalized as
+// always; in a Bluesky file the address may instead be a Bluesky handle (a
+// domain name), or empty when the DID names the account.
+func parseAccount(addr, did string, bsky bool) (string, string, error) {
+	did = strings.TrimSpace(did)
+	if !bsky {
+		a, err := normalizeAccount(addr)
+		return a, "", err
+	}
+	if did != "" && !strings.HasPrefix(did, "did:plc:") && !strings.HasPrefix(did, "did:web:") || strings.ContainsAny(did, " \t/@?#,\"") {
+		return "", "", fmt.Errorf("%q is not a DID (did:plc:… or did:web:…)", short(did))
+	}
+	addr = strings.TrimPrefix(strings.TrimSpace(addr), "@")
+	if addr == "" {
+		if did == "" {
+			return "", "", errors.New("the account address and the DID are empty")
+		}
+		return did, did, nil
+	}
+	if strings.Contains(addr, "@") {
+		a, err := normalizeAccount(addr)
+		return a, did, err
+	}
+	h, err := normalizeDomain(addr)
+	if err != nil || strings.Contains(h, ":") || !strings.Contains(h, ".") {
+		return "", "", fmt.Errorf("%q is not a Bluesky handle", short(addr))
+	}
+	return h, did, nil
 }
 
 // castBool casts a cell as Mastodon's importer does (ActiveModel's boolean

@@ -267,7 +267,22 @@ func jobKey(o ImportOptions) string {
 // that stop the whole import: the account's token refused, the journal
 // unavailable, the context ended (the import then resumes when run again
 // with the same inputs), or ErrNeedsConfirmation.
+//
+// Rows of a Bluesky export (rows with a DID) are followed through Bridgy
+// Fed: each is mapped to the fediverse address Bridgy Fed gives the
+// Bluesky account (package bridgy), and one that does not resolve is a
+// failure saying the account is not bridged.
 func Import(ctx context.Context, o ImportOptions) (*Report, error) {
+	var n int
+	o.Files, n = bridgeRows(o.Files)
+	rep, err := importGraph(ctx, o)
+	if rep != nil && n > 0 {
+		explainBridged(rep, n)
+	}
+	return rep, err
+}
+
+func importGraph(ctx context.Context, o ImportOptions) (*Report, error) {
 	if o.Method == "" {
 		o.Method = MethodAuto
 	}

@@ -26,7 +26,9 @@ func newExportCommand(g *globalOptions) *cli.Command {
 		Description: "Writes following_accounts.csv, followers.csv, lists.csv, blocked_accounts.csv, muted_accounts.csv,\n" +
 			"blocked_domains.csv and bookmarks.csv into --out, in the exact format of Mastodon's own exports (so\n" +
 			"Mastodon, GoToSocial and `ferry import` read them). A re-run replaces the files atomically. When the\n" +
-			"server lacks a feature (GoToSocial has no user-level domain blocks), no file is written for it.",
+			"server lacks a feature (GoToSocial has no user-level domain blocks), no file is written for it.\n" +
+			"For a Bluesky account: following_accounts.csv, blocked_accounts.csv, lists.csv and muted_accounts.csv\n" +
+			"(mutes only where the PDS reaches an app view), each row with the account's handle and DID.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "the directory to write to", Required: true, Destination: &o.Out},
 			&cli.StringFlag{Name: "what", Usage: "comma-separated types (following,followers,lists,blocks,mutes,domain_blocks,bookmarks); default all",

@@ -44,7 +44,10 @@ func newImportCommand(g *globalOptions) *cli.Command {
 			"interrupted (or a server limit such as Mastodon's 400 follows a day is reached), run the same command\n" +
 			"again to continue. Rows that cannot be applied are listed in <type>_failures.csv with the reason.\n\n" +
 			"--mode overwrite also removes what the files do not list; it shows the removals and needs --yes.\n" +
-			"--method server uses the server's own bulk importer (GoToSocial) and checks the result through the API.",
+			"--method server uses the server's own bulk importer (GoToSocial) and checks the result through the API.\n\n" +
+			"Across protocols, accounts are followed through Bridgy Fed: a Bluesky export imported into a fediverse\n" +
+			"account follows @HANDLE@bsky.brid.gy, a fediverse export imported into a Bluesky account follows\n" +
+			"USER.HOST.ap.brid.gy; accounts that are not bridged are listed in the failures file with the reason.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "type", Usage: "the type of every file: following, lists, blocks, mutes, domain_blocks, bookmarks", Destination: &o.Type},
 			&cli.StringFlag{Name: "mode", Usage: "merge (only add) or overwrite (also remove what the files do not list)", Value: "merge", Destination: &o.Mode},

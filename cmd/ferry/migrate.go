@@ -33,13 +33,14 @@ type migrateOptions struct {
 	MoveWait     time.Duration
 	VerifyWindow time.Duration
 	ReplayMethod string
+	pds          pdsMoveOptions // --to https://NEW-PDS: a Bluesky account's move
 }
 
 func newMigrateCommand(g *globalOptions) *cli.Command {
 	var o migrateOptions
 	accounts := []cli.Flag{
 		&cli.StringFlag{Name: "from", Usage: "the old `ACCOUNT` (logged in with ferry login)", Destination: &o.From},
-		&cli.StringFlag{Name: "to", Usage: "the new `ACCOUNT` (logged in with ferry login)", Destination: &o.To},
+		&cli.StringFlag{Name: "to", Usage: "the new `ACCOUNT` (logged in with ferry login), or a Bluesky account's new PDS (https://…)", Destination: &o.To},
 		&cli.StringFlag{Name: "dir", Usage: "the migration's directory (lifeboat, reports); default: <data-dir>/migrations/OLD-to-NEW", Destination: &o.Dir},
 	}
 	runFlags := append(append([]cli.Flag{}, accounts...),
@@ -53,10 +54,13 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 		&cli.DurationFlag{Name: "verify-window", Usage: "how long to wait for followers to arrive before reporting who has not", Value: 2 * time.Minute, Destination: &o.VerifyWindow},
 		&cli.StringFlag{Name: "replay-method", Usage: "how the graph is replayed: auto, api or server (see ferry import)", Value: "auto", Destination: &o.ReplayMethod},
 	)
+	runFlags = append(runFlags, pdsMoveFlags(&o.pds, true)...)
 	verifyFlags := append(append([]cli.Flag{}, accounts...),
 		&cli.StringFlag{Name: "from-archive", Usage: "the lifeboat `DIR` of a dead-instance migration", Destination: &o.FromArchive},
 		&cli.DurationFlag{Name: "verify-window", Usage: "how long to wait for followers to arrive", Value: 0, Destination: &o.VerifyWindow},
+		&cli.StringFlag{Name: "password-file", Usage: "Bluesky move: the new account's password in `FILE` (mode 0600); also FERRY_PASSWORD", Destination: &o.PasswordFile},
 	)
+	planFlags := append(append([]cli.Flag{}, accounts...), pdsMoveFlags(&o.pds, false)...)
 	return &cli.Command{
 		Name:  "migrate",
 		Usage: "move an account to another server: alias, Move, replay the graph, check who followed",
@@ -65,12 +69,15 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 			"server can see it, sends the Move, replays follows, blocks, mutes, domain blocks, lists and bookmarks on\n" +
 			"the new account, and lists the followers who have not followed yet (not_moved.csv). Every step is\n" +
 			"journaled: run the same command again after any interruption and it continues; the Move is never sent twice.\n" +
-			"When the old server is gone, `ferry migrate run --from-archive DIR --to NEW` replays a lifeboat instead.",
+			"When the old server is gone, `ferry migrate run --from-archive DIR --to NEW` replays a lifeboat instead.\n\n" +
+			"A Bluesky account moves to another PDS with its DID: `ferry migrate run --from ACCOUNT --to https://NEW-PDS`\n" +
+			"(service auth, repository, blobs, preferences, the PLC operation signed with the code the old PDS emails,\n" +
+			"activation, deactivation of the old copy; every step journaled).",
 		Subcommands: []*cli.Command{
 			{
 				Name:   "plan",
 				Usage:  "check both accounts and show what a migration will do; changes nothing",
-				Flags:  accounts,
+				Flags:  planFlags,
 				Action: func(c *cli.Context) error { return runMigratePlan(c.Context, g, o) },
 			},
 			{
@@ -97,6 +104,9 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	if o.From == "" || o.To == "" {
 		return usagef("migrate plan: give --from OLD and --to NEW")
+	}
+	if isPDSURL(o.To) {
+		return runPDSMovePlan(ctx, g, o)
 	}
 	m, err := newRunner(ctx, g, o, "plan")
 	if err != nil {
@@ -189,6 +199,9 @@ func newRunner(ctx context.Context, g *globalOptions, o migrateOptions, cmd stri
 func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	if o.Publish != "" && o.Publish != "backdate" && o.Publish != "repost" {
 		return usagef("migrate run: --publish-archive must be backdate or repost")
+	}
+	if isPDSURL(o.To) {
+		return runPDSMove(ctx, g, o)
 	}
 	m, err := newRunner(ctx, g, o, "run")
 	if err != nil {
@@ -338,6 +351,11 @@ func runMigrateStatus(ctx context.Context, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	pds, err := pdsMoveStatus(ctx, st)
+	if err != nil {
+		return err
+	}
+	out = append(out, pds...)
 	if g.JSON {
 		return printJSON(g.stdout, out)
 	}
@@ -359,6 +377,9 @@ func runMigrateStatus(ctx context.Context, g *globalOptions) error {
 }
 
 func runMigrateVerify(ctx context.Context, g *globalOptions, o migrateOptions) error {
+	if isPDSURL(o.To) {
+		return runPDSMoveVerify(ctx, g, o)
+	}
 	m, err := newRunner(ctx, g, o, "verify")
 	if err != nil {
 		return err

@@ -75,6 +75,8 @@ type PDS struct {
 	DID string
 	// Port is the TCP port it listens on (127.0.0.1 only).
 	Port int
+	// DataDir holds its SQLite databases (account.sqlite …) and blobs.
+	DataDir string
 
 	env *PDSEnv
 }
@@ -295,8 +297,9 @@ func (e *PDSEnv) start(ctx context.Context, install string, n int) error {
 		return fmt.Errorf("testenv: PDS launcher started %d PDSes, want %d", len(ans.PDS), n)
 	}
 	e.PLCURL, e.JWTSecret, e.AdminPassword = ans.PLC, ans.JWTSecret, ans.AdminPassword
-	for _, s := range ans.PDS {
-		e.PDSes = append(e.PDSes, &PDS{URL: s.URL, DID: s.DID, Port: s.Port, env: e})
+	for i, s := range ans.PDS {
+		e.PDSes = append(e.PDSes, &PDS{URL: s.URL, DID: s.DID, Port: s.Port, env: e,
+			DataDir: filepath.Join(data, fmt.Sprintf("pds%d", i+1))})
 	}
 	for _, s := range e.PDSes {
 		if err := waitHTTP(ctx, p, &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}},

@@ -14,8 +14,11 @@
 // per account, so two routes of one account never refresh against each
 // other.
 //
-// Revoking ends the session on the PDS. Roles Bluesky lacks here (graph
-// export and import, archives, Move, request budgets) are left out.
+// Revoking ends the session on the PDS. The graph role (export and import
+// of follows, blocks, lists and mutes) is package migrate/bskygraph's, the
+// archive package bskyarchive's, and the move to another PDS
+// (PDSMoveOptions) package migrate/pdsmove's. The request budget
+// (Metered) is left out: a PDS announces none.
 package bluesky
 
 import (
@@ -117,7 +120,7 @@ func (p *Platform) Open(acct state.Account) (platform.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{acct: acct, c: c, opts: p.options(), fetch: p.fetch, log: p.env.Logger}, nil
+	return &Session{acct: acct, c: c, opts: p.options(), fetch: p.fetch, log: p.env.Logger, plc: p.plc}, nil
 }
 
 // client returns the account's shared client, opening it from the stored
@@ -185,6 +188,7 @@ type Session struct {
 	opts  atproto.Options
 	fetch *http.Client
 	log   *slog.Logger
+	plc   string // the PLC directory ("" is atproto's default)
 }
 
 // Account returns the stored account.
@@ -255,4 +259,6 @@ var (
 	_ platform.SourceOpener  = (*Session)(nil)
 	_ platform.SinkOpener    = (*Session)(nil)
 	_ platform.Revoker       = (*Session)(nil)
+	_ platform.GraphPorter   = (*Session)(nil)
+	_ platform.Archiver      = (*Session)(nil)
 )

@@ -4,6 +4,8 @@
 package platforms
 
 import (
+	"os"
+
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/platform/bluesky"
 	"github.com/fedi-ferry/ferry/platform/mastodon"
@@ -14,7 +16,9 @@ import (
 // describeServer with a DID, so it never claims a Mastodon-API server.
 func Registry(env platform.Env) (*platform.Registry, error) {
 	return platform.New(env,
-		bluesky.New(env, bluesky.Options{}),
+		// FERRY_PLC_URL names another PLC directory than plc.directory,
+		// for a private network of PDSes (and the end-to-end tests).
+		bluesky.New(env, bluesky.Options{PLCURL: os.Getenv("FERRY_PLC_URL")}),
 		mastodon.New(env),
 	)
 }

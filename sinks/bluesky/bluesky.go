@@ -166,9 +166,6 @@ func RecordKey(d sinks.Draft) string {
 // and its bsky.app address as the URL. Publishing the same Key again
 // returns the record already written.
 func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
-	if !d.PublishedAt.IsZero() {
-		return post.Ref{}, &sinks.PermanentError{Err: sinks.ErrNoBackdate}
-	}
 	if err := ctx.Err(); err != nil {
 		return post.Ref{}, err
 	}
@@ -199,6 +196,16 @@ func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
 	return s.ref(out), nil
 }
 
+// CanBackdate is true: a post record's createdAt is whatever its author
+// writes, so a draft's PublishedAt becomes the record's createdAt. Bluesky
+// documents createdAt as claimed, not verified
+// (https://docs.bsky.app/docs/advanced-guides/timestamps), sorts by it,
+// and since late 2024 its app shows a post whose createdAt is far (over a
+// day) before the app view first saw it with an "Archived from DATE"
+// marker saying the date cannot be confirmed (bluesky-social/social-app
+// #6156).
+func (s *Sink) CanBackdate(context.Context) (bool, error) { return true, nil }
+
 // record builds the post record for d: text and facets, images, reply
 // refs, languages and labels.
 func (s *Sink) record(ctx context.Context, d sinks.Draft) (*bsky.FeedPost, error) {
@@ -214,6 +221,11 @@ func (s *Sink) record(ctx context.Context, d sinks.Draft) (*bsky.FeedPost, error
 		Text:          text,
 		Facets:        facets,
 		CreatedAt:     s.now().UTC().Format(syntax.AtprotoDatetimeLayout),
+	}
+	if !d.PublishedAt.IsZero() {
+		// Backdated (archive publish): the record carries the original
+		// date; see CanBackdate.
+		rec.CreatedAt = d.PublishedAt.UTC().Format(syntax.AtprotoDatetimeLayout)
 	}
 	if len(images) > 0 {
 		rec.Embed = &bsky.FeedPost_Embed{EmbedImages: &bsky.EmbedImages{LexiconTypeID: "app.bsky.embed.images", Images: images}}
@@ -356,10 +368,11 @@ func classify(err error) error {
 }
 
 var (
-	_ sinks.Sink    = (*Sink)(nil)
-	_ sinks.Deleter = (*Sink)(nil)
-	_ sinks.Limiter = (*Sink)(nil)
-	_ sinks.Finder  = (*Sink)(nil)
+	_ sinks.Sink      = (*Sink)(nil)
+	_ sinks.Deleter   = (*Sink)(nil)
+	_ sinks.Limiter   = (*Sink)(nil)
+	_ sinks.Finder    = (*Sink)(nil)
+	_ sinks.Backdater = (*Sink)(nil)
 )
 
 // blobRef is an uploaded blob as a record embeds it.

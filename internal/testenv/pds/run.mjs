@@ -55,7 +55,9 @@ const plcMod = await import('@did-plc/server')
 const { PlcServer, Database } = plcMod.default ?? plcMod
 const plc = PlcServer.create({ db: Database.mock(), port: 0 })
 const plcServer = await plc.start()
-const plcUrl = `http://127.0.0.1:${plcServer.address().port}`
+// "localhost", not 127.0.0.1: the PDS's DID resolver (used to check the service-auth
+// tokens of account migrations) refuses URLs whose host is an IP address.
+const plcUrl = `http://localhost:${plcServer.address().port}`
 
 const pdsMod = await import('@atproto/pds')
 const { PDS, envToCfg, envToSecrets } = pdsMod.default?.PDS ? pdsMod.default : pdsMod
