@@ -92,6 +92,8 @@ type PollParams struct {
 	Choices   []string `json:"choices"`
 	Multiple  bool     `json:"multiple,omitempty"`
 	ExpiresAt *int64   `json:"expiresAt,omitempty"` // Unix milliseconds
+	// ExpiredAfter is the poll's life from now, in milliseconds.
+	ExpiredAfter *int64 `json:"expiredAfter,omitempty"`
 }
 
 // NoteParams are notes/create's parameters ferry sends.

@@ -65,7 +65,8 @@ type Config struct {
 	// maxNoteLength); 0 means 3000, Misskey's default.
 	MaxNoteTextLength int
 	// MaxFileSize is the largest file drive/files/create takes, in bytes
-	// (the role policy maxFileSizeMb); 0 means 10 MB.
+	// (the role policy maxFileSizeMb: meta shows it in whole megabytes);
+	// 0 means 10 MB.
 	MaxFileSize int64
 	// AllowedTypes are the MIME types drive/files/create takes (the role
 	// policy uploadableFileTypes, "image/*" style patterns); nil means any.
