@@ -74,6 +74,10 @@ func IsUnauthorized(err error) bool {
 	return ae.Code == "" && ae.Status == http.StatusUnauthorized
 }
 
+// Unauthorized reports whether the server refused the token (see
+// IsUnauthorized); callers that know no platform read it.
+func (e *APIError) Unauthorized() bool { return IsUnauthorized(e) }
+
 // IsRateLimited reports whether err is a 429 the client did not wait out.
 func IsRateLimited(err error) bool {
 	var ae *APIError
