@@ -88,13 +88,15 @@ func (p *Platform) Open(acct state.Account) (platform.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("account %s: stored server: %w", acct.Handle, err)
 	}
-	return &Session{acct: acct, c: c, log: p.env.Logger}, nil
+	anon, _ := p.client(acct.Server, "")
+	return &Session{acct: acct, c: c, anon: anon, log: p.env.Logger}, nil
 }
 
 // Session is an account on a Misskey server. Safe for concurrent use.
 type Session struct {
 	acct state.Account
 	c    *mk.Client
+	anon *mk.Client // for what needs no token: a revoked one would fail it
 	log  *slog.Logger
 }
 
@@ -106,7 +108,7 @@ func (s *Session) Client() *mk.Client { return s.c }
 
 // Server detects what the account's server runs and its limits.
 func (s *Session) Server(ctx context.Context) (platform.Server, error) {
-	srv, err := mk.Detect(ctx, s.c)
+	srv, err := mk.Detect(ctx, s.anon)
 	if err != nil {
 		return platform.Server{}, err
 	}
