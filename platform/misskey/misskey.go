@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/fedi-ferry/ferry/fedi"
 	mk "github.com/fedi-ferry/ferry/misskey"
 	"github.com/fedi-ferry/ferry/platform"
 	"github.com/fedi-ferry/ferry/sinks"
@@ -35,8 +37,9 @@ const Name = "misskey"
 
 // Platform is the Misskey API family. Safe for concurrent use.
 type Platform struct {
-	env platform.Env
-	hc  *http.Client
+	env   platform.Env
+	hc    *http.Client
+	fetch *http.Client // media for the sink: anywhere, plain http too
 }
 
 // New returns the platform, reaching servers as env says.
@@ -44,7 +47,8 @@ func New(env platform.Env) *Platform {
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Platform{env: env, hc: mk.NewHTTPClient(env.Roots)}
+	return &Platform{env: env, hc: mk.NewHTTPClient(env.Roots),
+		fetch: &http.Client{Transport: fedi.NewBaseTransport(env.Roots), Timeout: 2 * time.Minute}}
 }
 
 // Name returns Name.
@@ -89,15 +93,16 @@ func (p *Platform) Open(acct state.Account) (platform.Session, error) {
 		return nil, fmt.Errorf("account %s: stored server: %w", acct.Handle, err)
 	}
 	anon, _ := p.client(acct.Server, "")
-	return &Session{acct: acct, c: c, anon: anon, log: p.env.Logger}, nil
+	return &Session{acct: acct, c: c, anon: anon, fetch: p.fetch, log: p.env.Logger}, nil
 }
 
 // Session is an account on a Misskey server. Safe for concurrent use.
 type Session struct {
-	acct state.Account
-	c    *mk.Client
-	anon *mk.Client // for what needs no token: a revoked one would fail it
-	log  *slog.Logger
+	acct  state.Account
+	c     *mk.Client
+	anon  *mk.Client // for what needs no token: a revoked one would fail it
+	fetch *http.Client
+	log   *slog.Logger
 }
 
 // Account returns the stored account.
@@ -134,7 +139,7 @@ func (s *Session) Source(o platform.SourceOptions) sources.Source {
 // Sink publishes notes as the account (package sinks/misskey); it edits
 // where the server's software has notes/update.
 func (s *Session) Sink() sinks.Sink {
-	return sinkmk.New(sinkmk.Options{Client: s.c, Logger: s.log,
+	return sinkmk.New(sinkmk.Options{Client: s.c, Fetch: s.fetch, Logger: s.log,
 		CanEdit: mk.Server{Software: s.acct.Software}.CanEdit()})
 }
 

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fedi-ferry/ferry/internal/fakemisskey"
+	"github.com/fedi-ferry/ferry/internal/testenv"
+	mk "github.com/fedi-ferry/ferry/misskey"
+	"github.com/fedi-ferry/ferry/post"
+)
+
+// End-to-end tests between a Misskey account (fakemisskey: no real
+// Misskey can run here) and a real GoToSocial account, with `ferry
+// mirror`.
+
+// Misskey → GoToSocial: a note with a content warning and an image with
+// alt text, a self-reply kept as a thread, a delete propagated.
+func TestE2EMirrorMisskeyToGoToSocial(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	b := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	hb := mirLogin(t, c, in, b)
+	_, hm, origin, _ := mkAccount(t, c, fakemisskey.Config{})
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "misskey-to-gts"
+source = { type = "account", account = "%s" }
+
+[[route.sink]]
+account = "%s"
+`, hm, hb))
+	c.run("--config", cfg, "config", "check").mustSucceed(t)
+	mirror := func() { t.Helper(); c.run("--config", cfg, "mirror").mustSucceed(t) }
+	ctx := t.Context()
+	note := func(p mk.NoteParams) string {
+		t.Helper()
+		if p.Visibility == "" {
+			p.Visibility = "public"
+		}
+		n, err := origin.CreateNote(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.ID
+	}
+	note(mk.NoteParams{Text: "before the first run"})
+	mirror()
+	if n := len(mirStatuses(t, b)); n != 0 {
+		t.Fatalf("the first run posted %d", n)
+	}
+
+	const alt = "a green square on Misskey"
+	f, err := origin.UploadFile(ctx, "green.png", mirPNG(t, color.RGBA{G: 200, A: 255}), alt, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := note(mk.NoteParams{Text: "A **thread** from Misskey $[spin whee] #ferry", CW: "squares", FileIDs: []string{f.ID}})
+	second := note(mk.NoteParams{Text: "and its second note", ReplyID: root})
+	mirror()
+	mirror()
+	sts := mirStatuses(t, b)
+	if len(sts) != 2 {
+		t.Fatalf("GoToSocial has %d statuses, want 2", len(sts))
+	}
+	c2, c1 := sts[0], sts[1] // newest first
+	if txt := mirText(c1); !strings.Contains(txt, "A thread from Misskey whee") || strings.Contains(txt, "$[") || strings.Contains(txt, "**") {
+		t.Errorf("the first copy's text: %q", txt)
+	}
+	if c1.SpoilerText != "squares" || !c1.Sensitive || len(c1.MediaAttachments) != 1 || c1.MediaAttachments[0].Description != alt {
+		t.Errorf("the first copy: cw %q sensitive %v media %+v", c1.SpoilerText, c1.Sensitive, c1.MediaAttachments)
+	}
+	if c2.InReplyToID != c1.ID || mirText(c2) != "and its second note" {
+		t.Errorf("the second copy: reply to %s (want %s), %q", c2.InReplyToID, c1.ID, mirText(c2))
+	}
+
+	// A delete is noticed among the notes read again: a later note puts
+	// the deleted one inside the window.
+	note(mk.NoteParams{Text: "a later note"})
+	mirror()
+	if err := origin.DeleteNote(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	mirror()
+	var gone error
+	waitFor(t, "the copy of the deleted note to go", func() bool {
+		gone = b.API(ctx, http.MethodGet, "/api/v1/statuses/"+c2.ID, nil, nil)
+		return gone != nil
+	})
+	if g := gtsTexts(t, b); len(g) != 2 || g["a later note"] != 1 {
+		t.Errorf("GoToSocial has %v after the delete", g)
+	}
+}
+
+// GoToSocial → Misskey: the same, the other way.
+func TestE2EMirrorGoToSocialToMisskey(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	a := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	ha := mirLogin(t, c, in, a)
+	_, hm, dest, _ := mkAccount(t, c, fakemisskey.Config{})
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "gts-to-misskey"
+source = { type = "account", account = "%s" }
+
+[[route.sink]]
+account = "%s"
+`, ha, hm))
+	c.run("--config", cfg, "config", "check").mustSucceed(t)
+	mirror := func() { t.Helper(); c.run("--config", cfg, "mirror").mustSucceed(t) }
+	origin := mirSinkFor(t, env, in, a)
+	mirPublish(t, origin, post.Post{Text: "before the first run", Visibility: post.Public}, "")
+	mirror()
+	if n := len(mkNotes(t, dest)); n != 0 {
+		t.Fatalf("the first run posted %d notes", n)
+	}
+	img := filepath.Join(t.TempDir(), "red.png")
+	if err := os.WriteFile(img, mirPNG(t, color.RGBA{R: 255, A: 255}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := mirPublish(t, origin, post.Post{Text: "A thread about squares", Summary: "shapes", Sensitive: true,
+		Visibility: post.Public, Media: []post.Media{{Path: img, Description: "a red square"}}}, "")
+	second := mirPublish(t, origin, post.Post{Text: "Second post of the thread", Visibility: post.Public}, first)
+	mirror()
+	mirror()
+	ns := mkNotes(t, dest)
+	if len(ns) != 2 {
+		t.Fatalf("Misskey has %d notes, want 2", len(ns))
+	}
+	n1, n2 := ns[0], ns[1]
+	if mk.Str(n1.Text) != "A thread about squares" || mk.Str(n1.CW) != "shapes" || len(n1.Files) != 1 ||
+		mk.Str(n1.Files[0].Comment) != "a red square" || !n1.Files[0].IsSensitive || n1.Visibility != "public" {
+		t.Errorf("the first note: %+v", n1)
+	}
+	if mk.Str(n2.ReplyID) != n1.ID || mk.Str(n2.Text) != "Second post of the thread" {
+		t.Errorf("the second note: reply to %q (want %s), %q", mk.Str(n2.ReplyID), n1.ID, mk.Str(n2.Text))
+	}
+
+	// A delete on GoToSocial deletes the note.
+	if err := a.API(t.Context(), http.MethodDelete, "/api/v1/statuses/"+second, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delete on GoToSocial to take effect", func() bool {
+		return a.API(t.Context(), http.MethodGet, "/api/v1/statuses/"+second, nil, nil) != nil
+	})
+	mirPublish(t, origin, post.Post{Text: "a later post", Visibility: post.Public}, "")
+	mirror()
+	if _, err := dest.ShowNote(t.Context(), n2.ID); !mk.IsCode(err, "NO_SUCH_NOTE") {
+		t.Errorf("the copy of the deleted post: %v", err)
+	}
+	if n := len(mkNotes(t, dest)); n != 2 {
+		t.Errorf("Misskey has %d notes after the delete, want 2", n)
+	}
+}
