@@ -161,6 +161,7 @@ func (s *Server) notesCreate(c *call) (any, *apiError) {
 	}
 	n.ID = s.newID()
 	s.notes[n.ID] = n
+	s.publishNote(n)
 	return map[string]any{"createdNote": s.packNote(n, 1)}, nil
 }
 
@@ -185,6 +186,7 @@ func (s *Server) notesUpdate(c *call) (any, *apiError) {
 	n.Text, n.CW, n.FileIDs, n.Poll = str0(c.body["text"]), str0(c.body["cw"]), ids, p
 	now := time.Now()
 	n.UpdatedAt = &now
+	s.publishUpdate(n.ID, "updated", map[string]any{"cw": nilIfEmpty(n.CW), "text": nilIfEmpty(n.Text)})
 	return nil, nil
 }
 
@@ -197,6 +199,7 @@ func (s *Server) notesDelete(c *call) (any, *apiError) {
 		return nil, &errAccessDenied
 	}
 	delete(s.notes, n.ID)
+	s.publishUpdate(n.ID, "deleted", map[string]any{"deletedAt": time.Now().UTC().Format("2006-01-02T15:04:05.000Z")})
 	return nil, nil
 }
 

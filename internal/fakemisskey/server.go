@@ -96,6 +96,7 @@ type Server struct {
 	notes    map[string]*note  // by id
 	files    map[string]*driveFile
 	sessions map[string]*miauthSession
+	streams  map[*streamConn]bool
 	limited  map[string][]time.Duration // endpoint -> forced 429s (their Retry-After)
 	calls    map[string]int             // endpoint -> calls answered
 }
@@ -160,7 +161,7 @@ func Start(cfg Config) *Server {
 		cfg.DriveCapacityMB = 100
 	}
 	s := &Server{cfg: cfg, users: map[string]*user{}, tokens: map[string]*token{}, notes: map[string]*note{},
-		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, limited: map[string][]time.Duration{},
+		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, streams: map[*streamConn]bool{}, limited: map[string][]time.Duration{},
 		calls: map[string]int{}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
@@ -171,6 +172,7 @@ func Start(cfg Config) *Server {
 
 // Close stops the server.
 func (s *Server) Close() {
+	s.CloseStreams()
 	s.ts.CloseClientConnections()
 	s.ts.Close()
 }
@@ -336,6 +338,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"version": "2.1", "software": map[string]string{
 			"name": s.cfg.Flavour, "version": s.cfg.Version}, "protocols": []string{"activitypub"},
 			"openRegistrations": false, "usage": map[string]any{"users": map[string]int{}}, "metadata": map[string]any{}})
+		return
+	case r.URL.Path == "/streaming":
+		s.streaming(w, r)
 		return
 	case strings.HasPrefix(r.URL.Path, "/files/"):
 		s.serveFile(w, r)

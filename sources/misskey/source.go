@@ -11,8 +11,8 @@
 // text) becomes, by Options.Quotes, a post ending with the quoted note's
 // address, or is left out.
 //
-// There is no streaming here: routes read the account on their schedule
-// (Misskey's streaming WebSocket is not implemented yet).
+// Stream (stream.go) pushes new notes, edits and deletes over Misskey's
+// streaming WebSocket; polling with Fetch is the fallback.
 package misskey
 
 import (

@@ -31,9 +31,23 @@ func account(t *testing.T, cfg fakemisskey.Config) (*fakemisskey.Server, *mk.Cli
 	return srv, mk.NewClient(base, srv.AddToken(uid, mk.Permissions), mk.Options{})
 }
 
+func (o origin) Delete(ctx context.Context, id string) error { return o.c.DeleteNote(ctx, id) }
+
+// sharkeyOrigin edits too (notes/update).
+type sharkeyOrigin struct{ origin }
+
+func (o sharkeyOrigin) Edit(ctx context.Context, id, text string) error {
+	return o.c.UpdateNote(ctx, mk.UpdateParams{NoteID: id, Text: text})
+}
+
 func TestSourceContractFakeMisskey(t *testing.T) {
 	_, c := account(t, fakemisskey.Config{})
 	sourcetest.Run(t, srcmk.New(c, srcmk.Options{PageSize: 2}), origin{c}, sourcetest.Options{Batch: 5})
+}
+
+func TestSourceContractFakeSharkeyStreamsEdits(t *testing.T) {
+	_, c := account(t, fakemisskey.Config{Flavour: "sharkey"})
+	sourcetest.Run(t, srcmk.New(c, srcmk.Options{PageSize: 2}), sharkeyOrigin{origin{c}}, sourcetest.Options{Batch: 5})
 }
 
 func TestSourceConvertsNotes(t *testing.T) {
