@@ -179,7 +179,7 @@ func (c *Client) UploadFile(ctx context.Context, name string, data []byte, comme
 // writing notes and drive files, the graph (following, blocks, mutes,
 // lists) and the account's aliases.
 var Permissions = []string{"read:account", "write:account", "write:notes", "read:drive", "write:drive",
-	"read:following", "write:following", "read:blocks", "write:blocks", "read:mutes", "write:mutes"}
+	"read:following", "write:following", "read:blocks", "write:blocks", "read:mutes", "write:mutes", "read:favorites", "write:favorites"}
 
 // NewSession returns a new MiAuth session ID (a random UUID).
 func NewSession() string {

@@ -97,6 +97,8 @@ type Server struct {
 	files    map[string]*driveFile
 	sessions map[string]*miauthSession
 	streams  map[*streamConn]bool
+	rels     map[string][]*relation // "following", "blocking", "mute", "renote-mute"
+	lists    map[string]*userList
 	limited  map[string][]time.Duration // endpoint -> forced 429s (their Retry-After)
 	calls    map[string]int             // endpoint -> calls answered
 }
@@ -161,7 +163,7 @@ func Start(cfg Config) *Server {
 		cfg.DriveCapacityMB = 100
 	}
 	s := &Server{cfg: cfg, users: map[string]*user{}, tokens: map[string]*token{}, notes: map[string]*note{},
-		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, streams: map[*streamConn]bool{}, limited: map[string][]time.Duration{},
+		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, streams: map[*streamConn]bool{}, rels: map[string][]*relation{}, lists: map[string]*userList{}, limited: map[string][]time.Duration{},
 		calls: map[string]int{}}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
@@ -322,6 +324,7 @@ func (s *Server) endpoints() map[string]endpoint {
 		"users/notes":        {params: usersNotesParams, handle: s.usersNotes},
 		"drive/files/create": {params: driveCreateParams, credential: true, kind: "write:drive", file: true, handle: s.driveCreate},
 	}
+	s.graphEndpoints(eps)
 	if s.cfg.Flavour == "sharkey" {
 		eps["notes/update"] = endpoint{params: s.notesUpdateParams(), credential: true, kind: "write:notes", handle: s.notesUpdate}
 	}

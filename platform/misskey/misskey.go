@@ -3,12 +3,13 @@
 // through package misskey. It provides detection (nodeinfo names the
 // software; POST /api/meta gives the limits), login (MiAuth, or an
 // existing access token), the account check, the account source (package
-// sources/misskey) and the sink (package sinks/misskey).
+// sources/misskey, streamed), the sink (package sinks/misskey) and graph
+// export and import (package migrate through graph.go's translation of
+// Misskey's API).
 //
-// Roles not provided yet, and so refused plainly by the commands: graph
-// export and import, archives, Move, token revocation (Misskey lets only
-// its own web client revoke tokens, Settings → Apps). Misskey's
-// streaming WebSocket is not used: the account source is polled.
+// Roles not provided yet, and so refused plainly by the commands:
+// archives, Move, token revocation (Misskey lets only its own web client
+// revoke tokens, Settings → Apps).
 //
 // It must come before the Mastodon-API platform in the registry: that one
 // takes every server with nodeinfo.
