@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/internal/fakemisskey"
 	"github.com/fedi-ferry/ferry/internal/testenv"
 	mk "github.com/fedi-ferry/ferry/misskey"
@@ -158,5 +159,86 @@ account = "%s"
 	}
 	if n := len(mkNotes(t, dest)); n != 2 {
 		t.Errorf("Misskey has %d notes after the delete, want 2", n)
+	}
+}
+
+// federation is an HTTP client trusting the test servers' CA, for the fake
+// Misskey's WebFinger lookups of GoToSocial accounts.
+func federation(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	roots, err := fedi.LoadRoots(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Transport: fedi.NewBaseTransport(roots)}
+}
+
+// The follow graph exported from GoToSocial imported into Misskey, and
+// Misskey's export imported back into another GoToSocial account: the
+// same follows on all three, through the same CSV files. (The fake finds
+// GoToSocial's accounts by WebFinger as Misskey does, and does not
+// federate further: the follows are Misskey's records.)
+func TestE2EGraphGoToSocialToMisskeyAndBack(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	ctx := t.Context()
+	a, b := mirUser(t, in), mirUser(t, in)
+	p1, p2 := mirUser(t, in), mirUser(t, in)
+	for _, p := range []*testenv.User{p1, p2} {
+		if _, err := a.Follow(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newCLI(t, env.CAFile)
+	ha, hb := mirLogin(t, c, in, a), mirLogin(t, c, in, b)
+	mks, hm, mkc, _ := mkAccount(t, c, fakemisskey.Config{Federation: federation(t, env.CAFile)})
+
+	fromGTS := filepath.Join(t.TempDir(), "gts")
+	c.run("export", ha, "--out", fromGTS, "--what", "following").mustSucceed(t)
+	c.run("import", hm, fromGTS).mustSucceed(t)
+	me, err := mkc.I(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var follows []struct {
+		Followee mk.User `json:"followee"`
+	}
+	if err := mkc.Call(ctx, "users/following", map[string]any{"userId": me.ID, "limit": 100}, &follows, false); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range follows {
+		got[f.Followee.Username+"@"+mk.Str(f.Followee.Host)] = true
+	}
+	if len(got) != 2 || !got[p1.Acct] || !got[p2.Acct] {
+		t.Fatalf("Misskey follows %v, want %s and %s", got, p1.Acct, p2.Acct)
+	}
+
+	fromMisskey := filepath.Join(t.TempDir(), "misskey")
+	c.run("export", hm, "--out", fromMisskey, "--what", "following").mustSucceed(t)
+	csv, err := os.ReadFile(filepath.Join(fromMisskey, "following_accounts.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(csv), "Account address,Show boosts,Notify on new posts,Languages\n") ||
+		!strings.Contains(string(csv), p1.Acct+",true,false,") || !strings.Contains(string(csv), p2.Acct+",true,false,") {
+		t.Fatalf("Misskey's export:\n%s", csv)
+	}
+	c.run("import", hb, fromMisskey).mustSucceed(t)
+	for _, p := range []*testenv.User{p1, p2} {
+		id, err := b.Resolve(ctx, p.Acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, err := b.Relationship(ctx, id)
+		if err != nil || !rel.Following {
+			t.Errorf("%s does not follow %s after the import from Misskey: %+v %v", hb, p.Acct, rel, err)
+		}
+	}
+	// A second import, even a fresh one, follows no one again.
+	before := mks.Calls("following/create")
+	c.run("import", hm, fromGTS, "--fresh").mustSucceed(t)
+	if n := mks.Calls("following/create"); n != before {
+		t.Errorf("the second import sent %d follows", n-before)
 	}
 }

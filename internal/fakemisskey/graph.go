@@ -2,6 +2,8 @@ package fakemisskey
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -104,15 +106,59 @@ func (s *Server) findUser(body map[string]any) *user {
 		return s.users[id]
 	}
 	name := strings.ToLower(str0(body["username"]))
-	if host := str0(body["host"]); host != "" && !strings.EqualFold(host, s.Host) {
-		return nil // remote users would be resolved by WebFinger; none exist here
+	host := strings.ToLower(str0(body["host"]))
+	if strings.EqualFold(host, s.Host) {
+		host = ""
 	}
 	for _, u := range s.users {
-		if strings.ToLower(u.Username) == name {
+		if strings.ToLower(u.Username) == name && strings.ToLower(u.Host) == host {
 			return u
 		}
 	}
+	if host != "" {
+		return s.webfinger(name, host)
+	}
 	return nil
+}
+
+// webfinger looks user@host up on its server (RFC 7033) and keeps it as a
+// remote user, or returns nil.
+func (s *Server) webfinger(name, host string) *user {
+	if s.cfg.Federation == nil {
+		return nil
+	}
+	u := url.URL{Scheme: "https", Host: host, Path: "/.well-known/webfinger",
+		RawQuery: url.Values{"resource": {"acct:" + name + "@" + host}}.Encode()}
+	resp, err := s.cfg.Federation.Get(u.String())
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var jrd struct {
+		Subject string
+		Links   []struct{ Rel, Type, Href string }
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&jrd) != nil {
+		return nil
+	}
+	actor := ""
+	for _, l := range jrd.Links {
+		if l.Rel == "self" && strings.Contains(l.Type, "activity+json") {
+			actor = l.Href
+		}
+	}
+	if actor == "" {
+		return nil
+	}
+	// The subject's spelling of the name is the account's own.
+	if acct, ok := strings.CutPrefix(jrd.Subject, "acct:"); ok {
+		if n, _, ok := strings.Cut(acct, "@"); ok {
+			name = n
+		}
+	}
+	r := &user{ID: s.newID(), Username: name, Name: name, Host: host, URI: actor, CreatedAt: time.Now()}
+	s.users[r.ID] = r
+	return r
 }
 
 func (s *Server) usersShow(c *call) (any, *apiError) {

@@ -48,7 +48,7 @@ func (s *Server) Approve(session, username string) (string, error) {
 	}
 	var uid string
 	for _, u := range s.users {
-		if u.Username == username {
+		if u.Username == username && u.Host == "" {
 			uid = u.ID
 		}
 	}

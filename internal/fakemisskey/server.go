@@ -78,6 +78,12 @@ type Config struct {
 	// page, as a server whose proxy sends the API to the front end does;
 	// nodeinfo still says Misskey.
 	HTMLAPI bool
+	// Federation, when not nil, looks remote users up by WebFinger
+	// (users/show with another host), as Misskey does before it fetches
+	// their actor. The fake keeps what WebFinger says (name, host, actor
+	// URI) and does not fetch the actor or deliver anything: a follow of
+	// a remote user is recorded here only. nil: remote users are unknown.
+	Federation *http.Client
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -105,6 +111,7 @@ type Server struct {
 
 type user struct {
 	ID, Username, Name, Password string
+	Host, URI                    string // remote users: their server and actor
 	AlsoKnownAs                  []string
 	MovedTo                      string
 	CreatedAt                    time.Time
@@ -235,7 +242,7 @@ func (s *Server) UserID(username string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range s.users {
-		if u.Username == username {
+		if u.Username == username && u.Host == "" {
 			return u.ID
 		}
 	}
@@ -481,7 +488,7 @@ func (s *Server) allowedTypes() []string {
 }
 
 func (s *Server) packUser(u *user) map[string]any {
-	return map[string]any{"id": u.ID, "username": u.Username, "host": nil, "name": u.Name}
+	return map[string]any{"id": u.ID, "username": u.Username, "host": nilIfEmpty(u.Host), "name": u.Name}
 }
 
 func (s *Server) i(c *call) (any, *apiError) {
