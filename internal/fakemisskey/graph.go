@@ -177,10 +177,11 @@ func (s *Server) usersShow(c *call) (any, *apiError) {
 		return nil, &errNoSuchUserShow
 	}
 	m := s.packUser(u)
-	m["alsoKnownAs"] = u.AlsoKnownAs
+	m["alsoKnownAs"] = nilIfNone(u.AlsoKnownAs)
 	m["movedTo"] = nilIfEmpty(u.MovedTo)
-	m["uri"] = nil
-	m["url"] = nil
+	if u.Host == "" {
+		m["uri"], m["url"] = nil, nil // local users: null (UserEntityService.pack)
+	}
 	return m, nil
 }
 

@@ -270,6 +270,7 @@ var (
 	errPermissionDenied   = apiError{403, "Your app does not have the necessary permissions to use this endpoint.", "PERMISSION_DENIED", "1370e5b7-d4eb-4566-bb1d-7748ee6a1838", "permission", nil}
 	errRateLimit          = apiError{429, "Rate limit exceeded. Please try again later.", "RATE_LIMIT_EXCEEDED", "d5826d14-3982-4d2e-8011-b9e9f02499ef", "client", nil}
 	errNoSuchEndpoint     = apiError{404, "No such endpoint.", "NO_SUCH_ENDPOINT", "f8080b67-5f9c-4eb7-8c18-7f1eeae8f709", "client", nil}
+	errAccessDeniedSecure = apiError{400, "Access denied.", "ACCESS_DENIED", "56f35758-7dd5-468b-8439-5d6fb8ec9b8e", "client", nil}
 	errFileRequired       = apiError{400, "File required.", "FILE_REQUIRED", "4267801e-70d1-416a-b011-4ee502885d8b", "client", nil}
 )
 
@@ -301,6 +302,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type endpoint struct {
 	params     schema
 	credential bool
+	secure     bool // meta.secure: the web client's session token only
 	kind       string
 	file       bool // multipart upload (meta.requireFile)
 	handle     func(c *call) (any, *apiError)
@@ -325,6 +327,7 @@ func (s *Server) endpoints() map[string]endpoint {
 		"meta":               {params: schema{props: map[string]*param{"detail": boolean()}}, handle: s.meta},
 		"i":                  {params: schema{props: map[string]*param{}}, credential: true, kind: "read:account", handle: s.i},
 		"i/update":           {params: iUpdateParams, credential: true, kind: "write:account", handle: s.iUpdate},
+		"i/move":             {params: schema{props: map[string]*param{"moveToAccount": str()}, required: []string{"moveToAccount"}}, credential: true, secure: true, handle: s.iMove},
 		"notes/create":       {params: s.notesCreateParams(), credential: true, kind: "write:notes", handle: s.notesCreate},
 		"notes/delete":       {params: schema{props: map[string]*param{"noteId": id()}, required: []string{"noteId"}}, credential: true, kind: "write:notes", handle: s.notesDelete},
 		"notes/show":         {params: schema{props: map[string]*param{"noteId": id()}, required: []string{"noteId"}}, handle: s.notesShow},
@@ -444,6 +447,12 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if ep.secure && (t == nil || t.Permissions != nil) {
+		// ApiCallService: "if (ep.meta.secure && !isSecure) throw new
+		// ApiError(accessDenied)": an app's token is never enough.
+		writeError(w, errAccessDeniedSecure)
+		return
+	}
 	if ep.credential && c.user == nil {
 		writeError(w, errCredentialRequired)
 		return
@@ -488,13 +497,22 @@ func (s *Server) allowedTypes() []string {
 }
 
 func (s *Server) packUser(u *user) map[string]any {
-	return map[string]any{"id": u.ID, "username": u.Username, "host": nilIfEmpty(u.Host), "name": u.Name}
+	m := map[string]any{"id": u.ID, "username": u.Username, "host": nilIfEmpty(u.Host), "name": u.Name}
+	if u.Host != "" {
+		m["uri"] = u.URI
+	}
+	return m
 }
 
 func (s *Server) i(c *call) (any, *apiError) {
 	m := s.packUser(c.user)
-	m["alsoKnownAs"] = c.user.AlsoKnownAs
+	// alsoKnownAs as user IDs and movedTo as a user ID, as
+	// UserEntityService.pack answers for the account itself.
+	m["alsoKnownAs"] = nilIfNone(c.user.AlsoKnownAs)
 	m["movedTo"] = nilIfEmpty(c.user.MovedTo)
+	if t := s.users[c.user.MovedTo]; t != nil {
+		m["movedToUri"] = s.userURI(t)
+	}
 	m["createdAt"] = c.user.CreatedAt.UTC().Format(time.RFC3339Nano)
 	return m, nil
 }
@@ -505,17 +523,75 @@ var iUpdateParams = schema{props: map[string]*param{
 	"alsoKnownAs": arr(str(), 0, 10),
 }}
 
+// iUpdate is i/update.ts for name and alsoKnownAs: the aliases come as
+// user@host handles, each resolved to its user (NO_SUCH_USER when one
+// cannot be), and are kept as those users.
 func (s *Server) iUpdate(c *call) (any, *apiError) {
 	if v, ok := c.body["name"].(string); ok {
 		c.user.Name = v
 	}
 	if v, ok := c.body["alsoKnownAs"].([]any); ok {
-		c.user.AlsoKnownAs = nil
+		var ids []string
 		for _, a := range v {
-			c.user.AlsoKnownAs = append(c.user.AlsoKnownAs, a.(string))
+			user, host, _ := strings.Cut(strings.TrimPrefix(a.(string), "@"), "@")
+			u := s.findUser(map[string]any{"username": user, "host": host})
+			if u == nil {
+				return nil, &errNoSuchUserUpdate
+			}
+			ids = append(ids, u.ID)
+		}
+		c.user.AlsoKnownAs = ids
+	}
+	return s.i(c)
+}
+
+// iMove is i/move.ts: the target (a handle) must list the account among
+// its aliases and not have moved itself; the account then points to it.
+// The fake delivers no Move activity: only local followers follow the
+// target, as Misskey's AccountMoveService does for local ones.
+func (s *Server) iMove(c *call) (any, *apiError) {
+	if c.user.MovedTo != "" {
+		return nil, &errAlreadyMoved
+	}
+	user, host, _ := strings.Cut(strings.TrimPrefix(str0(c.body["moveToAccount"]), "@"), "@")
+	to := s.findUser(map[string]any{"username": user, "host": host})
+	if to == nil {
+		return nil, &errNoSuchUserMove
+	}
+	if !slices.Contains(to.AlsoKnownAs, c.user.ID) || to.MovedTo != "" {
+		return nil, &errDestinationForbids
+	}
+	c.user.MovedTo = to.ID
+	for _, r := range append([]*relation{}, s.rels["following"]...) {
+		if r.To == c.user.ID && s.users[r.From].Host == "" && s.edge("following", r.From, to.ID) == nil && r.From != to.ID {
+			s.addEdge("following", r.From, to.ID)
 		}
 	}
 	return s.i(c)
+}
+
+// Errors of i/update.ts and i/move.ts.
+var (
+	errNoSuchUserUpdate   = apiError{400, "No such user.", "NO_SUCH_USER", "fcd2eef9-a9b2-4c4f-8624-038099e90aa5", "client", nil}
+	errNoSuchUserMove     = apiError{400, "No such user.", "NO_SUCH_USER", "fcd2eef9-a9b2-4c4f-8624-038099e90aa5", "client", nil}
+	errAlreadyMoved       = apiError{400, "Account was already moved to another account.", "ALREADY_MOVED", "b234a14e-9ebe-4581-8000-074b3c215962", "client", nil}
+	errDestinationForbids = apiError{400, "Destination account doesn't have proper 'Known As' alias, or has already moved.", "DESTINATION_ACCOUNT_FORBIDS", "b5c90186-4ab0-49c8-9bba-a1f766282ba4", "client", nil}
+)
+
+// userURI is a user's ActivityPub ID: a remote user's own, a local user's
+// <base>/users/<id> (UserEntityService.genLocalUserUri).
+func (s *Server) userURI(u *user) string {
+	if u.Host != "" {
+		return u.URI
+	}
+	return s.URL + "/users/" + u.ID
+}
+
+func nilIfNone(ids []string) any {
+	if len(ids) == 0 {
+		return nil
+	}
+	return ids
 }
 
 func nilIfEmpty(s string) any {
