@@ -100,9 +100,9 @@ func Migration(ctx context.Context, o MigrationOptions) (*move.Migration, error)
 			Method: o.Method, Journal: o.Journal, Progress: o.Progress, Log: o.Log}}
 	if old := r.Old; old != nil {
 		mig.Graph = migrate.ExportOptions{Client: old.Client, API: old.Graph, Log: o.Log}
-		if _, ok := o.Old.(Archiver); ok && old.Client != nil {
+		if _, ok := o.Old.(Archiver); ok && (old.Client != nil || old.Archive != nil) {
 			mig.Archive = ArchiveOptions(o.Old.Account().Handle, o.Journal, "", false, 4, "", o.Log)
-			mig.Archive.Client = old.Client
+			mig.Archive.Client, mig.Archive.API = old.Client, old.Archive
 		} else {
 			mig.NoArchive = "ferry cannot archive " + o.Old.Account().Platform + " accounts yet"
 		}

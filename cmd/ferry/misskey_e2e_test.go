@@ -242,3 +242,51 @@ func TestE2EGraphGoToSocialToMisskeyAndBack(t *testing.T) {
 		t.Errorf("the second import sent %d follows", n-before)
 	}
 }
+
+// `ferry archive` of a Misskey account, searched with `ferry archive
+// search` and published on a GoToSocial account with `ferry archive
+// publish`: notes with their warning, MFM as text, the image with its alt
+// text, the self-thread.
+func TestE2EArchiveMisskeyPublishOnGoToSocial(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	b := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	hb := mirLogin(t, c, in, b)
+	_, hm, mkc, _ := mkAccount(t, c, fakemisskey.Config{})
+	ctx := t.Context()
+	f, err := mkc.UploadFile(ctx, "blue.png", mirPNG(t, color.RGBA{B: 200, A: 255}), "a blue square from Misskey", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := mkc.CreateNote(ctx, mk.NoteParams{Text: "An **archived** thread $[rainbow colourful]", CW: "squares", FileIDs: []string{f.ID}, Visibility: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mkc.CreateNote(ctx, mk.NoteParams{Text: "its archived reply", ReplyID: root.ID, Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "archive")
+	r := c.run("--json", "archive", hm, "--out", dir).mustSucceed(t)
+	if !strings.Contains(r.stdout, `"new_posts": 2`) && !strings.Contains(r.stdout, `"new_posts":2`) {
+		t.Fatalf("archive: %s", r.stdout)
+	}
+	srch := c.run("archive", "search", dir, "colourful").mustSucceed(t)
+	if !strings.Contains(srch.stdout, "An archived thread") || !strings.Contains(srch.stdout, "colourful") ||
+		strings.Contains(srch.stdout, "$[") || strings.Contains(srch.stdout, "**") {
+		t.Fatalf("search: %s", srch.stdout)
+	}
+	c.run("archive", "publish", dir, "--to", hb, "--mode", "repost").mustSucceed(t)
+	sts := mirStatuses(t, b)
+	if len(sts) != 2 {
+		t.Fatalf("GoToSocial has %d statuses, want 2", len(sts))
+	}
+	reply, first := sts[0], sts[1]
+	if !strings.Contains(mirText(first), "An archived thread colourful") || first.SpoilerText != "squares" ||
+		len(first.MediaAttachments) != 1 || first.MediaAttachments[0].Description != "a blue square from Misskey" {
+		t.Errorf("the first post: %q cw %q media %+v", mirText(first), first.SpoilerText, first.MediaAttachments)
+	}
+	if reply.InReplyToID != first.ID {
+		t.Errorf("the reply answers %s, want %s", reply.InReplyToID, first.ID)
+	}
+}

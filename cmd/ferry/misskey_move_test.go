@@ -14,7 +14,7 @@ import (
 )
 
 // A Move from one Misskey account to another with `ferry migrate run`:
-// the lifeboat (graph; Misskey accounts have no archive yet), the alias
+// the lifeboat (graph and archive), the alias
 // through i/update, the Move sent by the person from Misskey's web client
 // (i/move takes only the web client's own token, so ferry shows where and
 // waits), the replay of follows, blocks, mutes and lists, and the
@@ -91,13 +91,16 @@ func TestMisskeyMoveToMisskeyWithReplay(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(doc.Steps["lifeboat"], "no archive") || !strings.Contains(doc.Steps["alias"], "added old@") ||
+	if !strings.Contains(doc.Steps["lifeboat"], "graph and archive") || !strings.Contains(doc.Steps["alias"], "added old@") ||
 		!strings.Contains(doc.Steps["move"], "moved to new@") || doc.Verify.Followers != 2 || doc.Verify.Moved != 2 {
 		t.Fatalf("steps %v, verify %+v\n%s", doc.Steps, doc.Verify, r.stderr)
 	}
 	t.Logf("steps: %v", doc.Steps)
 	if _, err := os.Stat(filepath.Join(dir, "graph", "following_accounts.csv")); err != nil {
 		t.Errorf("the lifeboat has no follows: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "archive", "outbox.json")); err != nil {
+		t.Errorf("the lifeboat has no archive: %v", err)
 	}
 
 	// The new account lists the old one, follows, blocks, mutes and lists

@@ -112,6 +112,7 @@ type Server struct {
 type user struct {
 	ID, Username, Name, Password string
 	Host, URI                    string // remote users: their server and actor
+	Description                  string
 	AlsoKnownAs                  []string
 	MovedTo                      string
 	CreatedAt                    time.Time
@@ -514,6 +515,17 @@ func (s *Server) i(c *call) (any, *apiError) {
 		m["movedToUri"] = s.userURI(t)
 	}
 	m["createdAt"] = c.user.CreatedAt.UTC().Format(time.RFC3339Nano)
+	m["description"] = nilIfEmpty(c.user.Description)
+	m["avatarUrl"], m["bannerUrl"] = nil, nil
+	m["isBot"], m["isLocked"] = false, false
+	m["fields"] = []any{}
+	n := 0
+	for _, x := range s.notes {
+		if x.UserID == c.user.ID {
+			n++
+		}
+	}
+	m["notesCount"] = n
 	return m, nil
 }
 
@@ -529,6 +541,9 @@ var iUpdateParams = schema{props: map[string]*param{
 func (s *Server) iUpdate(c *call) (any, *apiError) {
 	if v, ok := c.body["name"].(string); ok {
 		c.user.Name = v
+	}
+	if v, ok := c.body["description"].(string); ok {
+		c.user.Description = v
 	}
 	if v, ok := c.body["alsoKnownAs"].([]any); ok {
 		var ids []string

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/migrate"
+	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 )
 
 // Side is one end of a migration: a logged-in account and what its server
@@ -30,8 +31,11 @@ type Side struct {
 	Client *fedi.Client // the Mastodon API family's sides; nil with API
 	// API, when not nil, is the side's server in the Mastodon API's terms
 	// (another platform's translation); Graph likewise for its graph.
-	API      SideAPI
-	Graph    migrate.API
+	API   SideAPI
+	Graph migrate.API
+	// Archive, when not nil, is the side's posts in the archiver's terms
+	// (another platform's translation; nil: Client).
+	Archive  sinkarchive.API
 	Software fedi.Software
 	Account  fedi.Account // from verify_credentials
 	URI      string       // the ActivityPub actor ID

@@ -3,13 +3,12 @@
 // through package misskey. It provides detection (nodeinfo names the
 // software; POST /api/meta gives the limits), login (MiAuth, or an
 // existing access token), the account check, the account source (package
-// sources/misskey, streamed), the sink (package sinks/misskey) and graph
+// sources/misskey, streamed), the sink (package sinks/misskey), graph
 // export and import (package migrate through graph.go's translation of
-// Misskey's API).
+// Misskey's API), archives (archive.go) and the Move side (move.go).
 //
-// Roles not provided yet, and so refused plainly by the commands:
-// archives, Move, token revocation (Misskey lets only its own web client
-// revoke tokens, Settings → Apps).
+// Token revocation is not provided: Misskey lets only its own web client
+// revoke an app's token (Settings → Apps).
 //
 // It must come before the Mastodon-API platform in the registry: that one
 // takes every server with nodeinfo.

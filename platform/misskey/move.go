@@ -165,7 +165,7 @@ func (s *Session) MoveSide(ctx context.Context) (*move.Side, error) {
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", s.acct.Handle, err)
 	}
-	return &move.Side{Handle: s.acct.Handle, API: side, Graph: side.g, Software: fedi.Software{Name: name, Version: version},
+	return &move.Side{Handle: s.acct.Handle, API: side, Graph: side.g, Archive: s.archiveAPI(), Software: fedi.Software{Name: name, Version: version},
 		Account: acct, URI: acct.URI}, nil
 }
 
