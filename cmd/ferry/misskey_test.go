@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +173,71 @@ account = "%s"
 	}
 	if !strings.Contains(mk.Str(ns[1].Text), "/next") {
 		t.Fatalf("the next note: %q", mk.Str(ns[1].Text))
+	}
+}
+
+// `ferry login` with MiAuth, as a person does it: ferry prints the MiAuth
+// page; with the browser coming back to ferry's loopback listener, or
+// (--oob) with the person pressing Allow and then pasting the address
+// into ferry.
+func TestMisskeyMiAuthLogin(t *testing.T) {
+	for _, oob := range []bool{false, true} {
+		t.Run(map[bool]string{false: "loopback", true: "pasted"}[oob], func(t *testing.T) {
+			srv := fakemisskey.Start(fakemisskey.Config{Flavour: "sharkey"})
+			t.Cleanup(srv.Close)
+			srv.AddUser("me", "pw")
+			c := newCLI(t, "")
+			stdin, stdinW := io.Pipe()
+			defer stdinW.Close()
+			args := []string{"login", srv.URL, "--no-browser", "--callback-port", "0"}
+			if oob {
+				args = append(args, "--oob")
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			stderr, wait := c.start(ctx, stdin, args...)
+			var page string
+			waitFor(t, "ferry to print the MiAuth page", func() bool {
+				for _, f := range strings.Fields(stderr.String()) {
+					if strings.Contains(f, "/miauth/") {
+						page = f
+						return true
+					}
+				}
+				return false
+			})
+			u, err := url.Parse(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			if q.Get("name") != "ferry" || !strings.Contains(q.Get("permission"), "write:notes") || (q.Get("callback") == "") == !oob {
+				t.Fatalf("MiAuth page %s", page)
+			}
+			// The person opens the page and presses Allow.
+			resp, err := http.Get(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			back, err := srv.Approve(strings.TrimPrefix(u.Path, "/miauth/"), "me")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if oob {
+				fmt.Fprintln(stdinW, page)
+			} else {
+				resp, err := http.Get(back) // the browser comes back to ferry
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			r := wait().mustSucceed(t)
+			if !strings.Contains(r.stdout, "logged in as me@"+srv.Host+" (sharkey") {
+				t.Fatalf("login: %s\n%s", r.stdout, r.stderr)
+			}
+			c.run("accounts", "check", "me@"+srv.Host).mustSucceed(t)
+		})
 	}
 }
