@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/internal/fakemisskey"
@@ -288,5 +289,46 @@ func TestE2EArchiveMisskeyPublishOnGoToSocial(t *testing.T) {
 	}
 	if reply.InReplyToID != first.ID {
 		t.Errorf("the reply answers %s, want %s", reply.InReplyToID, first.ID)
+	}
+}
+
+// `ferry daemon` mirrors a Misskey account to GoToSocial as notes are
+// made, over Misskey's streaming WebSocket (the route polls only every two
+// minutes), and a delete the same way.
+func TestE2EDaemonStreamsMisskeyToGoToSocial(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	b := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	hb := mirLogin(t, c, in, b)
+	_, hm, mkc, _ := mkAccount(t, c, fakemisskey.Config{})
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "misskey-to-gts"
+source = { type = "account", account = "%s" }
+schedule = "2m"
+
+[[route.sink]]
+account = "%s"
+`, hm, hb))
+	c.run("--config", cfg, "mirror").mustSucceed(t) // the first run
+	d := startMirDaemon(t, ferryBinary(t), c, cfg)
+	waitFor(t, "the daemon to stream the Misskey account", func() bool {
+		return strings.Contains(d.logText(), "misskey source: streaming")
+	})
+	ctx := t.Context()
+	start := time.Now()
+	n, err := mkc.CreateNote(ctx, mk.NoteParams{Text: "streamed from Misskey", Visibility: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := until(t, "the note on GoToSocial", 30*time.Second, func() bool { return gtsTexts(t, b)["streamed from Misskey"] == 1 })
+	t.Logf("Misskey → GoToSocial by the stream in %v", took.Round(time.Millisecond))
+	if err := mkc.DeleteNote(ctx, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the copy to be deleted", 30*time.Second, func() bool { return len(gtsTexts(t, b)) == 0 })
+	if time.Since(start) > 60*time.Second {
+		t.Errorf("streaming took %v: polling, not the stream, carried it", time.Since(start))
 	}
 }
