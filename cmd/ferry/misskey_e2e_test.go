@@ -332,3 +332,49 @@ account = "%s"
 		t.Errorf("streaming took %v: polling, not the stream, carried it", time.Since(start))
 	}
 }
+
+// A GoToSocial ↔ Misskey pair of routes never loops: a post made on either
+// side appears once on the other, and nothing comes back.
+func TestE2EMirrorMisskeyTwoWayNoLoop(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	a := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	ha := mirLogin(t, c, in, a)
+	_, hm, mkc, _ := mkAccount(t, c, fakemisskey.Config{})
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "gts-to-misskey"
+source = { type = "account", account = "%[1]s" }
+
+[[route.sink]]
+account = "%[2]s"
+
+[[route]]
+name = "misskey-to-gts"
+source = { type = "account", account = "%[2]s" }
+
+[[route.sink]]
+account = "%[1]s"
+`, ha, hm))
+	mirror := func() { t.Helper(); c.run("--config", cfg, "mirror").mustSucceed(t) }
+	mirror()
+	mirPublish(t, mirSinkFor(t, env, in, a), post.Post{Text: "written on GoToSocial", Visibility: post.Public}, "")
+	if _, err := mkc.CreateNote(t.Context(), mk.NoteParams{Text: "written on Misskey", Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mirror()
+	}
+	g := gtsTexts(t, a)
+	m := map[string]int{}
+	for _, n := range mkNotes(t, mkc) {
+		m[mk.Str(n.Text)]++
+	}
+	if len(g) != 2 || g["written on GoToSocial"] != 1 || g["written on Misskey"] != 1 {
+		t.Errorf("GoToSocial: %v, want each post once", g)
+	}
+	if len(m) != 2 || m["written on GoToSocial"] != 1 || m["written on Misskey"] != 1 {
+		t.Errorf("Misskey: %v, want each post once", m)
+	}
+}
