@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -376,5 +377,63 @@ account = "%[1]s"
 	}
 	if len(m) != 2 || m["written on GoToSocial"] != 1 || m["written on Misskey"] != 1 {
 		t.Errorf("Misskey: %v, want each post once", m)
+	}
+}
+
+// GoToSocial → Sharkey: a long post is split to the server's note length
+// into a self-thread (length = "split"), and an edit on GoToSocial edits
+// the note (Sharkey's notes/update).
+func TestE2EMirrorGoToSocialToSharkeySplitAndEdit(t *testing.T) {
+	env := testenv.Shared(t, 1)
+	in := env.Instances[0]
+	a := mirUser(t, in)
+	c := newCLI(t, env.CAFile)
+	ha := mirLogin(t, c, in, a)
+	_, hm, dest, _ := mkAccount(t, c, fakemisskey.Config{Flavour: "sharkey", MaxNoteTextLength: 200})
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "gts-to-sharkey"
+source = { type = "account", account = "%s" }
+
+[[route.sink]]
+account = "%s"
+length = "split"
+`, ha, hm))
+	mirror := func() { t.Helper(); c.run("--config", cfg, "mirror").mustSucceed(t) }
+	mirror()
+	origin := mirSinkFor(t, env, in, a)
+	long := strings.TrimSpace(strings.Repeat("This sentence is exactly forty-six characters. ", 9)) // ~420
+	mirPublish(t, origin, post.Post{Text: long, Visibility: post.Public}, "")
+	short := mirPublish(t, origin, post.Post{Text: "before the edit", Visibility: post.Public}, "")
+	mirror()
+	ns := mkNotes(t, dest)
+	var parts []mk.Note
+	var edited mk.Note
+	for _, n := range ns {
+		if strings.HasPrefix(mk.Str(n.Text), "This sentence") {
+			parts = append(parts, n)
+		}
+		if mk.Str(n.Text) == "before the edit" {
+			edited = n
+		}
+	}
+	if len(parts) < 3 || edited.ID == "" {
+		t.Fatalf("notes: %d parts of the long post, edit target %q", len(parts), edited.ID)
+	}
+	for i, p := range parts {
+		if n := len([]rune(mk.Str(p.Text))); n > 200 {
+			t.Errorf("part %d has %d characters", i, n)
+		}
+		if i > 0 && mk.Str(p.ReplyID) != parts[i-1].ID {
+			t.Errorf("part %d answers %q, want %s", i, mk.Str(p.ReplyID), parts[i-1].ID)
+		}
+	}
+	if err := a.API(t.Context(), http.MethodPut, "/api/v1/statuses/"+short, url.Values{"status": {"after the edit"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mirror()
+	got, err := dest.ShowNote(t.Context(), edited.ID)
+	if err != nil || mk.Str(got.Text) != "after the edit" || got.UpdatedAt == nil {
+		t.Fatalf("after the edit: %q updated %v (%v)", mk.Str(got.Text), got.UpdatedAt, err)
 	}
 }
