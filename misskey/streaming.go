@@ -29,6 +29,13 @@ type Stream struct {
 	conn *websocket.Conn
 	host string
 	mu   sync.Mutex // serialises writes
+
+	msgs      chan Message
+	pongs     chan string
+	done      chan struct{}
+	err       error // why the reader stopped; read after done is closed
+	quit      chan struct{}
+	closeOnce sync.Once
 }
 
 // Message is one message of the stream: "channel" (Body: ChannelMessage)
@@ -92,7 +99,40 @@ func (c *Client) Stream(ctx context.Context) (*Stream, error) {
 		}
 		return nil, fmt.Errorf("open the stream on %s: %w", u.Host, err)
 	}
-	return &Stream{conn: conn, host: u.Host}, nil
+	st := &Stream{conn: conn, host: u.Host, msgs: make(chan Message, 64), pongs: make(chan string, 8), done: make(chan struct{}), quit: make(chan struct{})}
+	conn.SetPongHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(idle))
+		select {
+		case st.pongs <- data:
+		default:
+		}
+		return nil
+	})
+	go st.read()
+	return st, nil
+}
+
+// read is the connection's one reader: it hands messages to Next and
+// pongs to Sync, so a Sync can wait while messages keep arriving.
+func (s *Stream) read() {
+	defer close(s.done)
+	for {
+		_ = s.conn.SetReadDeadline(time.Now().Add(idle))
+		_, data, err := s.conn.ReadMessage()
+		if err != nil {
+			s.err = fmt.Errorf("the stream on %s: %w", s.host, err)
+			return
+		}
+		var m Message
+		if json.Unmarshal(data, &m) != nil || m.Type == "" {
+			continue
+		}
+		select {
+		case s.msgs <- m:
+		case <-s.quit:
+			return
+		}
+	}
 }
 
 // tlsConfig returns the TLS settings of the client's transport, so that a
@@ -135,22 +175,51 @@ const idle = 3 * time.Minute
 // Next returns the next message, or the error that ended the stream
 // (ctx.Err() once ctx ends).
 func (s *Stream) Next(ctx context.Context) (Message, error) {
-	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
-	defer stop()
-	for {
-		_ = s.conn.SetReadDeadline(time.Now().Add(idle))
-		_, data, err := s.conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return Message{}, ctx.Err()
-			}
-			return Message{}, fmt.Errorf("the stream on %s: %w", s.host, err)
-		}
-		var m Message
-		if json.Unmarshal(data, &m) != nil || m.Type == "" {
-			continue
-		}
+	select {
+	case m := <-s.msgs:
 		return m, nil
+	case <-ctx.Done():
+		s.conn.Close()
+		return Message{}, ctx.Err()
+	case <-s.done:
+		// Messages read before the end still count.
+		select {
+		case m := <-s.msgs:
+			return m, nil
+		default:
+		}
+		return Message{}, s.err
+	}
+}
+
+// Sync returns once the server has read everything sent before it: a ping
+// goes after the earlier messages and the server answers it (pong) only
+// after reading them, as WebSocket servers read a connection in order.
+// After a SubNote, it means the subscription is in place. A server that
+// does not answer within a few seconds is not an error: Sync just returns.
+func (s *Stream) Sync(ctx context.Context) error {
+	token := fmt.Sprintf("sync-%d", time.Now().UnixNano())
+	s.mu.Lock()
+	err := s.conn.WriteControl(websocket.PingMessage, []byte(token), time.Now().Add(10*time.Second))
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case p := <-s.pongs:
+			if p == token {
+				return nil
+			}
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return s.err
+		}
 	}
 }
 
@@ -161,5 +230,8 @@ func (s *Stream) Ping() error {
 	return s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second))
 }
 
-// Close closes the connection.
-func (s *Stream) Close() error { return s.conn.Close() }
+// Close closes the connection and ends its reader.
+func (s *Stream) Close() error {
+	s.closeOnce.Do(func() { close(s.quit) })
+	return s.conn.Close()
+}

@@ -89,6 +89,11 @@ func (s *Source) Stream(ctx context.Context, events chan<- sources.Event) error 
 			if err := st.SubNote(n.ID); err != nil {
 				return fmt.Errorf("misskey source: subscribe to %s: %w", n.ID, err)
 			}
+			// Report the note once the server holds the subscription, so
+			// that an edit or delete made right after is heard.
+			if err := st.Sync(ctx); err != nil {
+				return err
+			}
 			if p, ok := s.convert(n, me); ok {
 				if err := send(sources.Event{Kind: sources.Created, Post: p}); err != nil {
 					return err
