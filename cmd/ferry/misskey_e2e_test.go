@@ -302,7 +302,7 @@ func TestE2EDaemonStreamsMisskeyToGoToSocial(t *testing.T) {
 	b := mirUser(t, in)
 	c := newCLI(t, env.CAFile)
 	hb := mirLogin(t, c, in, b)
-	_, hm, mkc, _ := mkAccount(t, c, fakemisskey.Config{})
+	srv, hm, mkc, _ := mkAccount(t, c, fakemisskey.Config{})
 	cfg := mirWriteConfig(t, fmt.Sprintf(`
 [[route]]
 name = "misskey-to-gts"
@@ -332,6 +332,21 @@ account = "%s"
 	if time.Since(start) > 60*time.Second {
 		t.Errorf("streaming took %v: polling, not the stream, carried it", time.Since(start))
 	}
+	// The server drops the stream (a restart): the daemon connects again
+	// and polls once to catch what it missed, so a note made meanwhile
+	// arrives too.
+	srv.CloseStreams()
+	if _, err := mkc.CreateNote(ctx, mk.NoteParams{Text: "made while the stream was down", Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	took = until(t, "the note made while the stream was down", 60*time.Second, func() bool {
+		return gtsTexts(t, b)["made while the stream was down"] == 1
+	})
+	t.Logf("after the stream dropped, the note arrived in %v", took.Round(time.Millisecond))
+	if _, err := mkc.CreateNote(ctx, mk.NoteParams{Text: "streamed again", Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "a note on the new stream", 30*time.Second, func() bool { return gtsTexts(t, b)["streamed again"] == 1 })
 }
 
 // A GoToSocial ↔ Misskey pair of routes never loops: a post made on either
