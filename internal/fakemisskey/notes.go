@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // Errors of the note endpoints (endpoints/notes/*.ts, meta.errors).
@@ -21,6 +22,7 @@ var (
 	errNoSuchRenote     = apiError{400, "No such renote target.", "NO_SUCH_RENOTE", "b5c90186-4ab0-49c8-9bba-a1f76c282ba4", "client", nil}
 	errNoSuchFile       = apiError{400, "Some files are not found.", "NO_SUCH_FILE", "b6992544-63e7-67f0-fa7f-32444b1b5306", "client", nil}
 	errExpiredPoll      = apiError{400, "Poll is already expired.", "CANNOT_CREATE_ALREADY_EXPIRED_POLL", "04da457d-b083-4055-9082-955525eda5a5", "client", nil}
+	errMaxLength        = apiError{400, "You tried posting a note which is too long.", "MAX_LENGTH", "3ac74a84-8fd5-4bb0-870f-01804f82ce16", "client", nil}
 	errNoSuchUser       = apiError{400, "No such user.", "NO_SUCH_USER", "27e494ba-2ac2-48e8-893b-10d4d8c2387b", "client", nil}
 )
 
@@ -39,7 +41,7 @@ func (s *Server) notesCreateParams() schema {
 		"replyId":            nid(),
 		"renoteId":           nid(),
 		"channelId":          nid(),
-		"text":               maxLen(minLen(nstr(), 1), s.cfg.MaxNoteTextLength),
+		"text":               minLen(nstr(), 1),
 		"fileIds":            arr(id(), 1, 16),
 		"mediaIds":           arr(id(), 1, 16),
 		"poll":               pollParam(),
@@ -62,7 +64,7 @@ func ptr[T any](v T) *T { return &v }
 func (s *Server) notesUpdateParams() schema {
 	return schema{props: map[string]*param{
 		"noteId":   id(),
-		"text":     maxLen(minLen(nstr(), 1), s.cfg.MaxNoteTextLength),
+		"text":     minLen(nstr(), 1),
 		"fileIds":  arr(id(), 1, 16),
 		"mediaIds": arr(id(), 1, 16),
 		"poll":     pollParam(),
@@ -139,7 +141,17 @@ func (s *Server) readPoll(c *call) (*notePoll, *apiError) {
 	return p, nil
 }
 
+// tooLong is notes/create.ts's own length check: "ps.text.length >
+// config.maxNoteLength", JavaScript's length, in UTF-16 code units (an
+// emoji outside the BMP counts two).
+func (s *Server) tooLong(text string) bool {
+	return len(utf16.Encode([]rune(text))) > s.cfg.MaxNoteTextLength
+}
+
 func (s *Server) notesCreate(c *call) (any, *apiError) {
+	if s.tooLong(str0(c.body["text"])) {
+		return nil, &errMaxLength
+	}
 	n := &note{UserID: c.user.ID, Text: str0(c.body["text"]), CW: str0(c.body["cw"]), Visibility: "public",
 		ReplyID: str0(c.body["replyId"]), RenoteID: str0(c.body["renoteId"]), CreatedAt: time.Now()}
 	if v := str0(c.body["visibility"]); v != "" {
@@ -166,6 +178,9 @@ func (s *Server) notesCreate(c *call) (any, *apiError) {
 }
 
 func (s *Server) notesUpdate(c *call) (any, *apiError) {
+	if s.tooLong(str0(c.body["text"])) {
+		return nil, &errMaxLength
+	}
 	n := s.notes[str0(c.body["noteId"])]
 	if n == nil {
 		return nil, &errNoSuchNoteShow

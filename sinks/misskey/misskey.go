@@ -5,7 +5,8 @@
 // What a Draft becomes:
 //   - the text as the note's text (Misskey renders it as MFM; plain text
 //     stays plain), fitted by the caller to the server's
-//     maxNoteTextLength (Limits);
+//     maxNoteTextLength (Limits), and cut further where Misskey's own
+//     measure, UTF-16 code units, finds it longer (emoji count two);
 //   - the content warning (Summary) as cw, cut to Misskey's 100 characters;
 //   - each media file uploaded to the account's drive
 //     (drive/files/create) with its alt text as the file's comment (cut to
@@ -44,6 +45,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/fedi-ferry/ferry/misskey"
@@ -201,6 +203,9 @@ func (s *Sink) params(ctx context.Context, d sinks.Draft) (misskey.NoteParams, e
 			text = textfit.Rules{}.Truncate(strings.TrimSpace(d.Post.Text), "…", max(room, 1)) + tail
 		}
 	}
+	if srv, err := s.meta(ctx); err == nil {
+		text = fitUTF16(text, srv.Limits().MaxChars)
+	}
 	p.Text = text
 	if pl := d.Post.Poll; pl != nil && len(pl.Options) >= 2 {
 		pp := &misskey.PollParams{Multiple: pl.Multiple}
@@ -322,6 +327,23 @@ func (s *Sink) read(ctx context.Context, m post.Media, limit int64) ([]byte, err
 	return data, nil
 }
 
+// fitUTF16 cuts text to max UTF-16 code units: Misskey measures a note
+// with JavaScript's length, in which an emoji outside the Basic
+// Multilingual Plane counts two, while ferry's fitting counts it once.
+func fitUTF16(text string, max int) string {
+	n := len(utf16.Encode([]rune(text)))
+	if max <= 0 || n <= max {
+		return text
+	}
+	for limit := min(utf8.RuneCountInString(text), max); limit > 0; limit-- {
+		t := textfit.Rules{}.Truncate(text, "…", limit)
+		if len(utf16.Encode([]rune(t))) <= max {
+			return t
+		}
+	}
+	return ""
+}
+
 func appendLink(links []string, m post.Media) []string {
 	if m.URL != "" {
 		return append(links, m.URL)
@@ -354,6 +376,9 @@ func (e *EditSink) Edit(ctx context.Context, id string, d sinks.Draft) error {
 		return fmt.Errorf("edit %s: read the note: %w", id, err)
 	}
 	up := misskey.UpdateParams{NoteID: id, Text: strings.TrimSpace(d.Post.Text), FileIDs: cur.FileIDs}
+	if srv, err := e.meta(ctx); err == nil {
+		up.Text = fitUTF16(up.Text, srv.Limits().MaxChars)
+	}
 	cw := clip(strings.TrimSpace(d.Post.Summary), misskey.MaxCWChars)
 	if cw != "" {
 		up.CW = &cw

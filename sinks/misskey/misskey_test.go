@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/fedi-ferry/ferry/internal/fakemisskey"
 	"github.com/fedi-ferry/ferry/misskey"
+	mk "github.com/fedi-ferry/ferry/misskey"
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/sinks"
 	sinkmk "github.com/fedi-ferry/ferry/sinks/misskey"
@@ -189,4 +191,24 @@ func TestLostAnswerIsFound(t *testing.T) {
 	}
 	_ = c
 	_ = ref
+}
+
+// Misskey measures notes in UTF-16 code units: a text of emoji that fits
+// ferry's count of characters is cut to fit Misskey's, not refused.
+func TestEmojiTextFitsMisskeysMeasure(t *testing.T) {
+	_, c, _ := account(t, fakemisskey.Config{MaxNoteTextLength: 20})
+	s := sinkmk.New(sinkmk.Options{Client: c})
+	text := strings.Repeat("🦊", 18) // 18 characters, 36 UTF-16 units
+	ref, err := s.Publish(t.Context(), sinks.Draft{Post: post.Post{Text: text, Visibility: post.Public}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := inspector{c}.Get(t.Context(), ref.ID)
+	if n := len(utf16.Encode([]rune(got.Text))); n > 20 || !strings.HasPrefix(got.Text, "🦊🦊🦊") {
+		t.Fatalf("published %q (%d units)", got.Text, n)
+	}
+	// The fake refuses what Misskey refuses.
+	if _, err := c.CreateNote(t.Context(), mk.NoteParams{Text: text}); !mk.IsCode(err, "MAX_LENGTH") {
+		t.Fatalf("a note over the limit: %v", err)
+	}
 }
