@@ -48,7 +48,7 @@ type Poll struct {
 type Note struct {
 	ID         string      `json:"id"`
 	CreatedAt  string      `json:"createdAt"`
-	UpdatedAt  *string     `json:"updatedAt,omitempty"` // Sharkey, after notes/update
+	UpdatedAt  *string     `json:"updatedAt,omitempty"` // Sharkey, after notes/edit
 	UserID     string      `json:"userId"`
 	User       User        `json:"user"`
 	Text       *string     `json:"text"`
@@ -117,19 +117,22 @@ func (c *Client) CreateNote(ctx context.Context, p NoteParams) (Note, error) {
 	return out.CreatedNote, err
 }
 
-// UpdateParams are Sharkey's notes/update parameters: what the note
-// becomes (files left out are dropped).
-type UpdateParams struct {
-	NoteID  string      `json:"noteId"`
-	Text    string      `json:"text,omitempty"`
-	CW      *string     `json:"cw,omitempty"`
-	FileIDs []string    `json:"fileIds,omitempty"`
-	Poll    *PollParams `json:"poll,omitempty"`
+// EditParams are the parameters of Sharkey's notes/edit (and the Firefish
+// line's): notes/create's with the note to edit as EditID. The note
+// becomes what they say: whatever is left out (files, poll, the reply,
+// the visibility) is dropped or reset, so callers send back what stays.
+type EditParams struct {
+	EditID string `json:"editId"`
+	NoteParams
 }
 
-// UpdateNote edits a note (Sharkey's endpoints/notes/update.ts).
-func (c *Client) UpdateNote(ctx context.Context, p UpdateParams) error {
-	return c.Call(ctx, "notes/update", p, nil, true)
+// EditNote edits a note (Sharkey's endpoints/notes/edit.ts).
+func (c *Client) EditNote(ctx context.Context, p EditParams) (Note, error) {
+	var out struct {
+		CreatedNote Note `json:"createdNote"`
+	}
+	err := c.Call(ctx, "notes/edit", p, &out, true)
+	return out.CreatedNote, err
 }
 
 // DeleteNote deletes a note (endpoints/notes/delete.ts).

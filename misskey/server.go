@@ -54,7 +54,7 @@ type Server struct {
 }
 
 // CanEdit reports whether the server's software can edit notes
-// (notes/update: Sharkey and the Firefish line).
+// (notes/edit: Sharkey and the Firefish line).
 func (s Server) CanEdit() bool {
 	switch s.Software {
 	case "sharkey", "firefish", "iceshrimp", "catodon", "magnetar", "cutiekey":

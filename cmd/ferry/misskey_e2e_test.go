@@ -397,7 +397,7 @@ account = "%[1]s"
 
 // GoToSocial → Sharkey: a long post is split to the server's note length
 // into a self-thread (length = "split"), and an edit on GoToSocial edits
-// the note (Sharkey's notes/update).
+// the note (Sharkey's notes/edit).
 func TestE2EMirrorGoToSocialToSharkeySplitAndEdit(t *testing.T) {
 	env := testenv.Shared(t, 1)
 	in := env.Instances[0]

@@ -60,16 +60,13 @@ func pollParam() *param {
 
 func ptr[T any](v T) *T { return &v }
 
-// notesUpdateParams is Sharkey's notes/update.ts paramDef.
-func (s *Server) notesUpdateParams() schema {
-	return schema{props: map[string]*param{
-		"noteId":   id(),
-		"text":     minLen(nstr(), 1),
-		"fileIds":  arr(id(), 1, 16),
-		"mediaIds": arr(id(), 1, 16),
-		"poll":     pollParam(),
-		"cw":       maxLen(minLen(nstr(), 1), 100),
-	}, required: []string{"noteId"}, anyOf: [][]string{{"text"}, {"fileIds"}, {"mediaIds"}, {"poll"}}}
+// notesEditParams is Sharkey's notes/edit.ts paramDef: notes/create's,
+// with the note to edit as editId and a content warning of up to 250.
+func (s *Server) notesEditParams() schema {
+	sc := s.notesCreateParams()
+	sc.props["editId"] = id()
+	sc.props["cw"] = maxLen(minLen(nstr(), 1), 250)
+	return sc
 }
 
 var usersNotesParams = schema{props: map[string]*param{
@@ -177,16 +174,33 @@ func (s *Server) notesCreate(c *call) (any, *apiError) {
 	return map[string]any{"createdNote": s.packNote(n, 1)}, nil
 }
 
-func (s *Server) notesUpdate(c *call) (any, *apiError) {
+// Errors of Sharkey's notes/edit.ts.
+var (
+	errNeedsEditID    = apiError{400, "You need to specify `editId`.", "NEEDS_EDIT_ID", "d697edc8-8c73-4de8-bded-35fd198b79e5", "client", nil}
+	errNoSuchNoteEdit = apiError{400, "No such note.", "NO_SUCH_NOTE", "eef6c173-3010-4a23-8674-7c4fcaeba719", "client", nil}
+	errNotTheAuthor   = apiError{400, "You are not the author of this note.", "YOU_ARE_NOT_THE_AUTHOR", "c6e61685-411d-43d0-b90a-a448d2539001", "client", nil}
+)
+
+// notesEdit is Sharkey's notes/edit.ts (NoteEditService.edit): the note
+// becomes what the request says, as notes/create would make it — text,
+// cw, files, poll, visibility (public when left out), reply and
+// local-only; what the request leaves out is gone.
+func (s *Server) notesEdit(c *call) (any, *apiError) {
 	if s.tooLong(str0(c.body["text"])) {
 		return nil, &errMaxLength
 	}
-	n := s.notes[str0(c.body["noteId"])]
+	if str0(c.body["editId"]) == "" {
+		return nil, &errNeedsEditID
+	}
+	n := s.notes[str0(c.body["editId"])]
 	if n == nil {
-		return nil, &errNoSuchNoteShow
+		return nil, &errNoSuchNoteEdit
 	}
 	if n.UserID != c.user.ID {
-		return nil, &errAccessDenied
+		return nil, &errNotTheAuthor
+	}
+	if r := str0(c.body["replyId"]); r != "" && s.notes[r] == nil {
+		return nil, &errNoSuchReply
 	}
 	ids, err := s.fileIDs(c)
 	if err != nil {
@@ -196,13 +210,16 @@ func (s *Server) notesUpdate(c *call) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	// Sharkey replaces the note's text, cw, files and poll with what the
-	// update carries: what it leaves out is gone.
 	n.Text, n.CW, n.FileIDs, n.Poll = str0(c.body["text"]), str0(c.body["cw"]), ids, p
+	n.Visibility, n.ReplyID = "public", str0(c.body["replyId"])
+	if v := str0(c.body["visibility"]); v != "" {
+		n.Visibility = v
+	}
+	n.LocalOnly, _ = c.body["localOnly"].(bool)
 	now := time.Now()
 	n.UpdatedAt = &now
 	s.publishUpdate(n.ID, "updated", map[string]any{"cw": nilIfEmpty(n.CW), "text": nilIfEmpty(n.Text)})
-	return nil, nil
+	return map[string]any{"createdNote": s.packNote(n, 1)}, nil
 }
 
 func (s *Server) notesDelete(c *call) (any, *apiError) {

@@ -23,8 +23,9 @@
 //     flow (docs: https://misskey-hub.net/en/docs/for-developers/api/token/miauth/;
 //     server: MiAuth page /miauth/:session, endpoint
 //     miauth/:session/check in ServerService/ApiServerService.ts);
-//   - Sharkey's notes/update (https://activitypub.software/TransFem-org/Sharkey,
-//     endpoints/notes/update.ts), on only when Config.Flavour is "sharkey".
+//   - Sharkey's notes/edit (https://activitypub.software/TransFem-org/Sharkey,
+//     endpoints/notes/edit.ts, NoteEditService), on only when
+//     Config.Flavour is "sharkey".
 //
 // Every note is returned packed as NoteEntityService.pack does (id,
 // createdAt, userId, user, text, cw, visibility, localOnly, replyId,
@@ -55,7 +56,7 @@ import (
 // Config configures a Server. Zero fields take Misskey's defaults.
 type Config struct {
 	// Flavour is the nodeinfo software.name: "misskey" (the default),
-	// "sharkey" (which also has notes/update), "firefish", "iceshrimp",
+	// "sharkey" (which also has notes/edit), "firefish", "iceshrimp",
 	// "cherrypick" …
 	Flavour string
 	// Version is nodeinfo's software.version and meta's version; "" means
@@ -337,7 +338,7 @@ func (s *Server) endpoints() map[string]endpoint {
 	}
 	s.graphEndpoints(eps)
 	if s.cfg.Flavour == "sharkey" {
-		eps["notes/update"] = endpoint{params: s.notesUpdateParams(), credential: true, kind: "write:notes", handle: s.notesUpdate}
+		eps["notes/edit"] = endpoint{params: s.notesEditParams(), credential: true, kind: "write:notes", handle: s.notesEdit}
 	}
 	return eps
 }

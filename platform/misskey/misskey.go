@@ -137,7 +137,7 @@ func (s *Session) Source(o platform.SourceOptions) sources.Source {
 }
 
 // Sink publishes notes as the account (package sinks/misskey); it edits
-// where the server's software has notes/update.
+// where the server's software has notes/edit.
 func (s *Session) Sink() sinks.Sink {
 	return sinkmk.New(sinkmk.Options{Client: s.c, Fetch: s.fetch, Logger: s.log,
 		CanEdit: mk.Server{Software: s.acct.Software}.CanEdit()})

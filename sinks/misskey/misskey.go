@@ -28,7 +28,7 @@
 // Misskey has no idempotency keys: a note whose answer was lost is an
 // ambiguous error, and the caller looks for it with Find (the account's
 // newest notes) before publishing again. Deletes use notes/delete. Edits
-// exist only on forks that have notes/update (Sharkey and the Firefish
+// exist only on forks that have notes/edit (Sharkey and the Firefish
 // line): New returns an Editor only when Options.CanEdit says so; on
 // Misskey itself the bridge applies the route's edit policy.
 package misskey
@@ -63,7 +63,7 @@ type Options struct {
 	Fetch *http.Client
 	// MaxMediaBytes bounds one downloaded media file; 0 means 100 MB.
 	MaxMediaBytes int64
-	// CanEdit says the server has notes/update (misskey.Server.CanEdit).
+	// CanEdit says the server has notes/edit (misskey.Server.CanEdit).
 	CanEdit bool
 	// LocalOnly publishes every note local-only (kept off federation).
 	LocalOnly bool
@@ -367,21 +367,20 @@ func (s *Sink) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Edit replaces the note's text and content warning (Sharkey's
-// notes/update). The note's files and poll are sent back unchanged: the
-// update drops what it does not carry.
+// Edit replaces the note's text and content warning (notes/edit, on
+// Sharkey and the Firefish line). notes/edit makes the note what the
+// request says, so everything else is sent back as it is: files, poll,
+// visibility, the reply it answers, local-only.
 func (e *EditSink) Edit(ctx context.Context, id string, d sinks.Draft) error {
 	cur, err := e.c.ShowNote(ctx, id)
 	if err != nil {
 		return fmt.Errorf("edit %s: read the note: %w", id, err)
 	}
-	up := misskey.UpdateParams{NoteID: id, Text: strings.TrimSpace(d.Post.Text), FileIDs: cur.FileIDs}
+	p := misskey.NoteParams{Text: strings.TrimSpace(d.Post.Text), FileIDs: cur.FileIDs, Visibility: cur.Visibility,
+		ReplyID: misskey.Str(cur.ReplyID), RenoteID: misskey.Str(cur.RenoteID), LocalOnly: cur.LocalOnly,
+		CW: clip(strings.TrimSpace(d.Post.Summary), misskey.MaxCWChars)}
 	if srv, err := e.meta(ctx); err == nil {
-		up.Text = fitUTF16(up.Text, srv.Limits().MaxChars)
-	}
-	cw := clip(strings.TrimSpace(d.Post.Summary), misskey.MaxCWChars)
-	if cw != "" {
-		up.CW = &cw
+		p.Text = fitUTF16(p.Text, srv.Limits().MaxChars)
 	}
 	if cur.Poll != nil {
 		pp := &misskey.PollParams{Multiple: cur.Poll.Multiple}
@@ -392,9 +391,9 @@ func (e *EditSink) Edit(ctx context.Context, id string, d sinks.Draft) error {
 			ms := t.UnixMilli()
 			pp.ExpiresAt = &ms
 		}
-		up.Poll = pp
+		p.Poll = pp
 	}
-	if err := e.c.UpdateNote(ctx, up); err != nil {
+	if _, err := e.c.EditNote(ctx, misskey.EditParams{EditID: id, NoteParams: p}); err != nil {
 		return fmt.Errorf("edit %s: %w", id, err)
 	}
 	return nil

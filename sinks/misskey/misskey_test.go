@@ -212,3 +212,31 @@ func TestEmojiTextFitsMisskeysMeasure(t *testing.T) {
 		t.Fatalf("a note over the limit: %v", err)
 	}
 }
+
+// Sharkey's notes/edit makes the note what the request says: an edit of a
+// reply keeps its parent, visibility and poll because the sink sends them
+// back.
+func TestEditKeepsReplyVisibilityAndPoll(t *testing.T) {
+	_, c, _ := account(t, fakemisskey.Config{Flavour: "sharkey"})
+	s := sinkmk.New(sinkmk.Options{Client: c, CanEdit: true})
+	ctx := t.Context()
+	parent, err := s.Publish(ctx, sinks.Draft{Post: post.Post{Text: "parent", Visibility: post.Public}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sinks.Draft{ReplyTo: parent.ID, Post: post.Post{Text: "child", Visibility: post.Unlisted,
+		Poll: &post.Poll{Options: []string{"yes", "no"}, ExpiresAt: time.Now().Add(24 * time.Hour)}}}
+	child, err := s.Publish(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Post.Text = "child, edited"
+	if err := s.(sinks.Editor).Edit(ctx, child.ID, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := inspector{c}.Get(ctx, child.ID)
+	if err != nil || got.Text != "child, edited" || got.ReplyTo != parent.ID || got.Visibility != post.Unlisted ||
+		strings.Join(got.Poll, "|") != "yes|no" {
+		t.Fatalf("after the edit: %+v (%v)", got, err)
+	}
+}

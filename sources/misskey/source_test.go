@@ -33,11 +33,12 @@ func account(t *testing.T, cfg fakemisskey.Config) (*fakemisskey.Server, *mk.Cli
 
 func (o origin) Delete(ctx context.Context, id string) error { return o.c.DeleteNote(ctx, id) }
 
-// sharkeyOrigin edits too (notes/update).
+// sharkeyOrigin edits too (notes/edit).
 type sharkeyOrigin struct{ origin }
 
 func (o sharkeyOrigin) Edit(ctx context.Context, id, text string) error {
-	return o.c.UpdateNote(ctx, mk.UpdateParams{NoteID: id, Text: text})
+	_, err := o.c.EditNote(ctx, mk.EditParams{EditID: id, NoteParams: mk.NoteParams{Text: text, Visibility: "public"}})
+	return err
 }
 
 func TestSourceContractFakeMisskey(t *testing.T) {
