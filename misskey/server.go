@@ -41,7 +41,8 @@ type Server struct {
 	// MaxNoteTextLength is meta's maxNoteTextLength.
 	MaxNoteTextLength int
 	// MaxFileSize is the largest file the drive takes, in bytes (meta's
-	// policies.maxFileSizeMb, or maxFileSize on forks); 0 when unknown.
+	// maxFileSize, the configuration's cap, or the role policy
+	// maxFileSizeMb where that is lower); 0 when unknown.
 	MaxFileSize int64
 	// DriveCapacity is the account's drive size in bytes (policies.
 	// driveCapacityMb, or driveCapacityPerLocalUserMb); 0 when unknown.
@@ -168,8 +169,10 @@ func Meta(ctx context.Context, c *Client) (Server, error) {
 	}
 	srv := Server{Name: m.Name, Version: m.Version, MaxNoteTextLength: m.MaxNoteTextLength, MiAuth: m.Features.MiAuth,
 		MaxFileSize: m.MaxFileSize, DriveCapacity: m.DriveCapacityPerLocalUserMb * 1_000_000, FileTypes: m.Policies.UploadableFileTypes}
-	if m.Policies.MaxFileSizeMb > 0 {
-		srv.MaxFileSize = m.Policies.MaxFileSizeMb * 1_000_000
+	// The configuration's maxFileSize caps every upload; the role policy
+	// maxFileSizeMb (Misskey 2025) may lower it for the account.
+	if p := m.Policies.MaxFileSizeMb * 1_000_000; p > 0 && (srv.MaxFileSize <= 0 || p < srv.MaxFileSize) {
+		srv.MaxFileSize = p
 	}
 	if m.Policies.DriveCapacityMb > 0 {
 		srv.DriveCapacity = m.Policies.DriveCapacityMb * 1_000_000

@@ -66,8 +66,8 @@ type Config struct {
 	// maxNoteLength); 0 means 3000, Misskey's default.
 	MaxNoteTextLength int
 	// MaxFileSize is the largest file drive/files/create takes, in bytes
-	// (the role policy maxFileSizeMb: meta shows it in whole megabytes);
-	// 0 means 10 MB.
+	// (the configuration's maxFileSize, also shown by meta; the role
+	// policy maxFileSizeMb shows it in whole megabytes); 0 means 10 MB.
 	MaxFileSize int64
 	// AllowedTypes are the MIME types drive/files/create takes (the role
 	// policy uploadableFileTypes, "image/*" style patterns); nil means any.
@@ -483,6 +483,8 @@ func (s *Server) meta(c *call) (any, *apiError) {
 	return map[string]any{
 		"name": "fake " + s.cfg.Flavour, "uri": s.URL, "version": s.cfg.Version,
 		"maxNoteTextLength": s.cfg.MaxNoteTextLength,
+		// The configuration's maxFileSize, in bytes (MetaEntityService.pack).
+		"maxFileSize": s.cfg.MaxFileSize,
 		"features":          map[string]any{"miauth": true, "registration": false},
 		// Role policies of the base role, as meta returns them
 		// (MetaEntityService.pack: policies).
