@@ -485,7 +485,7 @@ func (s *Server) meta(c *call) (any, *apiError) {
 		"maxNoteTextLength": s.cfg.MaxNoteTextLength,
 		// The configuration's maxFileSize, in bytes (MetaEntityService.pack).
 		"maxFileSize": s.cfg.MaxFileSize,
-		"features":          map[string]any{"miauth": true, "registration": false},
+		"features":    map[string]any{"miauth": true, "registration": false},
 		// Role policies of the base role, as meta returns them
 		// (MetaEntityService.pack: policies).
 		"policies": map[string]any{"driveCapacityMb": s.cfg.DriveCapacityMB,
