@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/png"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -173,5 +174,30 @@ func TestMiAuth(t *testing.T) {
 	me, err := misskey.NewClient(base, tok, misskey.Options{}).I(ctx)
 	if err != nil || me.Username != "alice" {
 		t.Fatalf("I with the MiAuth token = %+v, %v", me, err)
+	}
+}
+
+// A nodeinfo index that links elsewhere is followed on the server itself
+// (by path only): a hostile index cannot send ferry off-site.
+func TestNodeInfoStaysOnTheServer(t *testing.T) {
+	var hits []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits = append(hits, r.URL.Path)
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/.well-known/nodeinfo":
+			w.Write([]byte(`{"links":[{"rel":"http://nodeinfo.diaspora.software/ns/schema/2.0","href":"https://elsewhere.invalid/ni/2.0"},` +
+				`{"rel":"http://nodeinfo.diaspora.software/ns/schema/2.1","href":"https://elsewhere.invalid/ni/2.1"}]}`))
+		case "/ni/2.1":
+			w.Write([]byte(`{"software":{"name":"Misskey","version":"2024.11.0"}}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	base, _ := misskey.ParseServer(srv.URL)
+	name, version, err := misskey.NodeInfo(t.Context(), misskey.NewClient(base, "", misskey.Options{}))
+	if err != nil || name != "misskey" || version != "2024.11.0" {
+		t.Fatalf("NodeInfo = %q %q %v (requests %v)", name, version, err, hits)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -83,15 +84,26 @@ func NodeInfo(ctx context.Context, c *Client) (name, version string, err error) 
 	if err := c.getJSON(ctx, c.base.JoinPath(".well-known", "nodeinfo").String(), &wk); err != nil {
 		return "", "", err
 	}
-	var href string
+	href, best := "", ""
 	for _, l := range wk.Links {
-		if strings.HasPrefix(l.Rel, "http://nodeinfo.diaspora.software/ns/schema/") && l.Href > "" {
-			href = l.Href // the last is the newest schema, as servers list them
+		v, ok := strings.CutPrefix(l.Rel, "http://nodeinfo.diaspora.software/ns/schema/")
+		if ok && l.Href != "" && v > best {
+			href, best = l.Href, v
 		}
 	}
 	if href == "" {
 		return "", "", fmt.Errorf("%s: nodeinfo links to no document", c.base)
 	}
+	// The document must come from the server itself: a link elsewhere is
+	// followed by its path only, so a hostile index cannot send ferry
+	// off-site.
+	ref, err := url.Parse(href)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: nodeinfo link %q: %w", c.base, href, err)
+	}
+	doc := c.base.JoinPath(ref.Path)
+	doc.RawQuery = ref.RawQuery
+	href = doc.String()
 	var ni struct {
 		Software struct{ Name, Version string }
 	}
@@ -134,7 +146,9 @@ func (c *Client) getJSON(ctx context.Context, u string, out any) error {
 func Detect(ctx context.Context, c *Client) (Server, error) {
 	name, version, err := NodeInfo(ctx, c)
 	if err != nil {
-		return Server{}, err
+		// No usable nodeinfo: not a server of this family; another
+		// platform's detection says what it is, or that it is none.
+		return Server{}, fmt.Errorf("%w: %w", ErrOtherSoftware, err)
 	}
 	if !slices.Contains(Software, name) {
 		return Server{}, fmt.Errorf("%s runs %q: %w", c.base, name, ErrOtherSoftware)
