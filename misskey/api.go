@@ -165,9 +165,13 @@ func (c *Client) UserNotes(ctx context.Context, p UserNotesParams) ([]Note, erro
 }
 
 // UploadFile puts a file in the account's drive (endpoints/drive/files/
-// create.ts) with its alt text (comment) and sensitivity.
+// create.ts) with its alt text (comment) and sensitivity. It is sent with
+// force: without it Misskey answers an upload whose content the drive
+// already holds with that earlier file, its alt text and sensitivity
+// included (DriveService.addFile: "Check if there is a file with the
+// same hash").
 func (c *Client) UploadFile(ctx context.Context, name string, data []byte, comment string, sensitive bool) (DriveFile, error) {
-	fields := map[string]string{"isSensitive": strconv.FormatBool(sensitive)}
+	fields := map[string]string{"isSensitive": strconv.FormatBool(sensitive), "force": "true"}
 	if name != "" {
 		fields["name"] = name
 	}

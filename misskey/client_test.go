@@ -201,3 +201,28 @@ func TestNodeInfoStaysOnTheServer(t *testing.T) {
 		t.Fatalf("NodeInfo = %q %q %v (requests %v)", name, version, err, hits)
 	}
 }
+
+// Misskey answers an upload of content the drive already holds with the
+// earlier file, alt text included, unless the upload is forced: UploadFile
+// forces, so each copy keeps its own alt text.
+func TestUploadKeepsItsOwnAltText(t *testing.T) {
+	srv, base := start(t, fakemisskey.Config{})
+	uid := srv.AddUser("alice", "pw")
+	c := misskey.NewClient(base, srv.AddToken(uid, nil), misskey.Options{})
+	ctx := t.Context()
+	data := pngBytes(t)
+	var a, b misskey.DriveFile
+	if err := c.Upload(ctx, "drive/files/create", map[string]string{"comment": "first"}, "a.png", data, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Upload(ctx, "drive/files/create", map[string]string{"comment": "second"}, "a.png", data, &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != b.ID || misskey.Str(b.Comment) != "first" {
+		t.Fatalf("an unforced upload of the same content: %+v then %+v", a, b)
+	}
+	f, err := c.UploadFile(ctx, "a.png", data, "third", false)
+	if err != nil || f.ID == a.ID || misskey.Str(f.Comment) != "third" {
+		t.Fatalf("UploadFile = %+v, %v", f, err)
+	}
+}

@@ -1,6 +1,7 @@
 package fakemisskey
 
 import (
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -351,7 +352,7 @@ func (s *Server) packNote(n *note, depth int) map[string]any {
 func (s *Server) packFile(f *driveFile) map[string]any {
 	return map[string]any{
 		"id": f.ID, "createdAt": f.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"), "name": f.Name,
-		"type": f.Type, "md5": "", "size": f.Size, "isSensitive": f.Sensitive, "blurhash": nil,
+		"type": f.Type, "md5": f.MD5, "size": f.Size, "isSensitive": f.Sensitive, "blurhash": nil,
 		"properties": map[string]any{}, "url": s.URL + "/files/" + f.ID, "thumbnailUrl": nil,
 		"comment": nilIfEmpty(f.Comment), "folderId": nil, "folder": nil, "userId": f.UserID, "user": nil,
 	}
@@ -402,6 +403,16 @@ var (
 )
 
 func (s *Server) driveCreate(c *call) (any, *apiError) {
+	sum := fmt.Sprintf("%x", md5.Sum(c.file.data))
+	if force, _ := c.body["force"].(bool); !force {
+		// DriveService.addFile: a file whose content the drive already
+		// holds is answered with the earlier file, as it was.
+		for _, f := range s.files {
+			if f.UserID == c.user.ID && f.MD5 == sum {
+				return s.packFile(f), nil
+			}
+		}
+	}
 	if int64(len(c.file.data)) > s.cfg.MaxFileSize {
 		return nil, &errMaxFileSize
 	}
@@ -430,7 +441,7 @@ func (s *Server) driveCreate(c *call) (any, *apiError) {
 	if name == "" || name == "blob" {
 		name = "untitled"
 	}
-	f := &driveFile{ID: s.newID(), UserID: c.user.ID, Name: path.Base(name), Type: typ, Comment: str0(c.body["comment"]),
+	f := &driveFile{ID: s.newID(), UserID: c.user.ID, Name: path.Base(name), Type: typ, Comment: str0(c.body["comment"]), MD5: sum,
 		Size: int64(len(c.file.data)), CreatedAt: time.Now(), data: c.file.data}
 	f.Sensitive, _ = c.body["isSensitive"].(bool)
 	s.files[f.ID] = f

@@ -141,6 +141,7 @@ type notePoll struct {
 
 type driveFile struct {
 	ID, UserID, Name, Type, Comment string
+	MD5                             string
 	Size                            int64
 	Sensitive                       bool
 	CreatedAt                       time.Time
