@@ -34,7 +34,10 @@ func Abilities(software string) MoveAbilities {
 			Cooldown: "GoToSocial refuses a Move within 5 minutes of another attempt and within 7 days of a successful Move"}
 	case "akkoma", "pleroma":
 		return MoveAbilities{AliasAPI: true, MoveAPI: true, Cooldown: "none documented"}
-	case "misskey", "sharkey":
+	case "misskey", "sharkey", "firefish", "iceshrimp", "cherrypick", "foundkey", "calckey", "catodon":
+		// i/update takes alsoKnownAs from an app's token; i/move is a
+		// "secure" endpoint, callable only with the web client's own
+		// session token (endpoints/i/move.ts: meta.secure).
 		return MoveAbilities{AliasAPI: true, MoveAPI: false, Cooldown: "Misskey allows 5 Move calls a day"}
 	default:
 		return MoveAbilities{Cooldown: "Mastodon allows one Move every 30 days"}

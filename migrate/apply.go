@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -129,7 +128,7 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 			// Short enough for the progress line; the log says the rest.
 			a.m.report(fmt.Sprintf("%s limit reached; resuming at %s", it.Step, until.Format("Jan 2 15:04")), wait)
 			a.o.Log.Info("rate limited; waiting (stop with Ctrl-C and run the same command later to resume)",
-				"server", a.o.Client.Base().Host, "step", it.Step, "until", until.Format(time.DateTime))
+				"server", a.o.API.Host(), "step", it.Step, "until", until.Format(time.DateTime))
 			if err := sleepCtx(ctx, wait); err != nil {
 				return err
 			}
@@ -261,7 +260,7 @@ func reason(err error) string {
 // have applied it before being killed: the remote state is checked first so
 // that nothing is created twice.
 func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev int) (journal.Item, error) {
-	c := a.o.Client
+	c := a.o.API
 	out := it
 	out.Status, out.RemoteID = journal.ItemDone, p.TargetID
 	log := a.o.Log.With("step", it.Step, "key", it.Key)
@@ -274,7 +273,7 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 
 	if p.TargetID == "" && accountStep(it.Step) {
 		// Planned without resolving (a bulk-import fallback): resolve now.
-		acc, err := fedi.ResolveAccount(ctx, c, p.Entry)
+		acc, err := c.ResolveAccount(ctx, p.Entry)
 		if err != nil {
 			return it, err
 		}
@@ -293,7 +292,7 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 				return resumed("following")
 			}
 		}
-		rel, err := fedi.Follow(ctx, c, p.TargetID, fedi.FollowOptions{Reblogs: p.Reblogs, Notify: p.Notify, Languages: p.Languages})
+		rel, err := c.Follow(ctx, p.TargetID, fedi.FollowOptions{Reblogs: p.Reblogs, Notify: p.Notify, Languages: p.Languages})
 		if err != nil {
 			return it, err
 		}
@@ -311,10 +310,10 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 		}
 		var err error
 		if it.Step == stepBlock {
-			_, err = fedi.AccountAction(ctx, c, p.TargetID, "block")
+			_, err = c.AccountAction(ctx, p.TargetID, "block")
 		} else {
 			hide := p.HideNotif == nil || *p.HideNotif
-			_, err = fedi.Mute(ctx, c, p.TargetID, hide)
+			_, err = c.Mute(ctx, p.TargetID, hide)
 		}
 		if err != nil {
 			return it, err
@@ -322,7 +321,7 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 		applied()
 	case stepList:
 		if prev > 0 {
-			ls, err := fedi.Lists(ctx, c)
+			ls, err := c.Lists(ctx)
 			if err != nil {
 				return it, err
 			}
@@ -337,7 +336,7 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 		if err != nil {
 			return it, err
 		}
-		l, err := fedi.CreateList(ctx, c, p.List)
+		l, err := c.CreateList(ctx, p.List)
 		if err != nil {
 			return it, err
 		}
@@ -357,7 +356,7 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 				return it, err
 			}
 		}
-		err = fedi.ListMember(ctx, c, listID, p.TargetID, it.Step == stepListMemberRemove)
+		err = c.ListMember(ctx, listID, p.TargetID, it.Step == stepListMemberRemove)
 		if fedi.IsAlreadyMember(err) {
 			return resumed("already a member")
 		}
@@ -366,13 +365,13 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 		}
 		applied()
 	case stepDomainBlock, stepDomainUnblock:
-		if err := fedi.BlockDomain(ctx, c, p.Domain, it.Step == stepDomainUnblock); err != nil {
+		if err := c.BlockDomain(ctx, p.Domain, it.Step == stepDomainUnblock); err != nil {
 			return it, err
 		}
 		applied()
 	case stepBookmark:
 		if prev > 0 {
-			done, err := bookmarked(ctx, c, p.TargetID)
+			done, err := c.Bookmarked(ctx, p.TargetID)
 			if err != nil {
 				return it, err
 			}
@@ -380,17 +379,17 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 				return resumed("bookmarked")
 			}
 		}
-		if _, err := fedi.StatusAction(ctx, c, p.TargetID, "bookmark"); err != nil {
+		if _, err := c.StatusAction(ctx, p.TargetID, "bookmark"); err != nil {
 			return it, err
 		}
 		applied()
 	case stepUnbookmark:
-		if _, err := fedi.StatusAction(ctx, c, p.TargetID, "unbookmark"); err != nil {
+		if _, err := c.StatusAction(ctx, p.TargetID, "unbookmark"); err != nil {
 			return it, err
 		}
 		applied()
 	case stepUnfollow, stepUnblock, stepUnmute:
-		if _, err := fedi.AccountAction(ctx, c, p.TargetID, it.Step); err != nil {
+		if _, err := c.AccountAction(ctx, p.TargetID, it.Step); err != nil {
 			return it, err
 		}
 		applied()
@@ -410,8 +409,8 @@ func accountStep(step string) bool {
 	return false
 }
 
-func relationship(ctx context.Context, c *fedi.Client, id string) (fedi.Relationship, error) {
-	rs, err := fedi.Relationships(ctx, c, []string{id})
+func relationship(ctx context.Context, c API, id string) (fedi.Relationship, error) {
+	rs, err := c.Relationships(ctx, []string{id})
 	if err != nil {
 		return fedi.Relationship{}, err
 	}
@@ -455,7 +454,7 @@ const followAcceptWait = 30 * time.Second
 // awaitFollow waits until the account with id is followed, not merely
 // requested: servers only list followed accounts, and GoToSocial silently
 // drops a list member whose remote follow is still awaiting its Accept.
-func awaitFollow(ctx context.Context, c *fedi.Client, id string) error {
+func awaitFollow(ctx context.Context, c API, id string) error {
 	deadline := time.Now().Add(followAcceptWait)
 	for {
 		rel, err := relationship(ctx, c, id)
@@ -476,31 +475,6 @@ func awaitFollow(ctx context.Context, c *fedi.Client, id string) error {
 			return err
 		}
 	}
-}
-
-// bookmarked reports whether the account has bookmarked the status, for an
-// item an interrupted run began. The status's own flag can lag behind a
-// bookmark made a moment ago (GoToSocial answers it from a cache), and a
-// bookmark made twice is stored twice, so the newest bookmarks, where a
-// bookmark from the interrupted run must be, are read as well.
-func bookmarked(ctx context.Context, c *fedi.Client, id string) (bool, error) {
-	var s fedi.StatusRef
-	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/statuses/"+url.PathEscape(id), nil, nil, &s); err != nil {
-		return false, fmt.Errorf("check the bookmark of status %s: %w", id, err)
-	}
-	if s.Bookmarked {
-		return true, nil
-	}
-	var recent []fedi.StatusRef
-	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/bookmarks", url.Values{"limit": {"40"}}, nil, &recent); err != nil {
-		return false, fmt.Errorf("check the newest bookmarks: %w", err)
-	}
-	for _, r := range recent {
-		if r.ID == id {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // sleepCtx waits d (nothing when d <= 0) or until ctx ends.

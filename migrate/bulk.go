@@ -28,7 +28,7 @@ const (
 // per row: done when the server applied it; otherwise pending for the API
 // path (MethodAuto) or failed (MethodServer).
 func (a *applier) serverImport(ctx context.Context, it journal.Item, p payload, prev int) (journal.Item, error) {
-	c := a.o.Client
+	c := a.o.API
 	parsed, err := ParseFile(strings.NewReader(p.CSV), "bulk import", p.Type)
 	if err != nil {
 		return it, err
@@ -39,7 +39,7 @@ func (a *applier) serverImport(ctx context.Context, it journal.Item, p payload, 
 			rows[i].Pos = Pos{File: p.Sources[i]}
 		}
 	}
-	host := c.Base().Host
+	host := c.Host()
 	have, err := a.current(ctx, p.Type)
 	if err != nil {
 		return it, err
@@ -61,7 +61,7 @@ func (a *applier) serverImport(ctx context.Context, it journal.Item, p payload, 
 			w.Write(r)
 		}
 		_ = w.Flush()
-		if err := fedi.ServerImport(ctx, c, string(p.Type), string(Merge), p.Type.FileName(), []byte(sb.String())); err != nil {
+		if err := c.ServerImport(ctx, string(p.Type), string(Merge), p.Type.FileName(), []byte(sb.String())); err != nil {
 			return it, err
 		}
 		a.o.Log.Debug("applied", "step", it.Step, "key", it.Key, "rows", len(m), "resumed", prev > 0)
@@ -143,7 +143,7 @@ func (a *applier) awaitServerImport(ctx context.Context, t Type, have map[string
 // errors that stop the import are returned.
 func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *journal.Item) error {
 	item.Status = journal.ItemFailed
-	acc, err := fedi.ResolveAccount(ctx, a.o.Client, pl.Entry)
+	acc, err := a.o.API.ResolveAccount(ctx, pl.Entry)
 	if err != nil {
 		if fedi.IsUnauthorized(err) || ctx.Err() != nil {
 			return errors.Join(err, ctx.Err())
@@ -151,7 +151,7 @@ func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *j
 		item.Error = "the server's importer did not apply it: " + reason(err)
 		return nil
 	}
-	rel, err := relationship(ctx, a.o.Client, acc.ID)
+	rel, err := relationship(ctx, a.o.API, acc.ID)
 	if err != nil {
 		if fedi.IsUnauthorized(err) || ctx.Err() != nil {
 			return errors.Join(err, ctx.Err())
@@ -174,8 +174,8 @@ func (a *applier) checkLeftOut(ctx context.Context, t Type, pl *payload, item *j
 
 // current reads what the account has of type t, keyed by address.
 func (a *applier) current(ctx context.Context, t Type) (map[string]fedi.Account, error) {
-	c := a.o.Client
-	host := c.Base().Host
+	c := a.o.API
+	host := c.Host()
 	m := map[string]fedi.Account{}
 	collect := func(page []fedi.Account) error {
 		for _, acc := range page {
@@ -187,13 +187,13 @@ func (a *applier) current(ctx context.Context, t Type) (map[string]fedi.Account,
 	switch t {
 	case Following:
 		var me fedi.Account
-		if me, err = fedi.VerifyCredentials(ctx, c); err == nil {
-			err = fedi.Following(ctx, c, me.ID, collect)
+		if me, err = c.VerifyCredentials(ctx); err == nil {
+			err = c.Following(ctx, me.ID, collect)
 		}
 	case Blocks:
-		err = fedi.Blocks(ctx, c, collect)
+		err = c.Blocks(ctx, collect)
 	case Mutes:
-		err = fedi.Mutes(ctx, c, collect)
+		err = c.Mutes(ctx, collect)
 	default:
 		err = fmt.Errorf("no bulk import for %s", t)
 	}

@@ -390,6 +390,11 @@ func typeFromName(name string) Type {
 		{"muted_accounts", Mutes}, {"mutes", Mutes},
 		{"bookmarks", Bookmarks},
 		{"lists", Lists},
+		// Misskey's exports: following-<date>.csv (above), blocking-,
+		// mute- and user-lists-<date>.csv, one address (or "list,address")
+		// per line without a header (ExportBlockingProcessorService and
+		// its siblings).
+		{"blocking", Blocks}, {"mute", Mutes}, {"user-lists", Lists},
 	}
 	for _, c := range prefixes {
 		if strings.HasPrefix(base, c.p) {

@@ -16,6 +16,9 @@ import (
 // ExportOptions describe one export.
 type ExportOptions struct {
 	Client *fedi.Client
+	// API, when not nil, is used instead of Client: another platform's
+	// server in the Mastodon API's terms (see API).
+	API API
 	// Dir receives the files; it is created if needed.
 	Dir string
 	// Types to export; empty means all.
@@ -54,11 +57,15 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("export: create %s: %w", o.Dir, err)
 	}
-	me, err := fedi.VerifyCredentials(ctx, o.Client)
+	api := apiOf(o.API, o.Client)
+	if api == nil {
+		return nil, errors.New("export: no client")
+	}
+	me, err := api.VerifyCredentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	host := o.Client.Base().Host
+	host := api.Host()
 	seen := newSeenAccounts()
 	var out []ExportResult
 	for _, t := range types {
@@ -66,7 +73,7 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 		path := filepath.Join(o.Dir, t.FileName())
 		err := writeAtomic(path, func(f *os.File) error {
 			w := NewWriter(f, t)
-			n, err := exportType(ctx, o.Client, me, host, t, w, seen)
+			n, err := exportType(ctx, api, me, host, t, w, seen)
 			res.Rows = n
 			if err != nil {
 				return err
@@ -89,14 +96,14 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 		o.Log.Info("exported", "type", t, "rows", res.Rows, "file", res.File)
 		out = append(out, res)
 	}
-	if err := crossCheck(ctx, o.Client, seen, out); err != nil {
+	if err := crossCheck(ctx, api, seen, out); err != nil {
 		// The files are written; the check only warns.
 		o.Log.Warn("could not cross-check the block and mute lists", "err", err)
 	}
 	return out, nil
 }
 
-func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host string, t Type, w *Writer, seen *seenAccounts) (int, error) {
+func exportType(ctx context.Context, c API, me fedi.Account, host string, t Type, w *Writer, seen *seenAccounts) (int, error) {
 	n := 0
 	acct := func(a fedi.Account) string { seen.add(t, a); return accountKeyCase(a.Acct, host) }
 	switch t {
@@ -108,7 +115,7 @@ func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host strin
 			for i, a := range accts {
 				ids[i] = a.ID
 			}
-			rels, err := fedi.Relationships(ctx, c, ids)
+			rels, err := c.Relationships(ctx, ids)
 			if err != nil {
 				return err
 			}
@@ -129,9 +136,9 @@ func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host strin
 			return nil
 		}
 		if t == Following {
-			return n, fedi.Following(ctx, c, me.ID, page)
+			return n, c.Following(ctx, me.ID, page)
 		}
-		return n, fedi.Mutes(ctx, c, page)
+		return n, c.Mutes(ctx, page)
 	case Followers, Blocks:
 		page := func(accts []fedi.Account) error {
 			for _, a := range accts {
@@ -141,11 +148,11 @@ func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host strin
 			return nil
 		}
 		if t == Followers {
-			return n, fedi.Followers(ctx, c, me.ID, page)
+			return n, c.Followers(ctx, me.ID, page)
 		}
-		return n, fedi.Blocks(ctx, c, page)
+		return n, c.Blocks(ctx, page)
 	case DomainBlocks:
-		return n, fedi.DomainBlocks(ctx, c, func(ds []string) error {
+		return n, c.DomainBlocks(ctx, func(ds []string) error {
 			for _, d := range ds {
 				w.Write(Row{Type: t, Domain: d})
 				n++
@@ -153,7 +160,7 @@ func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host strin
 			return nil
 		})
 	case Bookmarks:
-		return n, fedi.Bookmarks(ctx, c, func(ss []fedi.StatusRef) error {
+		return n, c.Bookmarks(ctx, func(ss []fedi.StatusRef) error {
 			for _, s := range ss {
 				w.Write(Row{Type: t, URI: s.URI})
 				n++
@@ -161,12 +168,12 @@ func exportType(ctx context.Context, c *fedi.Client, me fedi.Account, host strin
 			return nil
 		})
 	case Lists:
-		ls, err := fedi.Lists(ctx, c)
+		ls, err := c.Lists(ctx)
 		if err != nil {
 			return 0, err
 		}
 		for _, l := range ls {
-			if err := fedi.ListMembers(ctx, c, l.ID, func(accts []fedi.Account) error {
+			if err := c.ListMembers(ctx, l.ID, func(accts []fedi.Account) error {
 				for _, a := range accts {
 					w.Write(Row{Type: t, List: l.Title, Account: acct(a)})
 					n++

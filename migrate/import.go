@@ -78,6 +78,9 @@ var ErrNeedsConfirmation = errors.New("the overwrite import removes entries: rev
 type ImportOptions struct {
 	// Client talks to the importing account's server.
 	Client *fedi.Client
+	// API, when not nil, is used instead of Client: another platform's
+	// server in the Mastodon API's terms (see API).
+	API API
 	// Account is the importing account's handle (user@host), the journal's
 	// job owner and the label in messages.
 	Account string
@@ -298,7 +301,8 @@ func importGraph(ctx context.Context, o ImportOptions) (*Report, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Client == nil || (o.Journal == nil && !o.DryRun) {
+	o.API = apiOf(o.API, o.Client)
+	if o.API == nil || (o.Journal == nil && !o.DryRun) {
 		return nil, errors.New("import: a client and a journal are required")
 	}
 	rep := &Report{Account: o.Account, Method: o.Method, Mode: o.Mode, DryRun: o.DryRun}

@@ -50,7 +50,7 @@ const deadDomainAfter = 2
 // planner builds the plan of an import.
 type planner struct {
 	o     ImportOptions
-	c     *fedi.Client
+	c     API
 	me    fedi.Account
 	items []journal.Item
 
@@ -77,7 +77,7 @@ type resolution struct {
 }
 
 func newPlanner(o ImportOptions) *planner {
-	return &planner{o: o, c: o.Client, resolved: map[string]resolution{}, deadFail: map[string]int{}}
+	return &planner{o: o, c: apiOf(o.API, o.Client), resolved: map[string]resolution{}, deadFail: map[string]int{}}
 }
 
 // rowsOf collects the rows of type t over all files, first occurrence of
@@ -154,7 +154,7 @@ const bulkThreshold = 200
 // plan reads the account's current state, resolves every row and returns
 // the plan. It writes nothing anywhere.
 func (p *planner) plan(ctx context.Context) (*planner, error) {
-	me, err := fedi.VerifyCredentials(ctx, p.c)
+	me, err := p.c.VerifyCredentials(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -230,25 +230,25 @@ func (p *planner) readState(ctx context.Context) error {
 	}
 	if p.has(Following) || p.has(Lists) {
 		p.following = map[string]fedi.Account{}
-		if err := fedi.Following(ctx, p.c, p.me.ID, collect(p.following)); err != nil {
+		if err := p.c.Following(ctx, p.me.ID, collect(p.following)); err != nil {
 			return err
 		}
 	}
 	if p.has(Blocks) {
 		p.blocked = map[string]fedi.Account{}
-		if err := fedi.Blocks(ctx, p.c, collect(p.blocked)); err != nil && !p.missingFeature(Blocks, err) {
+		if err := p.c.Blocks(ctx, collect(p.blocked)); err != nil && !p.missingFeature(Blocks, err) {
 			return err
 		}
 	}
 	if p.has(Mutes) {
 		p.muted = map[string]fedi.Account{}
-		if err := fedi.Mutes(ctx, p.c, collect(p.muted)); err != nil && !p.missingFeature(Mutes, err) {
+		if err := p.c.Mutes(ctx, collect(p.muted)); err != nil && !p.missingFeature(Mutes, err) {
 			return err
 		}
 	}
 	if p.has(DomainBlocks) {
 		p.domains = map[string]bool{}
-		err := fedi.DomainBlocks(ctx, p.c, func(page []string) error {
+		err := p.c.DomainBlocks(ctx, func(page []string) error {
 			for _, d := range page {
 				p.domains[strings.ToLower(d)] = true
 			}
@@ -262,7 +262,7 @@ func (p *planner) readState(ctx context.Context) error {
 	}
 	if p.has(Bookmarks) {
 		p.bookmarks = map[string]string{}
-		if err := fedi.Bookmarks(ctx, p.c, func(page []fedi.StatusRef) error {
+		if err := p.c.Bookmarks(ctx, func(page []fedi.StatusRef) error {
 			for _, s := range page {
 				p.bookmarks[s.URI] = s.ID
 			}
@@ -272,7 +272,7 @@ func (p *planner) readState(ctx context.Context) error {
 		}
 	}
 	if p.has(Lists) {
-		ls, err := fedi.Lists(ctx, p.c)
+		ls, err := p.c.Lists(ctx)
 		if err != nil && !p.missingFeature(Lists, err) {
 			return err
 		}
@@ -290,7 +290,7 @@ func (p *planner) readState(ctx context.Context) error {
 			}
 			p.lists[l.Title] = l.ID
 			m := map[string]bool{}
-			if err := fedi.ListMembers(ctx, p.c, l.ID, func(page []fedi.Account) error {
+			if err := p.c.ListMembers(ctx, l.ID, func(page []fedi.Account) error {
 				for _, a := range page {
 					m[p.key(a.Acct)] = true
 				}
@@ -305,7 +305,7 @@ func (p *planner) readState(ctx context.Context) error {
 }
 
 // key is the map key of an address as the server writes it.
-func (p *planner) key(acct string) string { return accountKey(acct, p.c.Base().Host) }
+func (p *planner) key(acct string) string { return accountKey(acct, p.c.Host()) }
 
 // accountKey is the lower-cased user@domain of an address a server wrote
 // ("user" for its own accounts, whose domain is localHost).
@@ -358,7 +358,7 @@ func (p *planner) resolve(ctx context.Context, acct string) error {
 		p.record(k, resolution{err: "the server " + domain + " is unreachable (skipped after repeated failures)"})
 		return nil
 	}
-	a, err := fedi.ResolveAccount(ctx, p.c, acct)
+	a, err := p.c.ResolveAccount(ctx, acct)
 	switch {
 	case err == nil:
 		p.mu.Lock()
@@ -419,7 +419,7 @@ func (p *planner) planFollows(ctx context.Context, rows []Row) error {
 	}
 	rels := map[string]fedi.Relationship{}
 	if len(ids) > 0 {
-		rs, err := fedi.Relationships(ctx, p.c, ids)
+		rs, err := p.c.Relationships(ctx, ids)
 		if err != nil {
 			return err
 		}
@@ -616,7 +616,7 @@ func (p *planner) planBookmarks(ctx context.Context, rows []Row) error {
 			p.add(stepBookmark, r.URI, journal.ItemSkipped, "already bookmarked", pl)
 			continue
 		}
-		s, err := fedi.ResolveStatus(ctx, p.c, r.URI)
+		s, err := p.c.ResolveStatus(ctx, r.URI)
 		switch {
 		case err == nil:
 			pl.TargetID = s.ID

@@ -41,7 +41,7 @@ func (s *seenAccounts) add(t Type, a fedi.Account) {
 // /api/v1/blocks or /mutes is a stub (snac2 answers [] while relationships
 // show blocking: true) would otherwise yield an empty file that reads as
 // "nothing blocked". It sets Untrustworthy on the results it doubts.
-func crossCheck(ctx context.Context, c *fedi.Client, seen *seenAccounts, out []ExportResult) error {
+func crossCheck(ctx context.Context, c API, seen *seenAccounts, out []ExportResult) error {
 	idx := map[Type]int{}
 	for i, r := range out {
 		if (r.Type == Blocks || r.Type == Mutes) && r.File != "" {
@@ -66,7 +66,7 @@ func crossCheck(ctx context.Context, c *fedi.Client, seen *seenAccounts, out []E
 	for id := range known {
 		ids = append(ids, id)
 	}
-	rels, err := fedi.Relationships(ctx, c, ids)
+	rels, err := c.Relationships(ctx, ids)
 	if err != nil {
 		return err
 	}

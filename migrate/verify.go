@@ -46,7 +46,7 @@ func normLangs(l []string) []string {
 // checkFollowSettings reads the relationship back after a follow whose
 // answer did not show every setting asked for (the answer of some servers
 // lags) and returns the note for what the server ignored, or "".
-func checkFollowSettings(ctx context.Context, c *fedi.Client, p payload, answer fedi.Relationship) string {
+func checkFollowSettings(ctx context.Context, c API, p payload, answer fedi.Relationship) string {
 	if !answer.Following || len(ignoredSettings(p, answer)) == 0 {
 		return ""
 	}
@@ -66,13 +66,13 @@ func checkFollowSettings(ctx context.Context, c *fedi.Client, p payload, answer 
 // list IDs are the second of creation (snac2) renames the earlier list
 // instead of making a second one. The earlier list gets its title back, so
 // the next run can create this one again.
-func checkNewList(ctx context.Context, c *fedi.Client, title string, made fedi.List, before map[string]string) error {
+func checkNewList(ctx context.Context, c API, title string, made fedi.List, before map[string]string) error {
 	old, reused := before[made.ID]
 	if !reused || old == title {
 		return nil
 	}
 	restore := "it was renamed back"
-	if err := fedi.RenameList(ctx, c, made.ID, old); err != nil {
+	if err := c.RenameList(ctx, made.ID, old); err != nil {
 		restore = "renaming it back failed: " + err.Error()
 	}
 	return fmt.Errorf("%w: the server gave list %q the ID %s of the existing list %q and renamed that one instead of creating a new list (lists made in the same second share an ID there); %s",
@@ -80,8 +80,8 @@ func checkNewList(ctx context.Context, c *fedi.Client, title string, made fedi.L
 }
 
 // listTitles maps the IDs of the account's lists to their titles.
-func listTitles(ctx context.Context, c *fedi.Client) (map[string]string, error) {
-	ls, err := fedi.Lists(ctx, c)
+func listTitles(ctx context.Context, c API) (map[string]string, error) {
+	ls, err := c.Lists(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,13 @@
 //	Move (Mover)                     | alias + Move (migrate/move)               | —                                       | —                    | —
 //	request budget (Metered)         | paced transport (fedi.Transport)          | —                                       | —                    | —
 //
+// Misskey's API (platform/misskey, client misskey) provides detect (nodeinfo
+// + meta), login (MiAuth; --token), the account check (i), Source
+// (users/notes + streaming), Sink (notes, drive), graph export/import
+// (migrate through migrate.API), archive (sinks/archive through its API),
+// Move (migrate/move through move.SideAPI; the Move itself is guided) and
+// Metered; not revoke.
+//
 // Every Source runs sources/sourcetest and every Sink runs sinks/sinktest
 // against its real origin or destination: GoToSocial for the Mastodon API
 // (TestE2E* tests), a local Bluesky PDS for the AT Protocol, feed documents

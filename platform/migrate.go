@@ -96,12 +96,16 @@ type MigrationOptions struct {
 func Migration(ctx context.Context, o MigrationOptions) (*move.Migration, error) {
 	r, nw := o.Runner, o.New.Account()
 	mig := &move.Migration{Runner: r,
-		Replay: migrate.ImportOptions{Client: r.New.Client, Account: nw.Handle, Software: nw.Software,
+		Replay: migrate.ImportOptions{Client: r.New.Client, API: r.New.Graph, Account: nw.Handle, Software: nw.Software,
 			Method: o.Method, Journal: o.Journal, Progress: o.Progress, Log: o.Log}}
 	if old := r.Old; old != nil {
-		mig.Graph = migrate.ExportOptions{Client: old.Client, Log: o.Log}
-		mig.Archive = ArchiveOptions(o.Old.Account().Handle, o.Journal, "", false, 4, "", o.Log)
-		mig.Archive.Client = old.Client
+		mig.Graph = migrate.ExportOptions{Client: old.Client, API: old.Graph, Log: o.Log}
+		if _, ok := o.Old.(Archiver); ok && (old.Client != nil || old.Archive != nil) {
+			mig.Archive = ArchiveOptions(o.Old.Account().Handle, o.Journal, "", false, 4, "", o.Log)
+			mig.Archive.Client, mig.Archive.API = old.Client, old.Archive
+		} else {
+			mig.NoArchive = "ferry cannot archive " + o.Old.Account().Platform + " accounts yet"
+		}
 	}
 	if o.Publish != nil {
 		ro, err := PublishOptions(ctx, o.New, *o.Publish, o.Journal, o.Log)

@@ -231,8 +231,12 @@ type Prompter interface {
 // IsUnauthorized reports whether err means the server does not accept
 // the account's token or credentials (revoked, expired, missing a scope, a
 // wrong password).
+//
+// A client's error says so itself through an Unauthorized() bool method
+// (misskey.APIError), so this needs to know no platform's errors.
 func IsUnauthorized(err error) bool {
-	return errors.Is(err, ErrUnauthorized) || fedi.IsUnauthorized(err)
+	var u interface{ Unauthorized() bool }
+	return errors.Is(err, ErrUnauthorized) || fedi.IsUnauthorized(err) || (errors.As(err, &u) && u.Unauthorized())
 }
 
 // ErrUnauthorized is matched by the errors of platforms other than the

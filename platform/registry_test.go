@@ -26,7 +26,7 @@ func registry(t *testing.T) *platform.Registry {
 
 func TestPlatformOfAccount(t *testing.T) {
 	reg := registry(t)
-	if got := strings.Join(reg.Names(), ","); got != "bluesky,mastodon" {
+	if got := strings.Join(reg.Names(), ","); got != "bluesky,misskey,mastodon" {
 		t.Fatalf("platforms %s", got)
 	}
 	// Accounts stored before platforms were recorded are Mastodon-API

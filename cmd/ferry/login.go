@@ -164,7 +164,7 @@ func (p loginPrompt) Authorize(ctx context.Context, authURL string, redirected f
 	if redirected != nil {
 		fmt.Fprintln(g.stderr, "Waiting for the browser to come back to ferry… (or paste the code or the address the browser ends on, then Enter)")
 	} else {
-		fmt.Fprint(g.stderr, "Paste the code the server shows, then Enter: ")
+		fmt.Fprint(g.stderr, "Paste the code the server shows (Misskey shows none: press Allow, then paste the page's address), then Enter: ")
 	}
 	wctx, cancel := context.WithTimeout(ctx, p.o.Wait)
 	defer cancel()

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,10 @@ type Env struct {
 	// languages on a follow (GoToSocial has none); the suite then follows
 	// without them and skips that check with the reason.
 	NoFollowLanguages string
+	// MutesHideNotifications, when not empty, says why every mute on the
+	// platform hides the muted account's notifications (Misskey's do); the
+	// suite then mutes with notifications hidden.
+	MutesHideNotifications string
 	// Settle bounds waiting for the servers to agree after a write
 	// (federation is asynchronous: a remote follow counts once accepted);
 	// 0 means a minute.
@@ -185,7 +190,7 @@ func (s *suite) seed(t *testing.T) {
 		migrate.Followers: {header: "Account address", rows: []string{p[0].Handle()}},
 		migrate.Lists:     {rows: []string{`"` + listTitle + `",` + p[0].Handle(), `"` + listTitle + `",` + p[1].Handle()}},
 		migrate.Blocks:    {rows: []string{p[2].Handle()}},
-		migrate.Mutes:     {header: "Account address,Hide notifications", rows: []string{p[3].Handle() + ",false"}},
+		migrate.Mutes:     {header: "Account address,Hide notifications", rows: []string{p[3].Handle() + "," + strconv.FormatBool(s.e.MutesHideNotifications != "")}},
 	}
 	if s.supported(migrate.Bookmarks) {
 		uri, err := p[0].Post(ctx, "graphtest: a post to bookmark")

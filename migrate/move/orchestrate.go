@@ -96,8 +96,12 @@ type Migration struct {
 	// used when Runner.Old is set.
 	Graph migrate.ExportOptions
 	// Archive archives the old account's posts; used when Runner.Old is
-	// set.
+	// set and NoArchive is empty.
 	Archive sinkarchive.UpdateOptions
+	// NoArchive, when not empty, says why the lifeboat holds no archive
+	// (the old account's platform cannot be archived); the lifeboat's
+	// outcome says so.
+	NoArchive string
 	// Replay imports the lifeboat's graph into the new account; Run sets
 	// Files, Mode (merge) and Confirmed.
 	Replay migrate.ImportOptions
@@ -150,13 +154,17 @@ func (m *Migration) lifeboat(ctx context.Context, dir string, res *MigrationResu
 	if lb.Graph, err = migrate.Export(ctx, g); err != nil {
 		return "", fmt.Errorf("lifeboat graph export: %w", err)
 	}
-	a := m.Archive
-	a.Dir = filepath.Join(dir, ArchiveDir)
-	if lb.Archive, err = sinkarchive.Update(ctx, a); err != nil {
-		return "", fmt.Errorf("lifeboat archive: %w", err)
+	out := "graph and archive of " + m.Runner.Old.Handle + " saved in " + dir
+	if m.NoArchive != "" {
+		out = "graph of " + m.Runner.Old.Handle + " saved in " + dir + "; no archive: " + m.NoArchive
+	} else {
+		a := m.Archive
+		a.Dir = filepath.Join(dir, ArchiveDir)
+		if lb.Archive, err = sinkarchive.Update(ctx, a); err != nil {
+			return "", fmt.Errorf("lifeboat archive: %w", err)
+		}
 	}
 	res.Lifeboat = lb
-	out := "graph and archive of " + m.Runner.Old.Handle + " saved in " + dir
 	for _, g := range lb.Graph {
 		if g.Untrustworthy != "" {
 			out += "; warning: " + g.Untrustworthy

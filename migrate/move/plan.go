@@ -20,13 +20,22 @@ import (
 	"strings"
 
 	"github.com/fedi-ferry/ferry/fedi"
+	"github.com/fedi-ferry/ferry/migrate"
+	sinkarchive "github.com/fedi-ferry/ferry/sinks/archive"
 )
 
 // Side is one end of a migration: a logged-in account and what its server
 // runs.
 type Side struct {
-	Handle   string // user@host, as ferry stores the account
-	Client   *fedi.Client
+	Handle string       // user@host, as ferry stores the account
+	Client *fedi.Client // the Mastodon API family's sides; nil with API
+	// API, when not nil, is the side's server in the Mastodon API's terms
+	// (another platform's translation); Graph likewise for its graph.
+	API   SideAPI
+	Graph migrate.API
+	// Archive, when not nil, is the side's posts in the archiver's terms
+	// (another platform's translation; nil: Client).
+	Archive  sinkarchive.API
 	Software fedi.Software
 	Account  fedi.Account // from verify_credentials
 	URI      string       // the ActivityPub actor ID
@@ -143,7 +152,7 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 	case og.Move == SupportGuided:
 		add(Check{Name: "move-api", OK: true, Detail: fmt.Sprintf(
 			"%s has no API for the Move: ferry shows where to start it in the web interface (%s) and waits until it is done",
-			orName(old.Software.Name), PageURL(old.Client.Base(), og.MovePage, old.Account.ID))})
+			orName(old.Software.Name), PageURL(old.Base(), og.MovePage, old.Account.ID))})
 	case og.Move == SupportAdminOnly:
 		add(Check{Name: "move-api", OK: false, Detail: fmt.Sprintf(
 			"%s has neither an API nor a web page for the Move: only its administrator can send it (%s), and %s",
@@ -157,10 +166,10 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 			"%s cannot list an alias, which every server checks before it accepts a Move", orName(new.Software.Name))})
 	} else {
 		add(Check{Name: "alias-support", OK: ng.Alias != SupportAdminOnly,
-			Detail: ng.describe("alias on "+new.Handle, ng.Alias, ng.AliasPage, ng.AliasCommand, new.Client.Base(), new.Account.ID)})
+			Detail: ng.describe("alias on "+new.Handle, ng.Alias, ng.AliasPage, ng.AliasCommand, new.Base(), new.Account.ID)})
 	}
 	add(Check{Name: "move-support", OK: og.Move == SupportAPI || og.Move == SupportGuided,
-		Detail: og.describe("Move from "+old.Handle, og.Move, og.MovePage, og.MoveCommand, old.Client.Base(), old.Account.ID)})
+		Detail: og.describe("Move from "+old.Handle, og.Move, og.MovePage, og.MoveCommand, old.Base(), old.Account.ID)})
 	add(Check{Name: "cooldown", OK: true, Detail: og.Cooldown})
 
 	p.Steps = []string{
@@ -185,7 +194,7 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 // where there is one, else from its public actor document.
 func NewAliases(ctx context.Context, new *Side, hc *http.Client) ([]string, error) {
 	if new.Abilities().AliasAPI {
-		return fedi.Aliases(ctx, new.Client, new.Software.Name)
+		return new.api().Aliases(ctx)
 	}
 	a, err := fedi.FetchActor(ctx, hc, new.URI)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -215,7 +214,7 @@ func (r *Runner) alias(ctx context.Context) (string, error) {
 		return r.New.Handle + " already lists " + r.Old.Handle, nil
 	}
 	if r.New.Abilities().AliasAPI && !r.AliasManual {
-		if err := fedi.AddAlias(ctx, r.New.Client, r.New.Software.Name, r.Old.URI, r.Old.Handle); err != nil {
+		if err := r.New.api().AddAlias(ctx, r.Old.URI, r.Old.Handle); err != nil {
 			return "", err
 		}
 		return "added " + r.Old.Handle + " to " + r.New.Handle + "'s aliases", nil
@@ -234,7 +233,7 @@ func (r *Runner) alias(ctx context.Context) (string, error) {
 	}
 	fmt.Fprintf(r.Out, "In a browser, signed in as %s, open\n\n  %s\n\n"+
 		"and add this alias (the old account):\n\n  %s\n\nferry waits until it is visible.\n",
-		r.New.Handle, PageURL(r.New.Client.Base(), g.AliasPage, r.New.Account.ID), r.Old.Handle)
+		r.New.Handle, PageURL(r.New.Base(), g.AliasPage, r.New.Account.ID), r.Old.Handle)
 	return "asked to add " + r.Old.Handle + " in " + r.New.Handle + "'s settings", nil
 }
 
@@ -257,8 +256,7 @@ func (r *Runner) waitVisible(ctx context.Context) (string, error) {
 	}
 	// The old server checks the new account's alsoKnownAs from its own
 	// copy; resolving the new account through it refreshes a stale copy.
-	q := url.Values{"q": {r.New.URI}, "resolve": {"true"}, "type": {"accounts"}, "limit": {"1"}}
-	if _, err := r.Old.Client.Do(ctx, http.MethodGet, "/api/v2/search", q, nil, nil); err != nil {
+	if err := r.Old.api().Refresh(ctx, r.New.URI); err != nil {
 		r.Log.Debug("asking the old server to refresh the new account failed", "err", err)
 	}
 	return fmt.Sprintf("%s lists %s (after %s)", r.New.Handle, r.Old.Handle, time.Since(start).Round(time.Second)), nil
@@ -288,7 +286,7 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 		fmt.Fprintf(r.Out, "%s's server (%s) has no API for the Move. In a browser, signed in as %s, open\n\n  %s\n\n"+
 			"enter the new account\n\n  %s\n\nand your password, and confirm. ferry waits until the Move shows.\n",
 			r.Old.Handle, orName(r.Old.Software.Name), r.Old.Handle,
-			PageURL(r.Old.Client.Base(), g.MovePage, r.Old.Account.ID), r.New.Handle)
+			PageURL(r.Old.Base(), g.MovePage, r.Old.Account.ID), r.New.Handle)
 	} else {
 		if _, err := r.Journal.BeginItem(ctx, jobID, it.Step, it.Key); err != nil {
 			return "", err
@@ -298,7 +296,7 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 			return "", fmt.Errorf("the Move needs %s's password: %w", r.Old.Handle, err)
 		}
 		err = r.poll(ctx, r.MoveWait, "the old server to accept the Move", func() (bool, error) {
-			err := fedi.MoveAccount(ctx, r.Old.Client, r.Old.Software.Name, r.New.URI, r.New.Handle, password)
+			err := r.Old.api().MoveAccount(ctx, r.New.URI, r.New.Handle, password)
 			if err == nil {
 				return true, nil
 			}
@@ -323,7 +321,7 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 
 // moved reports whether the old account now points to the new one.
 func (r *Runner) moved(ctx context.Context) (bool, error) {
-	me, err := fedi.VerifyCredentials(ctx, r.Old.Client)
+	me, err := r.Old.api().Me(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -71,7 +71,7 @@ func GuidanceFor(software string) Guidance {
 		// PUT /api/pleroma/aliases and POST /api/pleroma/move_account.
 		g.Alias, g.Move = SupportAPI, SupportAPI
 		g.Cooldown = "Akkoma and Pleroma document no limit on repeated Moves"
-	case "misskey", "sharkey":
+	case "misskey", "sharkey", "firefish", "iceshrimp", "cherrypick", "foundkey", "calckey", "catodon":
 		// https://misskey-hub.net/en/docs/for-users/features/account-migration/
 		// — aliases through i/update (alsoKnownAs), the Move in the web
 		// client's settings (Settings → Account migration).

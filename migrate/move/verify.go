@@ -67,7 +67,7 @@ func (r *Runner) Verify(ctx context.Context) (VerifyResult, error) {
 	}
 	var missing []string
 	err = r.poll(ctx, r.VerifyWindow, "followers to arrive", func() (bool, error) {
-		have, err := Followers(ctx, r.New.Client, r.New.Account.ID)
+		have, err := r.New.api().Followers(ctx, r.New.Account.ID)
 		if err != nil {
 			return false, err
 		}

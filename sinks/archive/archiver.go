@@ -25,8 +25,12 @@ type CursorStore interface {
 
 // Options configure Run.
 type Options struct {
-	// Client is the archived account's API client (required).
+	// Client is the archived account's API client (required unless API
+	// is set).
 	Client *fedi.Client
+	// API, when not nil, is used instead of Client: another platform's
+	// server in the Mastodon API's terms (see API).
+	API API
 	// Media downloads media files; nil means Client.HTTP(), which paces
 	// requests within the server's limits.
 	Media *http.Client
@@ -90,7 +94,8 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	sum := Summary{Account: o.Account, Dir: s.dir}
-	prof, err := fedi.OwnProfile(ctx, o.Client)
+	api := apiOf(o)
+	prof, err := api.OwnProfile(ctx)
 	if err != nil {
 		return sum, err
 	}
@@ -98,10 +103,10 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 	if actor == "" {
 		actor = prof.URL
 	}
-	if prev, _ := s.Meta(ctx, "account_id"); prev != "" && prev != prof.ID+"@"+o.Client.Base().Host {
+	if prev, _ := s.Meta(ctx, "account_id"); prev != "" && prev != prof.ID+"@"+api.Host() {
 		return sum, fmt.Errorf("archive %s belongs to another account; use a separate directory per account", s.dir)
 	}
-	if err := s.SetMeta(ctx, "account_id", prof.ID+"@"+o.Client.Base().Host); err != nil {
+	if err := s.SetMeta(ctx, "account_id", prof.ID+"@"+api.Host()); err != nil {
 		return sum, err
 	}
 
@@ -113,14 +118,14 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 		log.Warn(hidden, "account", o.Account)
 		sum.Warnings = append(sum.Warnings, hidden)
 	}
-	if err := resolveParents(ctx, s, o.Client); err != nil {
+	if err := resolveParents(ctx, s, api); err != nil {
 		return sum, err
 	}
 	if err := archiveProfile(ctx, s, o, prof, actor); err != nil {
 		return sum, err
 	}
-	for _, coll := range []struct{ name, path string }{{"likes", "/api/v1/favourites"}, {"bookmarks", "/api/v1/bookmarks"}} {
-		n, err := archiveCollection(ctx, s, o.Client, coll.name, coll.path)
+	for _, coll := range []struct{ name string }{{"likes"}, {"bookmarks"}} {
+		n, err := archiveCollection(ctx, s, api, coll.name)
 		if err != nil {
 			return sum, err
 		}
@@ -209,7 +214,7 @@ func fetchPosts(ctx context.Context, s *Store, o Options, accountID, actor strin
 	}
 	newest := ""
 	sum.tally.full = cursor == ""
-	err := walkStatuses(ctx, o.Client, "/api/v1/accounts/"+url.PathEscape(accountID)+"/statuses", q, sum, func(st fedi.Status) (bool, error) {
+	err := walkStatuses(ctx, apiOf(o), accountID, q, sum, func(st fedi.Status) (bool, error) {
 		if cursor != "" && !idAfter(st.ID, cursor) && (cursorAt.IsZero() || st.CreatedAt.Before(cursorAt)) {
 			return false, nil
 		}
@@ -279,8 +284,8 @@ func editedAt(st fedi.Status) string {
 
 // walkStatuses pages an account's statuses (by Link header, else by
 // max_id; see fedi.EachStatusPage); fn returns false to stop.
-func walkStatuses(ctx context.Context, c *fedi.Client, p string, q url.Values, sum *Summary, fn func(fedi.Status) (bool, error)) error {
-	return fedi.EachStatusPage(ctx, c, p, q, func(sts []fedi.Status) (bool, error) {
+func walkStatuses(ctx context.Context, api API, accountID string, q url.Values, sum *Summary, fn func(fedi.Status) (bool, error)) error {
+	return api.Statuses(ctx, accountID, q, func(sts []fedi.Status) (bool, error) {
 		sum.StatusPages++
 		for _, st := range sts {
 			more, err := fn(st)
@@ -341,7 +346,7 @@ func storeStatus(ctx context.Context, s *Store, st fedi.Status, actor string) er
 // those gone from the server as deleted; the records are kept.
 func markDeleted(ctx context.Context, s *Store, o Options, actor string, sum *Summary, log *slog.Logger) error {
 	return s.EachUnseen(ctx, func(id string) error {
-		st, err := fedi.GetStatus(ctx, o.Client, id)
+		st, err := apiOf(o).GetStatus(ctx, id)
 		if fedi.IsNotFound(err) {
 			sum.DeletedPosts++
 			log.Info("post deleted on the server; kept in the archive and marked", "id", id)
@@ -356,13 +361,13 @@ func markDeleted(ctx context.Context, s *Store, o Options, actor string, sum *Su
 
 // resolveParents finds the URIs of the posts replied to: from the archive
 // itself, else by asking the server once per parent.
-func resolveParents(ctx context.Context, s *Store, c *fedi.Client) error {
+func resolveParents(ctx context.Context, s *Store, api API) error {
 	ids, err := s.ResolveParents(ctx)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		st, err := fedi.GetStatus(ctx, c, id)
+		st, err := api.GetStatus(ctx, id)
 		uri := st.URI
 		if err != nil {
 			if !fedi.IsNotFound(err) && !fedi.IsUnauthorized(err) {
@@ -441,9 +446,9 @@ func archiveProfile(ctx context.Context, s *Store, o Options, p fedi.Profile, ac
 
 // archiveCollection stores the URIs of the account's favourites or
 // bookmarks.
-func archiveCollection(ctx context.Context, s *Store, c *fedi.Client, name, p string) (int, error) {
+func archiveCollection(ctx context.Context, s *Store, api API, name string) (int, error) {
 	var uris []string
-	err := walkCollection(ctx, c, p, url.Values{"limit": {strconv.Itoa(pageLimit)}}, func(st fedi.Status) {
+	err := api.Collection(ctx, name, func(st fedi.Status) {
 		if st.URI != "" {
 			uris = append(uris, st.URI)
 		}

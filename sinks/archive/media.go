@@ -19,7 +19,7 @@ func mediaClient(o Options) *http.Client {
 	if o.Media != nil {
 		return o.Media
 	}
-	return o.Client.HTTP()
+	return apiOf(o).HTTP()
 }
 
 func maxBytes(o Options) int64 {
