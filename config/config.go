@@ -35,7 +35,7 @@ type RouteSpec struct {
 	Feed     *FeedSource
 	Account  *AccountSource
 	Archive  *ArchiveSource
-	SinkAcct []string // sink account references as written
+	Sinks    []SinkSpec // the sinks as written, in Route.Sinks's order
 
 	refs []accountRef // the accounts the route names, with their places
 }
@@ -55,6 +55,18 @@ type AccountSource struct {
 	// Stream, true by default, mirrors new posts within seconds through
 	// the streaming API (daemon only); polling continues as a fallback.
 	Stream *bool
+	// Quotes is bridge.PolicySkip to leave the account's quote posts out;
+	// "" or bridge.PolicyLink mirrors them as text ending with a link to
+	// the quoted post.
+	Quotes string
+}
+
+// SinkSpec is what a [[route.sink]] says beyond the bridge's policy.
+type SinkSpec struct {
+	Account string // the account reference as written
+	// LocalOnly publishes the route's posts local-only on the sink's
+	// server (Misskey), never federated.
+	LocalOnly bool
 }
 
 // ArchiveSource is source = { type = "archive", path = "DIR" }: the posts

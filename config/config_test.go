@@ -31,8 +31,8 @@ func TestExamplesLoad(t *testing.T) {
 			t.Errorf("%s: no routes", f)
 		}
 		for _, r := range cfg.Routes {
-			if r.Line == 0 || len(r.SinkAcct) == 0 {
-				t.Errorf("%s: route %s: line %d, sinks %v", f, r.Route.Name, r.Line, r.SinkAcct)
+			if r.Line == 0 || len(r.Sinks) == 0 {
+				t.Errorf("%s: route %s: line %d, sinks %v", f, r.Route.Name, r.Line, r.Sinks)
 			}
 		}
 	}
@@ -87,6 +87,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad max_age", withRouteKey(`max_age = "3 days"`), `ferry.toml:4: route "blog": max_age "3 days": use a duration such as "72h"`},
 		{"bad replies", withRouteKey(`replies = "keep"`), `ferry.toml:4: route "blog": replies = "keep": use "skip" or "link"`},
 		{"bad boosts", withRouteKey(`boosts = "all"`), `ferry.toml:4: route "blog": boosts = "all": use "skip" or "link"`},
+		{"bad quotes", strings.Replace(good, `type = "feed", url = "https://blog.example/feed.xml"`, `type = "account", account = "me@old.example", quotes = "inline"`, 1),
+			`ferry.toml:4: route "blog": source.quotes = "inline": use "skip" or "link"`},
+		{"local_only not a boolean", good + "local_only = \"yes\"\n", `ferry.toml:8: route "blog", sink me@social.example: local_only: want a boolean, not a string`},
 		{"bad source type", strings.Replace(good, `"feed"`, `"gopher"`, 1), `ferry.toml:4: route "blog": source type "gopher": use "feed", "account" or "archive"`},
 		{"no source", strings.Replace(good, "source = { type = \"feed\", url = \"https://blog.example/feed.xml\" }\n", "", 1),
 			`ferry.toml:2: route "blog": source needs a type: "feed", "account" or "archive"`},
@@ -300,9 +303,10 @@ name = "mirror"
 source.type = "account"
 source.account = "me@old.example"
 source.stream = false
+source.quotes = "skip"
 paused = true
 replies = "link"
-sink = [{ account = "me@new.example", length = "split" }]
+sink = [{ account = "me@new.example", length = "split", local_only = true }]
 
 [[route]]
 name = "history"
@@ -335,15 +339,16 @@ graph = "~/lifeboat/graph"
 		!slices.Equal(r.Filter.Tags, []string{"go"}) || len(r.Filter.Visibility) != 2 || r.Filter.HasMedia == nil || *r.Filter.HasMedia {
 		t.Errorf("blog filter: %+v", r.Filter)
 	}
-	if !slices.Equal(blog.SinkAcct, []string{"me@social.example", "me@other.example"}) || len(r.Sinks) != 2 {
-		t.Fatalf("blog sinks: %v %+v", blog.SinkAcct, r.Sinks)
+	if !slices.Equal(blog.Sinks, []SinkSpec{{Account: "me@social.example"}, {Account: "me@other.example"}}) || len(r.Sinks) != 2 {
+		t.Fatalf("blog sinks: %v %+v", blog.Sinks, r.Sinks)
 	}
 	if p := r.Sinks[0].Policy; p.Mentions != bridge.PolicyNeutral || p.MaxChars != 300 || p.Visibility[post.Public] != post.Unlisted {
 		t.Errorf("blog sink policy: %+v", p)
 	}
 	if mirror.Route.Kind != bridge.KindAccount || mirror.Schedule != "5m" || !mirror.Paused || mirror.Route.Replies != bridge.PolicyLink ||
 		mirror.Account == nil || mirror.Account.Account != "me@old.example" || mirror.Account.Stream == nil || *mirror.Account.Stream ||
-		!slices.Equal(mirror.SinkAcct, []string{"me@new.example"}) || mirror.Route.Sinks[0].Policy.Length != bridge.PolicySplit {
+		mirror.Account.Quotes != bridge.PolicySkip ||
+		!slices.Equal(mirror.Sinks, []SinkSpec{{Account: "me@new.example", LocalOnly: true}}) || mirror.Route.Sinks[0].Policy.Length != bridge.PolicySplit {
 		t.Errorf("mirror: %+v", mirror)
 	}
 	if history.Archive == nil || history.Archive.Path != filepath.Join(home, "lifeboat", "archive") || history.Feed != nil || history.Account != nil ||
@@ -352,7 +357,7 @@ graph = "~/lifeboat/graph"
 	}
 	b := cfg.Backups[0]
 	if b.Name != "backup/me@old.example" || b.Account != "me@old.example" || b.Graph != filepath.Join(home, "lifeboat", "graph") ||
-		b.Archive != "" || b.Schedule != "24h" || b.Line != 41 {
+		b.Archive != "" || b.Schedule != "24h" || b.Line != 42 {
 		t.Errorf("backup: %+v", b)
 	}
 }

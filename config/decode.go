@@ -199,8 +199,12 @@ func (d *decoder) source(rf *fields, spec *RouteSpec) {
 		} else {
 			spec.refs = append(spec.refs, accountRef{name: acct, key: "route.source.account", at: acctN.at})
 		}
-		spec.Account, r.Kind = &AccountSource{Type: typ, Account: acct, Stream: stream}, bridge.KindAccount
-		f.unknown("type", "account", "stream")
+		quotes, quotesN, _ := f.str("quotes")
+		if quotes != "" && quotes != bridge.PolicySkip && quotes != bridge.PolicyLink {
+			f.failf(quotesN.at, "route.source.quotes", "source.quotes = %q: use \"skip\" or \"link\"", quotes)
+		}
+		spec.Account, r.Kind = &AccountSource{Type: typ, Account: acct, Stream: stream, Quotes: quotes}, bridge.KindAccount
+		f.unknown("type", "account", "stream", "quotes")
 	case sourceArchive:
 		dir, dirN, _ := f.str("path")
 		dir, err := expandHome(dir)
@@ -337,12 +341,13 @@ func (d *decoder) sink(route string, j int, t *node, spec *RouteSpec) {
 	if err := pol.Validate(); err != nil && !bad {
 		f.failf(t.at, "route.sink", "%v", err)
 	}
+	local, _ := f.boolean("local_only")
 	f.unknown("account", "visibility", "default_visibility", "thread", "cw", "mentions", "length", "max_chars", "media",
-		"edits", "repost_within")
+		"edits", "repost_within", "local_only")
 	if acct == "" {
 		return
 	}
-	spec.SinkAcct = append(spec.SinkAcct, acct)
+	spec.Sinks = append(spec.Sinks, SinkSpec{Account: acct, LocalOnly: local != nil && *local})
 	spec.refs = append(spec.refs, accountRef{name: acct, key: "route.sink.account", at: acctN.at})
 	spec.Route.Sinks = append(spec.Route.Sinks, bridge.Target{Account: acct, Policy: pol})
 }

@@ -55,10 +55,14 @@ func PublishOptions(ctx context.Context, sess Session, po publish.Options, journ
 	if err != nil {
 		return publish.RunOptions{}, AuthHint(fmt.Errorf("archive publish: %w", err), acct)
 	}
+	sink, err := so.Sink(SinkOptions{})
+	if err != nil {
+		return publish.RunOptions{}, err
+	}
 	return publish.RunOptions{
 		Options: po, Account: acct.Handle,
 		Server:  publish.Server{Software: srv.Software, Version: srv.Version, Limits: srv.Limits},
-		Sink:    so.Sink(),
+		Sink:    sink,
 		Journal: journal, Log: log,
 		Progress: func(done, total int, eta time.Duration) {
 			if done%20 == 0 || done == total {

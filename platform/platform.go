@@ -116,11 +116,26 @@ type SourceOptions struct {
 	// links): a platform that reads them separately from posts (Bluesky's
 	// reposts) reads them only then.
 	Boosts bool
+	// SkipQuotes is true when the route leaves the account's quote posts
+	// out; otherwise a quote comes as its text ending with a link to the
+	// quoted post. Platforms whose sources do not tell quotes apart (the
+	// Mastodon API) ignore it.
+	SkipQuotes bool
 }
 
 // SinkOpener is a Session that can publish posts as its account.
 type SinkOpener interface {
-	Sink() sinks.Sink
+	// Sink publishes as the account with o; an error says the platform
+	// cannot do what o asks (local-only posts where there are none).
+	Sink(o SinkOptions) (sinks.Sink, error)
+}
+
+// SinkOptions say what a route wants of an account sink.
+type SinkOptions struct {
+	// LocalOnly publishes every post local-only: seen on the account's
+	// own server, never federated (Misskey's localOnly). A platform
+	// without local-only posts refuses it.
+	LocalOnly bool
 }
 
 // GraphPorter is a Session that can export and import the social graph

@@ -143,6 +143,8 @@ type SourceSpec struct {
 	Stream bool
 	// Boosts (account): the route mirrors the account's boosts.
 	Boosts bool
+	// SkipQuotes (account): the route leaves quote posts out.
+	SkipQuotes bool
 	// Path (archive) is the archive directory.
 	Path string
 }
@@ -184,7 +186,7 @@ func (r *Registry) Source(spec SourceSpec) (RouteSource, error) {
 		if !ok {
 			return RouteSource{}, fmt.Errorf("account %s: ferry cannot read posts from %s accounts yet", acct.Handle, acct.Platform)
 		}
-		src := so.Source(SourceOptions{Boosts: spec.Boosts})
+		src := so.Source(SourceOptions{Boosts: spec.Boosts, SkipQuotes: spec.SkipQuotes})
 		_, streams := src.(sources.Streamer)
 		return RouteSource{Source: src, Kind: bridge.KindAccount, Account: acct.Handle, Stream: spec.Stream && streams}, nil
 	case SourceArchive:

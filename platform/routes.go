@@ -62,7 +62,7 @@ func (w *Routes) sourceSpec(spec config.RouteSpec) (SourceSpec, error) {
 			return SourceSpec{}, err
 		}
 		return SourceSpec{Type: SourceAccount, Session: s, Stream: spec.Account.Stream == nil || *spec.Account.Stream,
-			Boosts: spec.Route.Boosts == bridge.PolicyLink}, nil
+			Boosts: spec.Route.Boosts == bridge.PolicyLink, SkipQuotes: spec.Account.Quotes == bridge.PolicySkip}, nil
 	case spec.Archive != nil:
 		return SourceSpec{Type: SourceArchive, Path: spec.Archive.Path}, nil
 	}
@@ -100,7 +100,14 @@ func (w *Routes) Route(spec config.RouteSpec) (r *bridge.Route, stream bool, err
 	rt.Source, rt.Kind, rt.SourceAccount = src.Source, src.Kind, src.Account
 	for i := range rt.Sinks {
 		a := w.accts[rt.Sinks[i].Account]
-		s, ok := w.sinks[a.Handle]
+		opts := SinkOptions{LocalOnly: spec.Sinks[i].LocalOnly}
+		// One sink per account and options: routes share it, so the
+		// account's pacing and limits are one.
+		key := a.Handle
+		if opts.LocalOnly {
+			key += "\x00local-only"
+		}
+		s, ok := w.sinks[key]
 		if !ok {
 			sess, err := w.session(a)
 			if err != nil {
@@ -110,11 +117,13 @@ func (w *Routes) Route(spec config.RouteSpec) (r *bridge.Route, stream bool, err
 			if !can {
 				return nil, false, fmt.Errorf("route %s: %w", rt.Name, NoRole(a, "publish posts"))
 			}
-			s = so.Sink()
+			if s, err = so.Sink(opts); err != nil {
+				return nil, false, fmt.Errorf("route %s, sink %s: %w", rt.Name, a.Handle, err)
+			}
 			if w.dry {
 				s = sinks.DryRun(s, w.reg.env.Logger)
 			}
-			w.sinks[a.Handle] = s
+			w.sinks[key] = s
 		}
 		rt.Sinks[i].Account, rt.Sinks[i].Sink = a.Handle, s
 	}

@@ -54,7 +54,7 @@ func runConfigCheck(ctx context.Context, g *globalOptions) error {
 		if r.Paused {
 			paused = " (paused)"
 		}
-		fmt.Fprintf(g.stdout, "  %s: %s → %s, every %s%s\n", r.Route.Name, platform.DescribeSource(r), strings.Join(r.SinkAcct, ", "), r.Schedule, paused)
+		fmt.Fprintf(g.stdout, "  %s: %s → %s, every %s%s\n", r.Route.Name, platform.DescribeSource(r), strings.Join(sinkNames(r), ", "), r.Schedule, paused)
 	}
 	for _, b := range cfg.Backups {
 		var what []string
@@ -67,4 +67,17 @@ func runConfigCheck(ctx context.Context, g *globalOptions) error {
 		fmt.Fprintf(g.stdout, "  %s: %s: %s, every %s (daemon)\n", b.Name, b.Account, strings.Join(what, ", "), b.Schedule)
 	}
 	return nil
+}
+
+// sinkNames are r's sink accounts as written, "(local-only)" after those
+// that publish local-only.
+func sinkNames(r config.RouteSpec) []string {
+	out := make([]string, len(r.Sinks))
+	for i, s := range r.Sinks {
+		out[i] = s.Account
+		if s.LocalOnly {
+			out[i] += " (local-only)"
+		}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fedi-ferry/ferry/internal/fakemastodon"
 	"github.com/fedi-ferry/ferry/internal/fakemisskey"
 	mk "github.com/fedi-ferry/ferry/misskey"
 )
@@ -239,5 +240,56 @@ func TestMisskeyMiAuthLogin(t *testing.T) {
 			}
 			c.run("accounts", "check", "me@"+srv.Host).mustSucceed(t)
 		})
+	}
+}
+
+// A route's policies reach the Misskey platform: local_only = true on a
+// sink posts local-only notes, quotes = "skip" on the source leaves quote
+// notes out; a sink whose platform has no local-only posts is refused
+// with the reason, naming the route and the account.
+func TestMisskeyLocalOnlyAndQuotesByPolicy(t *testing.T) {
+	c := newCLI(t, "")
+	_, from, src, _ := mkAccount(t, c, fakemisskey.Config{})
+	_, to, dst, _ := mkAccount(t, c, fakemisskey.Config{})
+	cfg := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "mk-to-mk"
+source = { type = "account", account = "%s", quotes = "skip" }
+
+[[route.sink]]
+account = "%s"
+local_only = true
+`, from, to))
+	c.run("--config", cfg, "mirror").mustSucceed(t) // the first run: nothing yet
+	ctx := t.Context()
+	plain, err := src.CreateNote(ctx, mk.NoteParams{Text: "a plain note", Visibility: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CreateNote(ctx, mk.NoteParams{Text: "a quote of it", RenoteID: plain.ID, Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	c.run("--config", cfg, "mirror").mustSucceed(t)
+	ns := mkNotes(t, dst)
+	if len(ns) != 1 || mk.Str(ns[0].Text) != "a plain note" || !ns[0].LocalOnly {
+		for _, n := range ns {
+			t.Logf("copy: %q local-only %v", mk.Str(n.Text), n.LocalOnly)
+		}
+		t.Fatalf("%d copies; want the plain note alone, local-only", len(ns))
+	}
+
+	_, masto := loginFake(t, c, fakemastodon.Config{})
+	bad := mirWriteConfig(t, fmt.Sprintf(`
+[[route]]
+name = "mk-to-masto"
+source = { type = "account", account = "%s" }
+
+[[route.sink]]
+account = "%s"
+local_only = true
+`, from, masto))
+	r := c.run("--config", bad, "mirror")
+	if r.code == 0 || !strings.Contains(r.stderr, "route mk-to-masto, sink "+masto+": local_only: the Mastodon API has no local-only posts") {
+		t.Fatalf("local_only on a Mastodon-API sink: exit %d\n%s", r.code, r.stderr)
 	}
 }

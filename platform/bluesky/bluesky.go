@@ -220,12 +220,20 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 // repository event stream (package sources/bluesky). Reposts are read only
 // when the route mirrors boosts (o.Boosts); quote posts come as links.
 func (s *Session) Source(o platform.SourceOptions) sources.Source {
-	return srcbsky.New(s.c, srcbsky.Options{Logger: s.log, Reposts: o.Boosts})
+	q := srcbsky.QuoteLink
+	if o.SkipQuotes {
+		q = srcbsky.QuoteSkip
+	}
+	return srcbsky.New(s.c, srcbsky.Options{Logger: s.log, Reposts: o.Boosts, Quotes: q})
 }
 
-// Sink publishes as the account (package sinks/bluesky).
-func (s *Session) Sink() sinks.Sink {
-	return sinkbsky.New(sinkbsky.Options{Client: s.c, Fetch: s.fetch, Logger: s.log})
+// Sink publishes as the account (package sinks/bluesky). Bluesky has no
+// local-only posts, so o.LocalOnly is refused.
+func (s *Session) Sink(o platform.SinkOptions) (sinks.Sink, error) {
+	if o.LocalOnly {
+		return nil, errors.New("local_only: Bluesky has no local-only posts")
+	}
+	return sinkbsky.New(sinkbsky.Options{Client: s.c, Fetch: s.fetch, Logger: s.log}), nil
 }
 
 // Revoke ends the session on the PDS (deleteSession): the refresh token

@@ -100,7 +100,14 @@ func TestE2EPlatformBluesky(t *testing.T) {
 	if s2, err := sess.Server(ctx); err != nil || s2.Limits.MaxChars != 300 {
 		t.Fatalf("Server = %+v, %v", s2, err)
 	}
-	ref, err := sess.(platform.SinkOpener).Sink().Publish(ctx, sinks.Draft{Key: "platform-test", Post: post.Post{Text: "hello from the platform test"}})
+	sink, err := sess.(platform.SinkOpener).Sink(platform.SinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.(platform.SinkOpener).Sink(platform.SinkOptions{LocalOnly: true}); err == nil {
+		t.Error("a Bluesky sink took local_only")
+	}
+	ref, err := sink.Publish(ctx, sinks.Draft{Key: "platform-test", Post: post.Post{Text: "hello from the platform test"}})
 	if err != nil || !strings.HasPrefix(ref.ID, "at://"+u.DID+"/") {
 		t.Fatalf("publish through the session's sink: %+v, %v", ref, err)
 	}

@@ -122,9 +122,13 @@ func (s *Session) Source(platform.SourceOptions) sources.Source {
 	return srcmasto.New(srcmasto.Options{Client: s.c, AccountID: s.acct.AccountID, Logger: s.log})
 }
 
-// Sink publishes as the account.
-func (s *Session) Sink() sinks.Sink {
-	return sinkmasto.New(sinkmasto.Options{Client: s.c, Logger: s.log})
+// Sink publishes as the account. The Mastodon API has no local-only
+// posts, so o.LocalOnly is refused.
+func (s *Session) Sink(o platform.SinkOptions) (sinks.Sink, error) {
+	if o.LocalOnly {
+		return nil, errors.New("local_only: the Mastodon API has no local-only posts")
+	}
+	return sinkmasto.New(sinkmasto.Options{Client: s.c, Logger: s.log}), nil
 }
 
 // Export exports the account's graph; o.Client is the session's.

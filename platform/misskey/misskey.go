@@ -133,14 +133,18 @@ func (s *Session) Verify(ctx context.Context) (platform.Identity, error) {
 // Source reads the account's own notes (package sources/misskey); renotes
 // are reported as boosts, for the route's boosts policy.
 func (s *Session) Source(o platform.SourceOptions) sources.Source {
-	return srcmk.New(s.c, srcmk.Options{Logger: s.log})
+	q := srcmk.QuoteLink
+	if o.SkipQuotes {
+		q = srcmk.QuoteSkip
+	}
+	return srcmk.New(s.c, srcmk.Options{Logger: s.log, Quotes: q})
 }
 
-// Sink publishes notes as the account (package sinks/misskey); it edits
-// where the server's software has notes/edit.
-func (s *Session) Sink() sinks.Sink {
-	return sinkmk.New(sinkmk.Options{Client: s.c, Fetch: s.fetch, Logger: s.log,
-		CanEdit: mk.Server{Software: s.acct.Software}.CanEdit()})
+// Sink publishes notes as the account (package sinks/misskey), local-only
+// when o says so; it edits where the server's software has notes/edit.
+func (s *Session) Sink(o platform.SinkOptions) (sinks.Sink, error) {
+	return sinkmk.New(sinkmk.Options{Client: s.c, Fetch: s.fetch, Logger: s.log, LocalOnly: o.LocalOnly,
+		CanEdit: mk.Server{Software: s.acct.Software}.CanEdit()}), nil
 }
 
 // Usage counts the session's requests and rate limits.

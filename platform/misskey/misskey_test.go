@@ -90,7 +90,9 @@ func TestDetectAndMiAuthLogin(t *testing.T) {
 			t.Fatalf("Verify = %+v, %v", id, err)
 		}
 		// On Sharkey the sink edits.
-		if _, ok := sess.(platform.SinkOpener).Sink().(sinks.Editor); !ok {
+		if s, err := sess.(platform.SinkOpener).Sink(platform.SinkOptions{}); err != nil {
+			t.Fatal(err)
+		} else if _, ok := s.(sinks.Editor); !ok {
 			t.Error("a Sharkey account's sink does not edit")
 		}
 	}
