@@ -280,4 +280,3 @@ func closeSharedPG() error {
 	sharedPG.pg = nil
 	return err
 }
-
