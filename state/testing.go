@@ -1,6 +1,7 @@
 package state
 
 import (
+	"crypto/rand"
 	"path/filepath"
 	"testing"
 )
@@ -11,7 +12,17 @@ import (
 // production. Failing to open or close fails the test.
 func TestStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "ferry.db"))
+	return TestStoreAt(t, filepath.Join(t.TempDir(), "ferry.db"))
+}
+
+// TestStoreAt opens the store at target (a SQLite path or a PostgreSQL URL,
+// as OpenDatabase) for a test, with a random secret key, and closes it when
+// the test ends. Failing to open or close fails the test.
+func TestStoreAt(t testing.TB, target string) *Store {
+	t.Helper()
+	key := make([]byte, SecretKeySize)
+	_, _ = rand.Read(key)
+	s, err := OpenDatabase(t.Context(), target, Options{SecretKey: key})
 	if err != nil {
 		t.Fatalf("state.TestStore: %v", err)
 	}
