@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -189,6 +190,8 @@ type daemon struct {
 	swg      sync.WaitGroup // stream supervisors
 	// leases is set when Options.Holder is: the daemon shares the Store.
 	leases *leases
+	// inflight counts the runs claimed and not yet ended (with leases).
+	inflight atomic.Int64
 }
 
 // Run runs the daemon until ctx ends, then lets the runs in progress
@@ -325,7 +328,16 @@ func (d *daemon) tick() {
 	var due []string
 	var err error
 	if d.leases != nil {
-		due, err = d.leases.st.BridgeClaimLeases(d.work, d.o.Holder, names, d.clk.Now(), d.o.LeaseTTL, d.o.Timeout+time.Minute)
+		// Claim only what a free worker can start now: the other daemons
+		// take the rest, and a claimed run never waits here while its
+		// lease keeps another daemon from it.
+		free := d.o.Workers - int(d.inflight.Load())
+		if free <= 0 {
+			d.o.Observer.Heartbeat(d.clk.Now())
+			return
+		}
+		due, err = d.leases.st.BridgeClaimLeases(d.work, d.o.Holder, names, d.clk.Now(), d.o.LeaseTTL, d.o.Timeout+time.Minute, free)
+		d.inflight.Add(int64(len(due)))
 	} else {
 		due, err = d.o.Store.BridgeClaimDue(d.work, names, d.clk.Now(), d.o.Timeout+time.Minute)
 	}
@@ -349,6 +361,7 @@ func (d *daemon) tick() {
 		case !start:
 			if d.leases != nil {
 				// Stopping: hand the run back at once.
+				d.inflight.Add(-1)
 				_ = d.leases.release(d.work, leaseRun+name)
 				_ = d.o.Store.BridgeRunSoon(d.work, name)
 			}
@@ -373,12 +386,12 @@ func (d *daemon) acquire() bool {
 
 func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 	defer d.wg.Done()
+	base, done := d.guard(r.Route.Name)
+	defer done()
 	if !d.acquire() {
 		return
 	}
 	defer func() { <-d.slots }()
-	base, done := d.guard(r.Route.Name)
-	defer done()
 	ctx, cancel := context.WithTimeout(base, d.o.Timeout)
 	defer cancel()
 	start := d.clk.Now()
@@ -402,12 +415,12 @@ func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 
 func (d *daemon) runJob(j Job) {
 	defer d.wg.Done()
+	base, done := d.guard(j.Name)
+	defer done()
 	if !d.acquire() {
 		return
 	}
 	defer func() { <-d.slots }()
-	base, done := d.guard(j.Name)
-	defer done()
 	start := d.clk.Now()
 	err := j.Run(base)
 	next := d.record(d.work, j.Name, j.Schedule, Ended{Start: start, End: d.clk.Now(), Err: err, Jitter: d.o.Jitter()})
@@ -610,6 +623,7 @@ func (d *daemon) guard(name string) (context.Context, func()) {
 	}
 	ctx, stop := d.leases.guard(d.work, leaseRun+name)
 	return ctx, func() {
+		defer d.inflight.Add(-1)
 		stop()
 		if err := d.leases.release(d.work, leaseRun+name); err != nil {
 			d.log.Warn("could not release the lease of a run; it expires by itself", "name", name, "err", err)

@@ -16,8 +16,9 @@ import (
 type Leaser interface {
 	// BridgeClaimLeases returns the names among candidates due at now (or
 	// whose holder's lease expired mid-run), leased to holder until
-	// now+ttl, with their next run pushed to now+hold.
-	BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration) ([]string, error)
+	// now+ttl, with their next run pushed to now+hold; at most limit
+	// of them, the longest due first.
+	BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration, limit int) ([]string, error)
 	// AcquireLease gives the lease name to holder until now+ttl if it is
 	// free, expired or holder's already; it reports whether it did.
 	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)

@@ -55,8 +55,10 @@ type Lease struct {
 // that are due at now, or whose holder's lease expired before the run was
 // released (the holder died mid-run: the run is resumed at once). Each is
 // leased to holder until now+ttl and its next run pushed to now+hold, in
-// one transaction.
-func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration) ([]string, error) {
+// one transaction. At most limit are claimed (0: no limit), the longest
+// due first: a daemon takes what it can start now and leaves the rest to
+// the others.
+func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration, limit int) ([]string, error) {
 	if !s.pg {
 		return nil, ErrNotShared
 	}
@@ -86,7 +88,7 @@ WHERE r.name IN (`+placeholders(len(candidates))+`) ORDER BY r.next_run_at`, arg
 			}
 			live := h != "" && exp > nowS
 			abandoned := h != "" && !live
-			if !live && (next <= nowS || abandoned) {
+			if !live && (next <= nowS || abandoned) && (limit <= 0 || len(due) < limit) {
 				due = append(due, name)
 			}
 		}

@@ -18,11 +18,11 @@ func TestLeases(t *testing.T) {
 	}
 	now := time.Now()
 	ttl, hold := 30*time.Second, 10*time.Minute
-	got, err := s.BridgeClaimLeases(ctx, "A", []string{"a"}, now, ttl, hold)
+	got, err := s.BridgeClaimLeases(ctx, "A", []string{"a"}, now, ttl, hold, 0)
 	if err != nil || !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("A claims = %v, %v; want [a]", got, err)
 	}
-	got, err = s.BridgeClaimLeases(ctx, "B", []string{"a", "b"}, now, ttl, hold)
+	got, err = s.BridgeClaimLeases(ctx, "B", []string{"a", "b"}, now, ttl, hold, 0)
 	if err != nil || !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("B claims = %v, %v; want [b] (a is A's)", got, err)
 	}
@@ -31,7 +31,7 @@ func TestLeases(t *testing.T) {
 	if err != nil || !slices.Equal(held, []string{"run/a"}) {
 		t.Fatalf("A renews = %v, %v", held, err)
 	}
-	if got, _ := s.BridgeClaimLeases(ctx, "B", []string{"a"}, now.Add(40*time.Second), ttl, hold); len(got) != 0 {
+	if got, _ := s.BridgeClaimLeases(ctx, "B", []string{"a"}, now.Add(40*time.Second), ttl, hold, 0); len(got) != 0 {
 		t.Fatalf("B took a live lease: %v", got)
 	}
 	ls, err := s.Leases(ctx, now.Add(25*time.Second))
@@ -39,7 +39,7 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("Leases = %+v, %v", ls, err)
 	}
 	// A dies: at +51s its lease has expired and B resumes the run at once.
-	got, err = s.BridgeClaimLeases(ctx, "B", []string{"a"}, now.Add(51*time.Second), ttl, hold)
+	got, err = s.BridgeClaimLeases(ctx, "B", []string{"a"}, now.Add(51*time.Second), ttl, hold, 0)
 	if err != nil || !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("B takes over = %v, %v; want [a]", got, err)
 	}
@@ -57,10 +57,10 @@ func TestLeases(t *testing.T) {
 		t.Fatal("B acquired A's live stream lease")
 	}
 	// The released run is not due again before its next run.
-	if got, _ := s.BridgeClaimLeases(ctx, "A", []string{"a"}, now.Add(55*time.Second), ttl, hold); len(got) != 0 {
+	if got, _ := s.BridgeClaimLeases(ctx, "A", []string{"a"}, now.Add(55*time.Second), ttl, hold, 0); len(got) != 0 {
 		t.Fatalf("a released run was claimed again before its next run: %v", got)
 	}
-	if _, err := TestStore(t).BridgeClaimLeases(ctx, "A", []string{"a"}, now, ttl, hold); !errors.Is(err, ErrNotShared) {
+	if _, err := TestStore(t).BridgeClaimLeases(ctx, "A", []string{"a"}, now, ttl, hold, 0); !errors.Is(err, ErrNotShared) {
 		t.Fatalf("SQLite leases: %v, want ErrNotShared", err)
 	}
 }

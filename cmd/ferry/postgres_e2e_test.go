@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ type pgFeeds struct {
 	items   [][]mirRSSItem
 	fetches [][]time.Time
 	srv     *httptest.Server
-	doc     *mirFeed // only for rssDoc
+	doc     *mirFeed     // only for rssDoc
+	delay   atomic.Int64 // nanoseconds each answer waits: runs that last
 }
 
 func newPGFeeds(t testing.TB, n int) *pgFeeds {
@@ -44,6 +46,7 @@ func newPGFeeds(t testing.TB, n int) *pgFeeds {
 			http.NotFound(w, r)
 			return
 		}
+		time.Sleep(time.Duration(f.delay.Load()))
 		f.mu.Lock()
 		f.fetches[i] = append(f.fetches[i], time.Now())
 		items := append([]mirRSSItem(nil), f.items[i]...)
@@ -270,7 +273,8 @@ func TestE2EPostgresDaemons(t *testing.T) {
 	}
 
 	// `ferry status` from a third process shows who holds what while runs
-	// are in progress.
+	// are in progress (slow feeds make runs that last).
+	f.delay.Store(int64(3 * time.Second))
 	holders := map[string]bool{}
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && len(holders) < 2; {
 		for _, r := range pgStatus(t, bin, global, cfg).Routes {
@@ -289,9 +293,9 @@ func TestE2EPostgresDaemons(t *testing.T) {
 	t.Logf("holders seen by ferry status: %v", holders)
 
 	// Phase 2: a second item per route; SIGKILL daemon 1 as soon as the
-	// first few are posted.
+	// first is posted, with runs of both in progress.
 	f.add(2)
-	pgWaitPosts(t, u, routes+3, 60*time.Second)
+	pgWaitPosts(t, u, routes+1, 60*time.Second)
 	if err := d1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +307,7 @@ func TestE2EPostgresDaemons(t *testing.T) {
 		atKill, 2*routes, took.Round(time.Second), lease)
 	// Within the lease time: the survivor's next tick after the lease
 	// expired, plus the schedule of the routes the dead daemon had run.
-	if took > lease+10*time.Second+10*time.Second {
+	if took > lease+10*time.Second+20*time.Second {
 		t.Errorf("the surviving daemon took %s to finish the dead one's routes", took)
 	}
 	rep := pgStatus(t, bin, global, cfg)
@@ -316,6 +320,7 @@ func TestE2EPostgresDaemons(t *testing.T) {
 
 	// Phase 3: the database goes away while daemon 2 runs; new items wait
 	// for it; when it is back everything is posted, once.
+	f.delay.Store(0)
 	pg.Stop()
 	f.add(3)
 	time.Sleep(2*lease + 2*time.Second)
