@@ -37,6 +37,10 @@ type Postgres struct {
 	// LogFile receives the server's output.
 	LogFile string
 
+	// Settings are extra "name=value" server settings (postgres -c), for a
+	// benchmark that loads pg_stat_statements, say.
+	Settings []string
+
 	mu   sync.Mutex
 	proc *exec.Cmd
 	done chan struct{}
@@ -71,9 +75,9 @@ func pgMajor(initdb string) int {
 	return n
 }
 
-// StartPostgres makes a new cluster and starts its server. Close stops it and removes
-// its files.
-func StartPostgres(ctx context.Context) (*Postgres, error) {
+// StartPostgres makes a new cluster and starts its server, with the extra settings
+// ("name=value", as postgres -c takes them). Close stops it and removes its files.
+func StartPostgres(ctx context.Context, settings ...string) (*Postgres, error) {
 	bin, err := PostgresBinDir()
 	if err != nil {
 		return nil, err
@@ -82,7 +86,7 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testenv: postgres: %w", err)
 	}
-	p := &Postgres{BinDir: bin, Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log")}
+	p := &Postgres{BinDir: bin, Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log"), Settings: settings}
 	fail := func(err error) (*Postgres, error) {
 		os.RemoveAll(dir)
 		return nil, err
@@ -133,10 +137,14 @@ func (p *Postgres) Restart(ctx context.Context) error {
 	}
 	// Only loopback TCP, the socket in the data directory, and durability traded for
 	// speed: the cluster is thrown away.
-	cmd := exec.Command(filepath.Join(p.BinDir, "postgres"), "-D", p.Dir, "-p", strconv.Itoa(p.Port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+p.Dir,
+	args := []string{"-D", p.Dir, "-p", strconv.Itoa(p.Port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + p.Dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300")
+		"-c", "max_connections=300"}
+	for _, kv := range p.Settings {
+		args = append(args, "-c", kv)
+	}
+	cmd := exec.Command(filepath.Join(p.BinDir, "postgres"), args...)
 	attr := sysProcAttr()
 	attr.Credential = p.cred
 	cmd.SysProcAttr = attr
