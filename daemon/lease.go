@@ -78,7 +78,11 @@ func (l *leases) release(ctx context.Context, name string) error {
 // cut off from the database never runs a route that another daemon may
 // have taken.
 func (l *leases) renew(ctx context.Context, now time.Time) error {
-	names, err := l.st.RenewLeases(ctx, l.holder, now, l.ttl)
+	// Bounded, so that a database that does not answer is noticed at the
+	// next renewal, before the leases expire.
+	rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
+	names, err := l.st.RenewLeases(rctx, l.holder, now, l.ttl)
+	cancel()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
