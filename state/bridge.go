@@ -610,6 +610,14 @@ func (s *Store) BridgeRetryAt(ctx context.Context, route string) (time.Time, err
 // BridgeSetWait records until when route's source asked not to be read
 // again; the zero time clears it.
 func (s *Store) BridgeSetWait(ctx context.Context, route string, until time.Time) error {
+	// Most runs leave the wait as it was (none): a read saves them a write
+	// transaction, which on a database shared by many daemons is the
+	// scarce thing (every write takes the store's one write lock).
+	var cur string
+	err := s.db.QueryRowContext(ctx, `SELECT wait_until FROM bridge_routes WHERE name = ?`, route).Scan(&cur)
+	if err == nil && cur == nullableTime(until) {
+		return nil
+	}
 	now := formatTime(time.Now())
 	return s.Write(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
