@@ -77,7 +77,7 @@ func TestE2EPostgresBench(t *testing.T) {
 
 	var ds []*pgDaemon
 	for range daemons {
-		ds = append(ds, startPGDaemon(t, bin, global, cfg, "--tick", "500ms", "--workers", "48", "--lease", "30s"))
+		ds = append(ds, startPGDaemon(t, bin, global, cfg, "--tick", "1s", "--workers", "32", "--lease", "30s"))
 	}
 	// Every route's first run.
 	started := time.Now()

@@ -240,6 +240,9 @@ func TestE2EPostgresDaemons(t *testing.T) {
 	f := newPGFeeds(t, routes)
 	f.add(0) // the baseline: seen on the first run, never posted
 	cfg := pgConfig(t, f, routes, "10s", sink)
+	// `ferry mirror` works on PostgreSQL too: the first run of every route,
+	// under run leases it releases.
+	c.run(append(append([]string(nil), global...), "--config", cfg, "mirror")...).mustSucceed(t)
 	dflags := []string{"--tick", "1s", "--lease", lease.String(), "--workers", "4"}
 	d1 := startPGDaemon(t, bin, global, cfg, dflags...)
 	d2 := startPGDaemon(t, bin, global, cfg, dflags...)
@@ -294,6 +297,40 @@ func TestE2EPostgresDaemons(t *testing.T) {
 	}
 	if len(holders) == 0 {
 		t.Error("ferry status never showed a route's holder")
+	}
+	// The table for people says it too; and `ferry mirror` refuses a
+	// route a daemon is running.
+	for end := time.Now().Add(15 * time.Second); ; {
+		out, err := exec.Command(bin, append(append([]string(nil), global...), "--config", cfg, "status")...).Output()
+		if err != nil {
+			t.Fatalf("ferry status: %v", err)
+		}
+		if strings.Contains(string(out), "HELD BY") && strings.Contains(string(out), "daemons: ") &&
+			regexp.MustCompile(`feed-\d\d .*-\d+-[0-9a-f]{8} +in \d+s`).Match(out) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("ferry status never showed a holder in its table:\n%s", out)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	refused := false
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && !refused; {
+		for _, r := range pgStatus(t, bin, global, cfg).Routes {
+			if r.Holder == "" {
+				continue
+			}
+			res := c.run(append(append([]string(nil), global...), "--config", cfg, "mirror", "--route", r.Route)...)
+			if res.code != 0 && strings.Contains(res.stderr, "is being run by a ferry daemon") {
+				refused = true
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !refused {
+		t.Error("ferry mirror never refused a route a daemon was running")
 	}
 	t.Logf("holders seen by ferry status: %v", holders)
 
