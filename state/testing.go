@@ -1,7 +1,7 @@
 package state
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 )
@@ -16,12 +16,14 @@ func TestStore(t testing.TB) *Store {
 }
 
 // TestStoreAt opens the store at target (a SQLite path or a PostgreSQL URL,
-// as OpenDatabase) for a test, with a random secret key, and closes it when
-// the test ends. Failing to open or close fails the test.
+// as OpenDatabase) for a test, and closes it when the test ends. The secret
+// key is derived from target, so stores of one test database open each
+// other's secrets (a test key: never use such a key outside tests). Failing
+// to open or close fails the test.
 func TestStoreAt(t testing.TB, target string) *Store {
 	t.Helper()
-	key := make([]byte, SecretKeySize)
-	_, _ = rand.Read(key)
+	sum := sha256.Sum256([]byte("ferry test key " + target))
+	key := sum[:]
 	s, err := OpenDatabase(t.Context(), target, Options{SecretKey: key})
 	if err != nil {
 		t.Fatalf("state.TestStore: %v", err)
