@@ -348,6 +348,9 @@ func (d *daemon) tick() {
 		d.log.Error("could not pick due routes", "err", err)
 		return
 	}
+	if len(due) > 0 {
+		d.log.Debug("claimed due routes", "routes", due, "in_flight", d.inflight.Load())
+	}
 	for _, name := range due {
 		d.mu.Lock()
 		r, after := d.routes[name], d.cfg.AfterRun

@@ -98,8 +98,12 @@ type pgDaemon struct {
 
 func startPGDaemon(t testing.TB, bin string, global []string, cfg string, extra ...string) *pgDaemon {
 	t.Helper()
-	logf := filepath.Join(t.TempDir(), "daemon.log")
-	f, err := os.Create(logf)
+	dir := t.TempDir()
+	if keep := os.Getenv("FERRY_KEEP_LOGS"); keep != "" {
+		dir = keep // to read the daemons' logs after a failure
+	}
+	f, err := os.CreateTemp(dir, "daemon-*.log")
+	logf := f.Name()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +124,14 @@ func startPGDaemon(t testing.TB, bin string, global []string, cfg string, extra 
 		<-d.done
 		if t.Failed() {
 			l := d.logText()
-			t.Logf("daemon %d log (last 5000 bytes):\n%s", cmd.Process.Pid, l[max(0, len(l)-5000):])
+			var bad []string
+			for _, line := range strings.Split(l, "\n") {
+				if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+					bad = append(bad, line)
+				}
+			}
+			t.Logf("daemon %d warnings and errors (%d):\n%s", cmd.Process.Pid, len(bad), strings.Join(bad[:min(len(bad), 60)], "\n"))
+			t.Logf("daemon %d log (last 3000 bytes):\n%s", cmd.Process.Pid, l[max(0, len(l)-3000):])
 		}
 	})
 	return d
@@ -150,6 +161,9 @@ func pgAllStatuses(t *testing.T, u *testenv.User) []fedi.Status {
 	}
 }
 
+// pgDebug, when set, prints the database's leases and routes after a failed wait.
+var pgDebug func()
+
 var pgTitleRE = regexp.MustCompile(`pg r\d+ item \d+`)
 
 // pgCount counts u's posts by item title.
@@ -173,7 +187,16 @@ func pgWaitPosts(t *testing.T, u *testenv.User, n int, within time.Duration) tim
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
-			t.Fatalf("%d posts after %s, want %d", got, within, n)
+			counts, _ := pgCount(t, u)
+			var have []string
+			for k := range counts {
+				have = append(have, k)
+			}
+			slices.Sort(have)
+			if pgDebug != nil {
+				pgDebug()
+			}
+			t.Fatalf("%d posts after %s, want %d; posted: %v", got, within, n, have)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -230,6 +253,13 @@ func TestE2EPostgresDaemons(t *testing.T) {
 	global := pgSetup(t, pg)
 	global = append(global, "--ca-file", env.CAFile, "--data-dir", t.TempDir())
 
+	pgDebug = func() {
+		out, _ := exec.Command(filepath.Join(pg.BinDir, "psql"), global[1], "-c", "SELECT now(), * FROM leases ORDER BY name",
+			"-c", "SELECT name, next_run_at, last_run_at, fail_count, last_error FROM bridge_routes ORDER BY name",
+			"-c", "SELECT j.key, i.step, i.key, i.status, i.attempts, i.updated_at FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE i.status = 'pending'").CombinedOutput()
+		t.Logf("database:\n%s", out)
+	}
+	defer func() { pgDebug = nil }()
 	u := mirUser(t, in)
 	c := newCLI(t, env.CAFile)
 	c.run(append(append([]string(nil), global...), "login", in.BaseURL, "--token-file", writeTokenFile(t, u.Token))...).mustSucceed(t)
