@@ -398,7 +398,11 @@ func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 	ctx, cancel := context.WithTimeout(base, d.o.Timeout)
 	defer cancel()
 	start := d.clk.Now()
-	p, err := once(ctx, d.o.Store, d.o.Engine, *r, d.clk, d.o.Jitter())
+	var st Store = d.o.Store
+	if d.leases != nil {
+		st = lostLease{Store: st, lost: func() bool { return base.Err() != nil && d.work.Err() == nil }}
+	}
+	p, err := once(ctx, st, d.o.Engine, *r, d.clk, d.o.Jitter())
 	d.o.Observer.Ran(r.Route.Name, p.Outcome)
 	log := d.log.With("route", r.Route.Name)
 	if err != nil {

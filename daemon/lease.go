@@ -171,3 +171,25 @@ func (d *daemon) streamLeased(ctx context.Context, r *Route, follow func(ctx con
 		}
 	}
 }
+
+// lostLease is the Store of a leased run: once the run's lease was lost
+// (another daemon may hold the route now and keeps its schedule), the
+// interrupted run's outcome is not recorded over the new holder's.
+type lostLease struct {
+	Store
+	lost func() bool
+}
+
+func (s lostLease) BridgeRecordRun(ctx context.Context, name string, start time.Time, runErr string, transient bool, next time.Time) error {
+	if s.lost() {
+		return nil
+	}
+	return s.Store.BridgeRecordRun(ctx, name, start, runErr, transient, next)
+}
+
+func (s lostLease) BridgeSetWait(ctx context.Context, name string, until time.Time) error {
+	if s.lost() {
+		return nil
+	}
+	return s.Store.BridgeSetWait(ctx, name, until)
+}
