@@ -80,21 +80,32 @@ WHERE r.name IN (`+placeholders(len(candidates))+`) ORDER BY r.next_run_at`, arg
 		if err != nil {
 			return err
 		}
+		// Runs a dead holder left come first: their next run was pushed
+		// far ahead when they were claimed, so in next-run order they
+		// would wait behind every due route (found by the acceptance test:
+		// a busy survivor never reached them).
+		var abandoned []string
 		for rows.Next() {
 			var name, next, h, exp string
 			if err := rows.Scan(&name, &next, &h, &exp); err != nil {
 				rows.Close()
 				return err
 			}
-			live := h != "" && exp > nowS
-			abandoned := h != "" && !live
-			if !live && (next <= nowS || abandoned) && (limit <= 0 || len(due) < limit) {
+			switch live := h != "" && exp > nowS; {
+			case live:
+			case h != "":
+				abandoned = append(abandoned, name)
+			case next <= nowS:
 				due = append(due, name)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		due = append(abandoned, due...)
+		if limit > 0 && len(due) > limit {
+			due = due[:limit]
 		}
 		until, next := formatTime(now.Add(ttl)), formatTime(now.Add(hold))
 		for _, n := range due {

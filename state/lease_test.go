@@ -43,6 +43,18 @@ func TestLeases(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"a"}) {
 		t.Fatalf("B takes over = %v, %v; want [a]", got, err)
 	}
+	// An abandoned run comes before due ones even under a limit: its next
+	// run was pushed far ahead when it was claimed.
+	if err := s.BridgeSchedule(ctx, map[string]string{"c": "10s", "d": "10s"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.BridgeClaimLeases(ctx, "A", []string{"c"}, now.Add(2*time.Second), ttl, hold, 0); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("A claims c = %v", got)
+	}
+	got, err = s.BridgeClaimLeases(ctx, "B", []string{"a", "c", "d"}, now.Add(45*time.Second), ttl, hold, 1)
+	if err != nil || !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("B claims with limit 1 = %v, %v; want the abandoned [c] before the due d", got, err)
+	}
 	// A comes back: its renewal no longer covers run/a.
 	if held, _ := s.RenewLeases(ctx, "A", now.Add(52*time.Second), ttl); len(held) != 0 {
 		t.Fatalf("A still holds %v after the takeover", held)
