@@ -454,6 +454,18 @@ func TestE2EPostgresBadInput(t *testing.T) {
 		t.Errorf("a 0644 key file: exit %d, stderr %q", r.code, r.stderr)
 	}
 	c.run(append(append([]string(nil), global...), "accounts")...).mustSucceed(t)
+	// Rotation: the new key opens the database, the old one no longer does.
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	c.run("secret-key", "generate", newKey).mustSucceed(t)
+	r = c.run(append(append([]string(nil), global...), "--json", "secret-key", "rotate", "--new-key-file", newKey)...)
+	if r.code != 0 || !strings.Contains(r.stdout, `"resealed"`) {
+		t.Fatalf("rotate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = c.run(append(append([]string(nil), global...), "accounts")...); r.code == 0 || !strings.Contains(r.stderr, "not the key") {
+		t.Errorf("the old key after rotation: exit %d, stderr %q", r.code, r.stderr)
+	}
+	global[3] = newKey
+	c.run(append(append([]string(nil), global...), "accounts")...).mustSucceed(t)
 	db, err := exec.Command(filepath.Join(pg.BinDir, "psql"), global[1], "-c", "UPDATE ferry_schema SET version = 99").CombinedOutput()
 	if err != nil {
 		t.Fatalf("psql: %v\n%s", err, db)
