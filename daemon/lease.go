@@ -50,6 +50,9 @@ type leases struct {
 	held map[string]context.CancelFunc // lease name → stops its work
 	// lastRenew is when the leases were last renewed (or claimed).
 	lastRenew time.Time
+	// stop ends the renewals; done is closed when they ended.
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // guard registers the work of lease name, returning a context that ends
@@ -116,7 +119,10 @@ func (d *daemon) startLeases(ctx context.Context) error {
 	if _, err := lr.AcquireLease(ctx, leaseDaemon+d.o.Holder, d.o.Holder, d.clk.Now(), ttl); err != nil {
 		return err
 	}
+	ctx, d.leases.stop = context.WithCancel(ctx)
+	d.leases.done = make(chan struct{})
 	go func() {
+		defer close(d.leases.done)
 		t := d.clk.NewTicker(ttl / 3)
 		defer t.Stop()
 		for {
@@ -143,6 +149,9 @@ func (d *daemon) stopLeases() {
 	if d.leases == nil {
 		return
 	}
+	// Renewals end first, so that none takes the daemon's lease again.
+	d.leases.stop()
+	<-d.leases.done
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = d.leases.release(ctx, leaseDaemon+d.o.Holder)
