@@ -62,7 +62,9 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 	s := &Store{db: db, path: redactURL(rawURL), pg: true}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open state %s: cannot reach PostgreSQL: %w", s.path, pgErr(err))
+		// pgconn's connect errors name the host, user and database,
+		// never the password.
+		return nil, fmt.Errorf("open state %s: cannot reach PostgreSQL: %w", s.path, err)
 	}
 	if err := s.migratePG(ctx); err != nil {
 		db.Close()
@@ -74,11 +76,6 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 	}
 	return s, nil
 }
-
-// pgErr strips what a connection error may carry that must not be shown
-// (pgconn's ConnectError includes the configuration's host only, never the
-// password, so it is kept as is).
-func pgErr(err error) error { return err }
 
 // redactURL is rawURL without its password, for messages and Path.
 func redactURL(rawURL string) string {

@@ -1,6 +1,9 @@
-// Package state is ferry's SQLite store: one database file holding OAuth
-// client registrations, accounts and their tokens, small settings, and (in
-// later schema versions) the journals and cursors of the other packages.
+// Package state is ferry's store: one database holding OAuth client
+// registrations, accounts and their tokens, small settings, and (in later
+// schema versions) the journals and cursors of the other packages. It is a
+// SQLite file by default, or a PostgreSQL database shared by several
+// daemons (OpenDatabase; postgres.go is the whole difference, lease.go and
+// secrets.go what sharing adds).
 //
 // The store is safe for concurrent use by many goroutines and by several
 // processes at once: the daemon and one-shot CLI commands share the file.
@@ -71,7 +74,7 @@ type Store struct {
 	// pg is set for a PostgreSQL database (postgres.go): the dialect's
 	// write lock, migrations and errors, leases, sealed secrets.
 	pg bool
-	// seal encrypts secrets at rest on PostgreSQL (secrets.go); nil on
+	// sealer encrypts secrets at rest on PostgreSQL (secrets.go); nil on
 	// SQLite, whose file is the user's own and mode 0600.
 	sealer *sealer
 }

@@ -1,5 +1,5 @@
-// Package bridgestore keeps the mirroring engine's state in ferry's SQLite
-// store: it implements bridge.Store (declared by its consumer, the engine)
+// Package bridgestore keeps the mirroring engine's state in ferry's
+// store (SQLite or PostgreSQL): it implements bridge.Store (declared by its consumer, the engine)
 // on *state.Store, and daemon.StatusStore beside it. It is the one place that
 // knows both sides' types, so neither imports the other.
 package bridgestore
@@ -17,7 +17,7 @@ import (
 	"github.com/fedi-ferry/ferry/state"
 )
 
-// Store is bridge.Store on the SQLite store. It is safe for concurrent
+// Store is bridge.Store on ferry's store. It is safe for concurrent
 // use, like the store under it.
 type Store struct {
 	st *state.Store
