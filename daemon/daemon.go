@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -122,6 +123,15 @@ type Options struct {
 	// Jitter returns a number in [-1, 1] that spreads back-offs
 	// (schedule.Run.Jitter); nil = random.
 	Jitter func() float64
+
+	// Holder, when set, names this daemon among several sharing the
+	// Store (which must then be a Leaser, see lease.go): routes, jobs and
+	// streams run only under a lease in the database, renewed every
+	// LeaseTTL/3; a daemon that dies loses them after LeaseTTL (default
+	// DefaultLeaseTTL) and another takes them over. Empty: the only
+	// daemon of the Store, under the caller's lock.
+	Holder   string
+	LeaseTTL time.Duration
 }
 
 func (o *Options) defaults() {
@@ -155,6 +165,9 @@ func (o *Options) defaults() {
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 }
 
 // daemon is the running state of Run.
@@ -175,6 +188,10 @@ type daemon struct {
 	slots    chan struct{}
 	wg       sync.WaitGroup // runs and event handlers in progress
 	swg      sync.WaitGroup // stream supervisors
+	// leases is set when Options.Holder is: the daemon shares the Store.
+	leases *leases
+	// inflight counts the runs claimed and not yet ended (with leases).
+	inflight atomic.Int64
 }
 
 // Run runs the daemon until ctx ends, then lets the runs in progress
@@ -188,6 +205,12 @@ func Run(ctx context.Context, o Options) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	d := &daemon{o: o, log: o.Logger, clk: o.Clock, work: work, slots: make(chan struct{}, o.Workers)}
+	if o.Holder != "" {
+		if err := d.startLeases(work); err != nil {
+			return err
+		}
+		defer d.stopLeases()
+	}
 	if err := d.load(ctx, true); err != nil {
 		return err
 	}
@@ -259,7 +282,10 @@ func (d *daemon) load(ctx context.Context, starting bool) error {
 		routes[r.Route.Name] = r
 		specs[r.Route.Name] = r.Spec
 	}
-	if err := d.o.Store.BridgeSchedule(ctx, specs, starting); err != nil {
+	// With leases, a run a dead daemon had claimed is taken over when its
+	// lease expires; making every route due at each start would only
+	// repeat the runs of the daemons still alive.
+	if err := d.o.Store.BridgeSchedule(ctx, specs, starting && d.leases == nil); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -299,13 +325,31 @@ func (d *daemon) tick() {
 	d.mu.Unlock()
 	// The lease outlasts the longest run, so a claimed route is not
 	// claimed again while it runs; a restarted daemon resets it.
-	due, err := d.o.Store.BridgeClaimDue(d.work, names, d.clk.Now(), d.o.Timeout+time.Minute)
+	var due []string
+	var err error
+	if d.leases != nil {
+		// Claim only what a free worker can start now: the other daemons
+		// take the rest, and a claimed run never waits here while its
+		// lease keeps another daemon from it.
+		free := d.o.Workers - int(d.inflight.Load())
+		if free <= 0 {
+			d.o.Observer.Heartbeat(d.clk.Now())
+			return
+		}
+		due, err = d.leases.st.BridgeClaimLeases(d.work, d.o.Holder, names, d.clk.Now(), d.o.LeaseTTL, d.o.Timeout+time.Minute, free)
+		d.inflight.Add(int64(len(due)))
+	} else {
+		due, err = d.o.Store.BridgeClaimDue(d.work, names, d.clk.Now(), d.o.Timeout+time.Minute)
+	}
 	// The loop is alive whether or not the store answered: the health
 	// check tests the store on its own.
 	d.o.Observer.Heartbeat(d.clk.Now())
 	if err != nil {
 		d.log.Error("could not pick due routes", "err", err)
 		return
+	}
+	if len(due) > 0 {
+		d.log.Debug("claimed due routes", "routes", due, "in_flight", d.inflight.Load())
 	}
 	for _, name := range due {
 		d.mu.Lock()
@@ -318,6 +362,12 @@ func (d *daemon) tick() {
 		d.mu.Unlock()
 		switch {
 		case !start:
+			if d.leases != nil {
+				// Stopping: hand the run back at once.
+				d.inflight.Add(-1)
+				_ = d.leases.release(d.work, leaseRun+name)
+				_ = d.o.Store.BridgeRunSoon(d.work, name)
+			}
 		case r != nil:
 			go d.runRoute(r, after)
 		default:
@@ -339,14 +389,20 @@ func (d *daemon) acquire() bool {
 
 func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 	defer d.wg.Done()
+	base, done := d.guard(r.Route.Name)
+	defer done()
 	if !d.acquire() {
 		return
 	}
 	defer func() { <-d.slots }()
-	ctx, cancel := context.WithTimeout(d.work, d.o.Timeout)
+	ctx, cancel := context.WithTimeout(base, d.o.Timeout)
 	defer cancel()
 	start := d.clk.Now()
-	p, err := once(ctx, d.o.Store, d.o.Engine, *r, d.clk, d.o.Jitter())
+	var st Store = d.o.Store
+	if d.leases != nil {
+		st = lostLease{Store: st, lost: func() bool { return base.Err() != nil && d.work.Err() == nil }}
+	}
+	p, err := once(ctx, st, d.o.Engine, *r, d.clk, d.o.Jitter())
 	d.o.Observer.Ran(r.Route.Name, p.Outcome)
 	log := d.log.With("route", r.Route.Name)
 	if err != nil {
@@ -366,12 +422,14 @@ func (d *daemon) runRoute(r *Route, after func(context.Context)) {
 
 func (d *daemon) runJob(j Job) {
 	defer d.wg.Done()
+	base, done := d.guard(j.Name)
+	defer done()
 	if !d.acquire() {
 		return
 	}
 	defer func() { <-d.slots }()
 	start := d.clk.Now()
-	err := j.Run(d.work)
+	err := j.Run(base)
 	next := d.record(d.work, j.Name, j.Schedule, Ended{Start: start, End: d.clk.Now(), Err: err, Jitter: d.o.Jitter()})
 	outcome, _ := bridge.Outcome(err)
 	d.o.Observer.Ran(j.Name, outcome)
@@ -462,6 +520,15 @@ const (
 // missed while it was down.
 func (d *daemon) stream(ctx context.Context, r *Route, s sources.Streamer) {
 	defer d.swg.Done()
+	if d.leases != nil {
+		d.streamLeased(ctx, r, func(ctx context.Context) { d.follow(ctx, r, s) })
+		return
+	}
+	d.follow(ctx, r, s)
+}
+
+// follow is stream's loop, on this daemon.
+func (d *daemon) follow(ctx context.Context, r *Route, s sources.Streamer) {
 	log := d.log.With("route", r.Route.Name)
 	wait := streamFirstWait
 	for reconnect := false; ctx.Err() == nil; reconnect = true {
@@ -552,4 +619,21 @@ func (d *daemon) handle(ctx context.Context, r *Route, ev sources.Event) bool {
 			"published", res.Published, "edited", res.Edited, "deleted", res.Deleted)
 	}
 	return true
+}
+
+// guard returns the context of a run of name and the function to call when
+// it ended: with leases, the context ends if the run's lease is lost, and
+// the lease is released after the run was recorded.
+func (d *daemon) guard(name string) (context.Context, func()) {
+	if d.leases == nil {
+		return d.work, func() {}
+	}
+	ctx, stop := d.leases.guard(d.work, leaseRun+name)
+	return ctx, func() {
+		defer d.inflight.Add(-1)
+		stop()
+		if err := d.leases.release(d.work, leaseRun+name); err != nil {
+			d.log.Warn("could not release the lease of a run; it expires by itself", "name", name, "err", err)
+		}
+	}
 }

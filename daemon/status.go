@@ -20,6 +20,11 @@ type RouteState struct {
 	NewestAt                       time.Time // creation time of the newest origin post handled
 	Posted                         int
 	Failed                         int
+	// Holder is the daemon holding the route's run lease, and
+	// LeaseExpires when that lease ends unless renewed ("" and zero when
+	// no daemon runs the route now, and always on SQLite).
+	Holder       string
+	LeaseExpires time.Time
 }
 
 // StatusStore reads the stored state of every route and job, by name
@@ -48,6 +53,11 @@ type RouteStatus struct {
 	// error, a rate limit, a network failure): NextRun is then a retry
 	// within seconds or minutes, not the schedule.
 	Transient bool `json:"last_error_transient,omitempty"`
+	// Holder is the daemon running the route now (PostgreSQL, where many
+	// daemons share the routes), and LeaseExpires when its lease ends
+	// unless renewed.
+	Holder       string     `json:"holder,omitempty"`
+	LeaseExpires *time.Time `json:"lease_expires,omitempty"`
 }
 
 // Status returns the state of every stored route and job, by name, then
@@ -77,7 +87,8 @@ func Status(ctx context.Context, st StatusStore, cfg *config.Config, now time.Ti
 		spec, ok := configured[r.Name]
 		rs := RouteStatus{Route: r.Name, Configured: ok, Paused: spec.Paused || r.Paused, Schedule: r.Schedule,
 			LastRun: opt(r.LastRunAt), LastOK: opt(r.LastOKAt), NextRun: opt(r.NextRunAt), Mirrored: r.Posted,
-			Failed: r.Failed, Failures: r.FailCount, LastError: r.LastError, Transient: r.Transient}
+			Failed: r.Failed, Failures: r.FailCount, LastError: r.LastError, Transient: r.Transient,
+			Holder: r.Holder, LeaseExpires: opt(r.LeaseExpires)}
 		if ok && spec.Schedule != "" {
 			rs.Schedule = spec.Schedule
 		}

@@ -151,7 +151,7 @@ ON CONFLICT (handle) DO UPDATE SET
 	username = excluded.username, token = excluded.token, scopes = excluded.scopes,
 	client_id = excluded.client_id, platform = excluded.platform, software = excluded.software, software_version = excluded.software_version,
 	updated_at = excluded.updated_at`,
-			a.Handle, a.Name, a.Server, a.AccountID, a.Username, a.Token, a.Scopes, a.ClientID,
+			a.Handle, a.Name, a.Server, a.AccountID, a.Username, s.sealSecret(colToken, a.Token), a.Scopes, a.ClientID,
 			a.Platform, a.Software, a.SoftwareVersion, formatTime(orNow(a.CreatedAt, now)), formatTime(now))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("name %q is already used: %w", a.Name, ErrConflict)
@@ -195,6 +195,9 @@ func (s *Store) Account(ctx context.Context, ref string) (Account, error) {
 		query = `SELECT ` + accountColumns + ` FROM accounts WHERE handle = ?`
 	}
 	a, err := scanAccount(s.db.QueryRowContext(ctx, query, key))
+	if err == nil {
+		a.Token, err = s.openSecret(colToken, a.Token)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, fmt.Errorf("account %q: %w", ref, ErrNotFound)
 	}
@@ -214,6 +217,9 @@ func (s *Store) Accounts(ctx context.Context) ([]Account, error) {
 	var out []Account
 	for rows.Next() {
 		a, err := scanAccount(rows)
+		if err == nil {
+			a.Token, err = s.openSecret(colToken, a.Token)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list accounts: %w", err)
 		}

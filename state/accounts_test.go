@@ -20,8 +20,9 @@ func testAccount(handle, name string) Account {
 	}
 }
 
-func TestAccountsCRUD(t *testing.T) {
-	s := TestStore(t)
+func TestAccountsCRUD(t *testing.T) { forEachStore(t, testAccountsCRUD) }
+
+func testAccountsCRUD(t *testing.T, s *Store) {
 	ctx := t.Context()
 
 	if _, err := s.Account(ctx, "me@old.example"); !errors.Is(err, ErrNotFound) {
@@ -119,8 +120,9 @@ func TestAccountsCRUD(t *testing.T) {
 	}
 }
 
-func TestAppsCRUD(t *testing.T) {
-	s := TestStore(t)
+func TestAppsCRUD(t *testing.T) { forEachStore(t, testAppsCRUD) }
+
+func testAppsCRUD(t *testing.T, s *Store) {
 	ctx := t.Context()
 	const srv, redir, scopes = "https://a.example", "urn:ietf:wg:oauth:2.0:oob", "read write"
 

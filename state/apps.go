@@ -64,6 +64,9 @@ WHERE server = ? AND redirect_uri = ? AND scopes = ?`, server, redirectURI, scop
 	if err == nil {
 		a.CreatedAt, err = parseTime(created)
 	}
+	if err == nil {
+		a.ClientSecret, err = s.openSecret(colClientSecret, a.ClientSecret)
+	}
 	if err != nil {
 		return App{}, fmt.Errorf("get app for %s: %w", server, err)
 	}
@@ -84,6 +87,9 @@ WHERE server = ? AND client_id = ?`, server, clientID).
 	}
 	if err == nil {
 		a.CreatedAt, err = parseTime(created)
+	}
+	if err == nil {
+		a.ClientSecret, err = s.openSecret(colClientSecret, a.ClientSecret)
 	}
 	if err != nil {
 		return App{}, fmt.Errorf("get app %s at %s: %w", clientID, server, err)
@@ -106,7 +112,7 @@ VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (server, redirect_uri, scopes) DO UPDATE SET
 	client_id = excluded.client_id, client_secret = excluded.client_secret,
 	created_at = excluded.created_at`,
-			a.Server, a.RedirectURI, a.Scopes, a.ClientID, a.ClientSecret, created)
+			a.Server, a.RedirectURI, a.Scopes, a.ClientID, s.sealSecret(colClientSecret, a.ClientSecret), created)
 		return err
 	})
 	if err != nil {

@@ -205,9 +205,9 @@ func (s *Store) BridgeSaveCursor(ctx context.Context, route, cursor string, newe
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
-UPDATE bridge_routes SET cursor = ?, started = 1, paused = 0, updated_at = ?,
+UPDATE bridge_routes SET cursor = ?, started = ?, paused = ?, updated_at = ?,
 	newest_at = CASE WHEN ? > newest_at THEN ? ELSE newest_at END
-WHERE name = ?`, cursor, now, nullableTime(newest), nullableTime(newest), route)
+WHERE name = ?`, cursor, true, false, now, nullableTime(newest), nullableTime(newest), route)
 		return err
 	})
 	if err != nil {
@@ -318,8 +318,8 @@ INSERT INTO bridge_items (route, origin_id, item, link, content_hash, version, c
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (route, origin_id) DO UPDATE SET link = excluded.link, content_hash = excluded.content_hash,
 	version = excluded.version, last_seen_at = excluded.last_seen_at
-WHERE version != excluded.version OR link != excluded.link OR content_hash != excluded.content_hash
-	OR last_seen_at < ?`)
+WHERE bridge_items.version != excluded.version OR bridge_items.link != excluded.link
+	OR bridge_items.content_hash != excluded.content_hash OR bridge_items.last_seen_at < ?`)
 		if err != nil {
 			return err
 		}
@@ -462,9 +462,9 @@ func (s *Store) BridgeFinish(ctx context.Context, it Item, c BridgeCopy) error {
 INSERT INTO bridge_copies (route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (route, item, sink, part) DO UPDATE SET state = excluded.state,
-	remote_id = CASE WHEN excluded.remote_id != '' THEN excluded.remote_id ELSE remote_id END,
-	remote_url = CASE WHEN excluded.remote_url != '' THEN excluded.remote_url ELSE remote_url END,
-	version = CASE WHEN excluded.version != '' THEN excluded.version ELSE version END,
+	remote_id = CASE WHEN excluded.remote_id != '' THEN excluded.remote_id ELSE bridge_copies.remote_id END,
+	remote_url = CASE WHEN excluded.remote_url != '' THEN excluded.remote_url ELSE bridge_copies.remote_url END,
+	version = CASE WHEN excluded.version != '' THEN excluded.version ELSE bridge_copies.version END,
 	error = excluded.error, updated_at = excluded.updated_at`,
 			c.Route, c.Item, normHandle(c.Sink), c.Part, c.State, c.RemoteID, c.RemoteURL, c.Version, c.Error,
 			nullableTime(c.OriginAt), now, now)
@@ -617,6 +617,14 @@ func (s *Store) BridgeRetryAt(ctx context.Context, route string) (time.Time, err
 // BridgeSetWait records until when route's source asked not to be read
 // again; the zero time clears it.
 func (s *Store) BridgeSetWait(ctx context.Context, route string, until time.Time) error {
+	// Most runs leave the wait as it was (none): a read saves them a write
+	// transaction, which on a database shared by many daemons is the
+	// scarce thing (every write takes the store's one write lock).
+	var cur string
+	err := s.db.QueryRowContext(ctx, `SELECT wait_until FROM bridge_routes WHERE name = ?`, route).Scan(&cur)
+	if err == nil && cur == nullableTime(until) {
+		return nil
+	}
 	now := formatTime(time.Now())
 	return s.Write(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {

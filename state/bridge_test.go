@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-func TestBridgeItemsAndCopies(t *testing.T) {
-	s := TestStore(t)
+func TestBridgeItemsAndCopies(t *testing.T) { forEachStore(t, testBridgeItemsAndCopies) }
+
+func testBridgeItemsAndCopies(t *testing.T, s *Store) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	if _, _, found, err := s.BridgeFindItem(ctx, "r", "g1", "", ""); found || err != nil {
@@ -105,8 +106,9 @@ func TestBridgeItemsAndCopies(t *testing.T) {
 	}
 }
 
-func TestBridgeSchedule(t *testing.T) {
-	s := TestStore(t)
+func TestBridgeSchedule(t *testing.T) { forEachStore(t, testBridgeSchedule) }
+
+func testBridgeSchedule(t *testing.T, s *Store) {
 	ctx := context.Background()
 	if err := s.BridgeSchedule(ctx, map[string]string{"a": "5m", "b": "1h"}, false); err != nil {
 		t.Fatal(err)

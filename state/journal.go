@@ -253,7 +253,7 @@ func scanItem(row interface{ Scan(...any) error }) (Item, error) {
 func (s *Store) Items(ctx context.Context, jobID int64, f ItemFilter) ([]Item, error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = 1 << 62 // no limit, in both dialects (PostgreSQL refuses -1)
 	}
 	rows, err := s.db.QueryContext(ctx, `
 SELECT `+itemColumns+` FROM job_items

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-func TestJournalPlanApplyResume(t *testing.T) {
-	s := TestStore(t)
+func TestJournalPlanApplyResume(t *testing.T) { forEachStore(t, testJournalPlanApplyResume) }
+
+func testJournalPlanApplyResume(t *testing.T, s *Store) {
 	ctx := t.Context()
 
 	j, created, err := s.CreateJob(ctx, Job{Kind: "import", Key: "me@a.example:follows", Account: "me@a.example"})

@@ -20,7 +20,14 @@ import (
 // leaves a stale lock behind. The lock file itself is kept: deleting it
 // would let a new daemon lock a fresh file while an old one still holds the
 // unlinked one.
+//
+// On PostgreSQL there is no such lock: any number of daemons share the
+// database and divide the routes by leases (lease.go), so LockDaemon
+// returns a release that does nothing.
 func (s *Store) LockDaemon() (release func() error, err error) {
+	if s.pg {
+		return func() error { return nil }, nil
+	}
 	name := s.path + ".lock"
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

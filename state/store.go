@@ -1,6 +1,9 @@
-// Package state is ferry's SQLite store: one database file holding OAuth
-// client registrations, accounts and their tokens, small settings, and (in
-// later schema versions) the journals and cursors of the other packages.
+// Package state is ferry's store: one database holding OAuth client
+// registrations, accounts and their tokens, small settings, and (in later
+// schema versions) the journals and cursors of the other packages. It is a
+// SQLite file by default, or a PostgreSQL database shared by several
+// daemons (OpenDatabase; postgres.go is the whole difference, lease.go and
+// secrets.go what sharing adds).
 //
 // The store is safe for concurrent use by many goroutines and by several
 // processes at once: the daemon and one-shot CLI commands share the file.
@@ -67,8 +70,40 @@ const (
 // Close. All methods are safe for concurrent use.
 type Store struct {
 	db   *sql.DB
-	path string
+	path string // the SQLite file, or the PostgreSQL URL without its password
+	// pg is set for a PostgreSQL database (postgres.go): the dialect's
+	// write lock, migrations and errors, leases, sealed secrets.
+	pg bool
+	// sealer encrypts secrets at rest on PostgreSQL (secrets.go); nil on
+	// SQLite, whose file is the user's own and mode 0600.
+	sealer *sealer
 }
+
+// Options are the settings of OpenDatabase.
+type Options struct {
+	// SecretKey is the key that encrypts tokens at rest in PostgreSQL
+	// (ReadSecretKeyFile). It is required there and ignored for SQLite.
+	SecretKey []byte
+}
+
+// OpenDatabase opens target: a PostgreSQL database when it is a
+// postgres:// or postgresql:// URL, else the SQLite file at that path
+// (Open). Both give the same Store, and every method works on either.
+//
+// A PostgreSQL database is shared: any number of processes and machines
+// may open it, and daemons divide the routes by leases (lease.go) instead of
+// the file lock. Its schema has migrations of its own, and a schema newer
+// than this code is refused with ErrSchemaTooNew as for SQLite.
+func OpenDatabase(ctx context.Context, target string, opts Options) (*Store, error) {
+	if IsPostgresURL(target) {
+		return openPostgres(ctx, target, opts)
+	}
+	return Open(ctx, target)
+}
+
+// Shared reports whether the database is PostgreSQL, shared by several
+// daemons through leases rather than locked by one.
+func (s *Store) Shared() bool { return s.pg }
 
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date.
@@ -175,7 +210,8 @@ func (s *Store) Close() error {
 // cancellation rules.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Path returns the absolute path of the database file.
+// Path returns the absolute path of the database file (for PostgreSQL,
+// its URL without the password).
 func (s *Store) Path() string { return s.path }
 
 // Write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
@@ -236,6 +272,11 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	// After a successful Commit this Rollback is a no-op; it matters when
 	// fn fails or panics.
 	defer func() { _ = tx.Rollback() }()
+	if s.pg {
+		if err := lockWrites(txCtx, tx); err != nil {
+			return fmt.Errorf("begin write: %w", err)
+		}
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -248,6 +289,10 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 // isBusy reports whether err is SQLite's "database is locked" family,
 // which is worth retrying, as opposed to a real failure.
 func isBusy(err error) bool {
+	switch pgCode(err) {
+	case pgSerializationFailure, pgDeadlockDetected:
+		return true
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false
@@ -263,6 +308,9 @@ func isBusy(err error) bool {
 // isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY
 // constraint failure.
 func isUniqueViolation(err error) bool {
+	if pgCode(err) == pgUniqueViolation {
+		return true
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false

@@ -148,8 +148,9 @@ func TestOpenTightensFileButKeepsDir(t *testing.T) {
 	}
 }
 
-func TestWriteRollsBackOnError(t *testing.T) {
-	s := TestStore(t)
+func TestWriteRollsBackOnError(t *testing.T) { forEachStore(t, testWriteRollsBackOnError) }
+
+func testWriteRollsBackOnError(t *testing.T, s *Store) {
 	boom := errors.New("boom")
 	err := s.Write(t.Context(), func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 'x')`); err != nil {
@@ -167,8 +168,9 @@ func TestWriteRollsBackOnError(t *testing.T) {
 
 // A cancellation that arrives after fn finished its work must not undo
 // or interrupt the commit: the step is recorded whole.
-func TestWriteCommitsDespiteCancel(t *testing.T) {
-	s := TestStore(t)
+func TestWriteCommitsDespiteCancel(t *testing.T) { forEachStore(t, testWriteCommitsDespiteCancel) }
+
+func testWriteCommitsDespiteCancel(t *testing.T, s *Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 'x')`)
@@ -240,8 +242,9 @@ func TestWriteWaitsForOtherWriter(t *testing.T) {
 	}
 }
 
-func TestKV(t *testing.T) {
-	s := TestStore(t)
+func TestKV(t *testing.T) { forEachStore(t, testKV) }
+
+func testKV(t *testing.T, s *Store) {
 	ctx := t.Context()
 	if _, err := s.Get(ctx, "cursor/x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get missing: err = %v, want ErrNotFound", err)

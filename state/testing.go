@@ -1,6 +1,7 @@
 package state
 
 import (
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 )
@@ -11,7 +12,19 @@ import (
 // production. Failing to open or close fails the test.
 func TestStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "ferry.db"))
+	return TestStoreAt(t, filepath.Join(t.TempDir(), "ferry.db"))
+}
+
+// TestStoreAt opens the store at target (a SQLite path or a PostgreSQL URL,
+// as OpenDatabase) for a test, and closes it when the test ends. The secret
+// key is derived from target, so stores of one test database open each
+// other's secrets (a test key: never use such a key outside tests). Failing
+// to open or close fails the test.
+func TestStoreAt(t testing.TB, target string) *Store {
+	t.Helper()
+	sum := sha256.Sum256([]byte("ferry test key " + target))
+	key := sum[:]
+	s, err := OpenDatabase(t.Context(), target, Options{SecretKey: key})
 	if err != nil {
 		t.Fatalf("state.TestStore: %v", err)
 	}

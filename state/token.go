@@ -14,7 +14,7 @@ func (s *Store) SaveToken(ctx context.Context, handle, token string) error {
 	handle = normHandle(handle)
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET token = ?, updated_at = ? WHERE handle = ?`,
-			token, formatTime(time.Now()), handle)
+			s.sealSecret(colToken, token), formatTime(time.Now()), handle)
 		if err != nil {
 			return err
 		}

@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-func TestSaveToken(t *testing.T) {
-	s := TestStore(t)
+func TestSaveToken(t *testing.T) { forEachStore(t, testSaveToken) }
+
+func testSaveToken(t *testing.T, s *Store) {
 	ctx := t.Context()
 	a := testAccount("alice.test@pds.example", "alice")
 	a.Platform = "bluesky"

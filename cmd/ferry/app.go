@@ -41,6 +41,10 @@ type globalOptions struct {
 	LogFormat string
 	JSON      bool
 	CAFile    string
+	// Database is a PostgreSQL URL ("" = the SQLite file in DataDir);
+	// SecretKeyFile holds the key that seals tokens there (database.go).
+	Database      string
+	SecretKeyFile string
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -120,6 +124,10 @@ func newApp(g *globalOptions) *cli.App {
 				Value: "text", Destination: &g.LogFormat},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON for scripts", EnvVars: []string{"FERRY_JSON"},
 				Destination: &g.JSON},
+			&cli.StringFlag{Name: "database", Usage: "a PostgreSQL `URL` (postgres://…) to keep ferry's state in, shared by any number " +
+				"of daemons; default: the SQLite file ferry.db in --data-dir", EnvVars: []string{"FERRY_DATABASE"}, Destination: &g.Database},
+			&cli.StringFlag{Name: "secret-key-file", Usage: "the key (mode 0600) that encrypts tokens in a PostgreSQL database; " +
+				"make one with `ferry secret-key generate`", EnvVars: []string{"FERRY_SECRET_KEY_FILE"}, Destination: &g.SecretKeyFile},
 			&cli.StringFlag{Name: "ca-file", Usage: "extra PEM certificates to trust (servers behind a private CA; tests)",
 				EnvVars: []string{"FERRY_CA_FILE"}, Destination: &g.CAFile},
 		},
@@ -131,7 +139,7 @@ func newApp(g *globalOptions) *cli.App {
 			newArchiveCommand(g),
 			newExportCommand(g), newImportCommand(g),
 			newMigrateCommand(g),
-			newVersionCommand(g),
+			newVersionCommand(g), newSecretKeyCommand(g),
 			newCompletionCommand(g),
 		},
 		// Errors are printed once, by run, with the exit code they deserve.
@@ -178,7 +186,7 @@ func (g *globalOptions) dbPath() string { return filepath.Join(g.DataDir, "ferry
 
 // openStore opens the database; the caller closes it.
 func (g *globalOptions) openStore(ctx context.Context) (*state.Store, error) {
-	st, err := state.Open(ctx, g.dbPath())
+	st, err := g.openDatabase(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open the database: %w", err)
 	}

@@ -33,6 +33,8 @@ type daemonOptions struct {
 	// page ("" = none); ListenPublic allows one that is not loopback.
 	Listen       string
 	ListenPublic bool
+	// Lease is how long a route's lease lasts unless renewed (PostgreSQL).
+	Lease time.Duration
 }
 
 func newDaemonCommand(g *globalOptions) *cli.Command {
@@ -43,7 +45,8 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 		Description: "The daemon keeps each route's schedule, failure count and last error in the database\n" +
 			"(see `ferry status`). Account sources are also streamed, so a new post is mirrored within\n" +
 			"seconds; polling continues as the fallback. SIGHUP reloads the config; SIGTERM lets the\n" +
-			"runs in progress finish (up to --grace) and exits. One daemon per database.",
+			"runs in progress finish (up to --grace) and exits. One daemon per SQLite database; on PostgreSQL\n" +
+			"(--database) any number share the routes, each run by one daemon at a time under a lease.",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "tick", Usage: "how often to look for due routes", Value: 10 * time.Second, Destination: &o.Tick},
 			&cli.IntFlag{Name: "workers", Usage: "routes run at the same time", Value: 4, Destination: &o.Workers},
@@ -51,6 +54,8 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "run-timeout", Usage: "the longest one run of a route may take", Value: 10 * time.Minute, Destination: &o.Timeout},
 			&cli.StringFlag{Name: "listen", Usage: "serve /healthz, /metrics (Prometheus) and a status page at `HOST:PORT` " +
 				"(a loopback address such as 127.0.0.1:9464; port 0 picks a free one, logged at start)", Destination: &o.Listen},
+			&cli.DurationFlag{Name: "lease", Usage: "with --database (PostgreSQL): how long a daemon's hold on a route lasts unless " +
+				"renewed, so how soon another daemon takes over the routes of one that died", Value: daemon.DefaultLeaseTTL, Destination: &o.Lease},
 			&cli.BoolFlag{Name: "listen-public", Usage: "allow --listen on an address other than loopback: the pages have no " +
 				"authentication and show route and account names, counts and errors, so put them behind a proxy that has", Destination: &o.ListenPublic},
 		},
@@ -60,6 +65,9 @@ func newDaemonCommand(g *globalOptions) *cli.Command {
 			}
 			if o.Tick < 100*time.Millisecond || o.Workers < 1 {
 				return usagef("--tick must be at least 100ms and --workers at least 1")
+			}
+			if o.Lease < 3*time.Second {
+				return usagef("--lease must be at least 3s")
 			}
 			if o.Listen != "" && !o.ListenPublic && !isLoopback(o.Listen) {
 				return usagef("--listen %s is not a loopback address: the pages have no authentication; "+
@@ -110,8 +118,15 @@ func runDaemon(ctx context.Context, g *globalOptions, o *daemonOptions) error {
 		bo.Applied, observer = metrics.Applied, metrics
 	}
 
-	g.log.Info("daemon starting", "pid", os.Getpid())
+	holder := ""
+	if st.Shared() {
+		// No global lock on PostgreSQL: the routes are divided by leases.
+		holder = daemonID()
+	}
+	g.log.Info("daemon starting", "pid", os.Getpid(), "id", holder)
 	return daemon.Run(ctx, daemon.Options{
+		Holder:   holder,
+		LeaseTTL: o.Lease,
 		Store:    st,
 		Engine:   bridge.New(bridgestore.New(st), bo),
 		Load:     func(ctx context.Context) (daemon.Config, error) { return daemonConfig(ctx, g, st, metrics) },

@@ -73,6 +73,14 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 			return err
 		}
 		defer release()
+		if st.Shared() {
+			// PostgreSQL: no lock; the runs are leased as daemons lease them.
+			done, err := leaseMirrorRuns(ctx, st, cfg, names)
+			if err != nil {
+				return err
+			}
+			defer done()
+		}
 	}
 	accts, err := platform.ConfigAccounts(ctx, st, cfg)
 	if err != nil {

@@ -31,7 +31,9 @@ func newStatusCommand(g *globalOptions) *cli.Command {
 
 // statusReport is the whole output of `ferry status`.
 type statusReport struct {
-	Daemon   string                   `json:"daemon"` // "running" or "not running"
+	Daemon string `json:"daemon"` // "running" or "not running"
+	// Daemons are the daemons alive on a PostgreSQL database, by id.
+	Daemons  []string                 `json:"daemons,omitempty"`
 	Routes   []daemon.RouteStatus     `json:"routes"`
 	Accounts []platform.AccountBudget `json:"accounts"`
 }
@@ -43,7 +45,21 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 	}
 	defer st.Close()
 	rep := statusReport{Daemon: "not running"}
-	if release, err := st.LockDaemon(); errors.Is(err, state.ErrLocked) {
+	if st.Shared() {
+		// PostgreSQL: each daemon alive holds a lease of its own.
+		ls, err := st.Leases(ctx, time.Now())
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if id, ok := strings.CutPrefix(l.Name, state.LeaseDaemon); ok {
+				rep.Daemons = append(rep.Daemons, id)
+			}
+		}
+		if len(rep.Daemons) > 0 {
+			rep.Daemon = "running"
+		}
+	} else if release, err := st.LockDaemon(); errors.Is(err, state.ErrLocked) {
 		rep.Daemon = "running"
 	} else if err == nil {
 		_ = release()
@@ -61,6 +77,9 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		return printJSON(g.stdout, rep)
 	}
 	fmt.Fprintf(g.stdout, "daemon: %s\n", rep.Daemon)
+	if len(rep.Daemons) > 0 {
+		fmt.Fprintf(g.stdout, "daemons: %s\n", strings.Join(rep.Daemons, ", "))
+	}
 	if cfgErr != nil {
 		fmt.Fprintf(g.stdout, "config: %v\n", cfgErr)
 	}
@@ -69,7 +88,11 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	fmt.Fprintln(g.stdout)
-	t := newTable(g.stdout, "ROUTE", "SCHEDULE", "LAST RUN", "NEXT RUN", "NEWEST POST", "MIRRORED", "FAILED", "LAST ERROR")
+	cols := []string{"ROUTE", "SCHEDULE", "LAST RUN", "NEXT RUN", "NEWEST POST", "MIRRORED", "FAILED", "LAST ERROR"}
+	if st.Shared() {
+		cols = append(cols, "HELD BY", "LEASE UNTIL")
+	}
+	t := newTable(g.stdout, cols...)
 	for _, r := range rep.Routes {
 		sched := dash(r.Schedule)
 		if r.Paused {
@@ -93,7 +116,11 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 			}
 			errText = fmt.Sprintf("transient, tries again %s: %s", again, errText)
 		}
-		t.row(r.Route, sched, when(r.LastRun), when(r.NextRun), lag, r.Mirrored, r.Failed, errText)
+		cells := []any{r.Route, sched, when(r.LastRun), when(r.NextRun), lag, r.Mirrored, r.Failed, errText}
+		if st.Shared() {
+			cells = append(cells, dash(r.Holder), when(r.LeaseExpires))
+		}
+		t.row(cells...)
 	}
 	if err := t.flush(); err != nil {
 		return err

@@ -128,6 +128,6 @@ func closeShared() error {
 		errs = append(errs, e.Close())
 		delete(shared.envs, n)
 	}
-	errs = append(errs, closeSharedPDS())
+	errs = append(errs, closeSharedPDS(), closeSharedPG())
 	return errors.Join(errs...)
 }

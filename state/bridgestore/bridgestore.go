@@ -1,5 +1,5 @@
-// Package bridgestore keeps the mirroring engine's state in ferry's SQLite
-// store: it implements bridge.Store (declared by its consumer, the engine)
+// Package bridgestore keeps the mirroring engine's state in ferry's
+// store (SQLite or PostgreSQL): it implements bridge.Store (declared by its consumer, the engine)
 // on *state.Store, and daemon.StatusStore beside it. It is the one place that
 // knows both sides' types, so neither imports the other.
 package bridgestore
@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 	"github.com/fedi-ferry/ferry/state"
 )
 
-// Store is bridge.Store on the SQLite store. It is safe for concurrent
+// Store is bridge.Store on ferry's store. It is safe for concurrent
 // use, like the store under it.
 type Store struct {
 	st *state.Store
@@ -193,11 +194,23 @@ func (b *Store) RouteStates(ctx context.Context) ([]daemon.RouteState, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Who runs what: the live run leases (PostgreSQL; none on SQLite).
+	ls, err := b.st.Leases(ctx, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	runs := map[string]state.Lease{}
+	for _, l := range ls {
+		if name, ok := strings.CutPrefix(l.Name, state.LeaseRun); ok {
+			runs[name] = l
+		}
+	}
 	out := make([]daemon.RouteState, len(rs))
 	for i, r := range rs {
 		out[i] = daemon.RouteState{Name: r.Name, Paused: r.Paused, Schedule: r.Schedule, NextRunAt: r.NextRunAt,
 			LastRunAt: r.LastRunAt, LastOKAt: r.LastOKAt, LastError: r.LastError, Transient: r.Transient,
-			FailCount: r.FailCount, NewestAt: r.NewestAt, Posted: r.Posted, Failed: r.Failed}
+			FailCount: r.FailCount, NewestAt: r.NewestAt, Posted: r.Posted, Failed: r.Failed,
+			Holder: runs[r.Name].Holder, LeaseExpires: runs[r.Name].ExpiresAt}
 	}
 	return out, nil
 }

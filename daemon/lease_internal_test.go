@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// failingLeaser answers renewals with err, or with the names in held.
+type failingLeaser struct {
+	Leaser
+	err  error
+	held []string
+}
+
+func (f *failingLeaser) RenewLeases(context.Context, string, time.Time, time.Duration) ([]string, error) {
+	return f.held, f.err
+}
+
+// TestRenewStopsWorkBeforeExpiry: while the database does not answer, the
+// work under the leases goes on until 2/3 of the lease has passed since
+// the last renewal, then stops, before the leases can expire and another
+// daemon take them; a lease missing from a renewal's answer stops its
+// work at once.
+func TestRenewStopsWorkBeforeExpiry(t *testing.T) {
+	f := &failingLeaser{err: errors.New("connection refused")}
+	t0 := time.Now()
+	l := &leases{st: f, holder: "A", ttl: 30 * time.Second, held: map[string]context.CancelFunc{}, lastRenew: t0}
+	run, stopRun := l.guard(context.Background(), "run/x")
+	defer stopRun()
+	if err := l.renew(context.Background(), t0.Add(10*time.Second)); err == nil {
+		t.Fatal("renew succeeded without a database")
+	}
+	if run.Err() != nil {
+		t.Fatal("the run stopped one renewal after the database went away; its lease has 20s left")
+	}
+	_ = l.renew(context.Background(), t0.Add(20*time.Second))
+	if run.Err() == nil {
+		t.Fatal("the run goes on 20s into a 30s lease that could not be renewed")
+	}
+
+	f.err, f.held = nil, []string{"run/y"}
+	y, stopY := l.guard(context.Background(), "run/y")
+	defer stopY()
+	z, stopZ := l.guard(context.Background(), "run/z")
+	defer stopZ()
+	if err := l.renew(context.Background(), t0.Add(25*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if y.Err() != nil || z.Err() == nil {
+		t.Fatalf("after a renewal that kept only y: y stopped %v, z stopped %v", y.Err() != nil, z.Err() != nil)
+	}
+}
