@@ -75,11 +75,12 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 		defer release()
 		if st.Shared() {
 			// PostgreSQL: no lock; the runs are leased as daemons lease them.
-			done, err := leaseMirrorRuns(ctx, st, cfg, names)
+			run, done, err := leaseMirrorRuns(ctx, st, cfg, names)
 			if err != nil {
 				return err
 			}
 			defer done()
+			ctx = run
 		}
 	}
 	accts, err := platform.ConfigAccounts(ctx, st, cfg)
@@ -94,6 +95,10 @@ func runMirror(ctx context.Context, g *globalOptions, o *mirrorOptions) error {
 	eng := bridge.New(bridgestore.New(st), bridge.Options{Logger: g.log, DryRun: o.DryRun})
 	reports, err := daemon.Mirror(ctx, st, eng, cfg, routes.Route, daemon.MirrorOptions{Routes: names, DryRun: o.DryRun, Logger: g.log})
 	if err != nil {
+		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
+			// A lost route lease says why the pass stopped.
+			return errors.Join(err, cause)
+		}
 		return err
 	}
 	if !o.DryRun {
