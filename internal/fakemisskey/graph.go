@@ -195,17 +195,20 @@ func (s *Server) edge(kind, from, to string) *relation {
 }
 
 func (s *Server) relationOf(me, other string) map[string]any {
+	// A follow's own settings (notify, withReplies) are nested inside
+	// "following", the Following record, which is null when not
+	// following; there are no top-level notify/withReplies keys. Checked
+	// against Misskey 2025.4.x (MisskeyIO fork) on loopback.
+	var following any
 	f := s.edge("following", me, other)
-	notify := "none"
-	withReplies := false
 	if f != nil {
-		notify, withReplies = f.Notify, f.WithReplies
+		following = map[string]any{"id": f.ID, "createdAt": f.CreatedAt.UTC().Format(time.RFC3339Nano),
+			"followeeId": f.To, "followerId": f.From, "notify": f.Notify, "withReplies": f.WithReplies}
 	}
-	return map[string]any{"id": other, "isFollowing": f != nil, "hasPendingFollowRequestFromYou": false,
+	return map[string]any{"id": other, "following": following, "isFollowing": f != nil, "hasPendingFollowRequestFromYou": false,
 		"hasPendingFollowRequestToYou": false, "isFollowed": s.edge("following", other, me) != nil,
 		"isBlocking": s.edge("blocking", me, other) != nil, "isBlocked": s.edge("blocking", other, me) != nil,
-		"isMuted": s.edge("mute", me, other) != nil, "isRenoteMuted": s.edge("renote-mute", me, other) != nil,
-		"notify": notify, "withReplies": withReplies}
+		"isMuted": s.edge("mute", me, other) != nil, "isRenoteMuted": s.edge("renote-mute", me, other) != nil}
 }
 
 // usersRelation takes userId as one ID or an array of them, and answers

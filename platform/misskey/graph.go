@@ -303,12 +303,19 @@ type relation struct {
 	IsBlocking    bool   `json:"isBlocking"`
 	IsMuted       bool   `json:"isMuted"`
 	IsRenoteMuted bool   `json:"isRenoteMuted"`
-	Notify        string `json:"notify"`
+	// Following is the follow record, null when not following; a
+	// follow's notify and withReplies live only here, not at the top
+	// level (checked against Misskey 2025.4.x, MisskeyIO fork, on
+	// loopback).
+	Following *struct {
+		Notify      string `json:"notify"`
+		WithReplies bool   `json:"withReplies"`
+	} `json:"following"`
 }
 
 func (r relation) fedi() fedi.Relationship {
 	return fedi.Relationship{ID: r.ID, Following: r.IsFollowing, Requested: r.HasPending, ShowingReblogs: !r.IsRenoteMuted,
-		Notifying: r.Notify == "normal", Blocking: r.IsBlocking, Muting: r.IsMuted, MutingNotifications: r.IsMuted}
+		Notifying: r.Following != nil && r.Following.Notify == "normal", Blocking: r.IsBlocking, Muting: r.IsMuted, MutingNotifications: r.IsMuted}
 }
 
 func (g graphAPI) Relationships(ctx context.Context, ids []string) ([]fedi.Relationship, error) {
