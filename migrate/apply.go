@@ -116,6 +116,17 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 			return fmt.Errorf("import into %s: %w", a.o.Account, err)
 		}
 		out, err := a.apply(ctx, it, p, prev)
+		var quota *fedi.QuotaError
+		if errors.As(err, &quota) {
+			// An hourly quota (Misskey: 20 mutes an hour): retrying the
+			// row would only collect more 429s. Stop here; this row and
+			// the rest stay pending, and running the same import again
+			// continues with them.
+			a.o.Log.Info("quota used up; stopping", "server", a.o.API.Host(), "step", it.Step, "key", it.Key,
+				"until", quota.Reset.Format(time.DateTime))
+			return fmt.Errorf("import into %s stopped: %w (run the same ferry import again then: it continues where this run stopped)",
+				a.o.Account, quota)
+		}
 		var rl *fedi.RateLimitError
 		if errors.As(err, &rl) {
 			// A per-family limit (Mastodon: 400 follows a day). Wait for

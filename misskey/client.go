@@ -333,13 +333,19 @@ func (c *Client) read(resp *http.Response, endpoint string, out any) error {
 }
 
 // retryAfter reads the wait of a 429: the Retry-After header (seconds)
-// when sent, else the error's info.resetMs.
+// when sent, else the error's info.resetMs: a wait in upstream Misskey,
+// but an absolute time (epoch milliseconds) in the MisskeyIO fork
+// (checked against Misskey 2025.4.x, MisskeyIO fork, on loopback), told
+// apart by its size.
 func retryAfter(h string, info json.RawMessage) time.Duration {
 	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s >= 0 {
 		return time.Duration(s) * time.Second
 	}
 	var i struct {
 		ResetMs float64 `json:"resetMs"`
+	}
+	if json.Unmarshal(info, &i) == nil && i.ResetMs > 1e12 {
+		return max(time.Until(time.UnixMilli(int64(i.ResetMs))), 0)
 	}
 	if json.Unmarshal(info, &i) == nil && i.ResetMs > 0 {
 		return time.Duration(i.ResetMs * float64(time.Millisecond))

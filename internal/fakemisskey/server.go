@@ -85,6 +85,11 @@ type Config struct {
 	// URI) and does not fetch the actor or deliver anything: a follow of
 	// a remote user is recorded here only. nil: remote users are unknown.
 	Federation *http.Client
+	// RateLimits replaces entries of DefaultRateLimits by endpoint name
+	// (tests lower them to stay fast); a zero RateLimit lifts the
+	// endpoint's limit. NoRateLimits lifts them all.
+	RateLimits   map[string]RateLimit
+	NoRateLimits bool
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -108,6 +113,8 @@ type Server struct {
 	lists    map[string]*userList
 	limited  map[string][]time.Duration // endpoint -> forced 429s (their Retry-After)
 	calls    map[string]int             // endpoint -> calls answered
+	limits   map[string]RateLimit       // endpoint -> its meta.limit
+	hits     map[string][]time.Time     // endpoint+caller -> allowed calls in the window
 }
 
 type user struct {
@@ -174,7 +181,13 @@ func Start(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, users: map[string]*user{}, tokens: map[string]*token{}, notes: map[string]*note{},
 		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, streams: map[*streamConn]bool{}, rels: map[string][]*relation{}, lists: map[string]*userList{}, limited: map[string][]time.Duration{},
-		calls: map[string]int{}}
+		calls: map[string]int{}, limits: map[string]RateLimit{}, hits: map[string][]time.Time{}}
+	if !cfg.NoRateLimits {
+		s.limits = DefaultRateLimits()
+	}
+	for k, v := range cfg.RateLimits {
+		s.limits[k] = v
+	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
 	u, _ := url.Parse(s.ts.URL)
@@ -448,6 +461,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+0.999)))
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		writeError(w, e)
+		return
+	}
+	// ApiCallService checks meta.limit after authenticating and before
+	// the credential and permission checks.
+	if !s.rateLimit(w, r, name, c.user) {
 		return
 	}
 	if ep.secure && (t == nil || t.Permissions != nil) {

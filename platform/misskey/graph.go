@@ -2,10 +2,12 @@ package misskey
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/migrate"
@@ -66,7 +68,33 @@ func fediErr(err error) error {
 	if ae.Code == "" {
 		msg = ae.Error()
 	}
-	return &fedi.APIError{Method: http.MethodPost, URL: g0(ae.Endpoint), Status: status, Message: msg}
+	out := &fedi.APIError{Method: http.MethodPost, URL: g0(ae.Endpoint), Status: status, Message: msg}
+	if ae.Status == http.StatusTooManyRequests && ae.RetryAfter > 0 {
+		// The client waited out the short ones (MaxWait); this one is an
+		// hourly quota. Carry its wait so an import stops and resumes
+		// later instead of retrying the row in a loop.
+		q := &fedi.QuotaError{Endpoint: ae.Endpoint, Reset: time.Now().Add(ae.RetryAfter), Err: out}
+		var info struct {
+			Total int `json:"total"`
+		}
+		if json.Unmarshal(ae.Info, &info) == nil && info.Total > 0 {
+			q.Limit, q.Per = info.Total, time.Hour
+		} else if n, ok := hourlyLimits[ae.Endpoint]; ok {
+			q.Limit, q.Per = n, time.Hour
+		}
+		return q
+	}
+	return out
+}
+
+// hourlyLimits are the meta.limit (calls per hour) of the endpoints the
+// graph porter writes with, from Misskey's endpoint definitions; used
+// to name the quota when the 429 does not (upstream Misskey's info has
+// no "total"; the MisskeyIO fork's has).
+var hourlyLimits = map[string]int{
+	"mute/create": 20, "blocking/create": 20, "renote-mute/create": 20, "notes/favorites/create": 20, "i/update": 20,
+	"ap/show": 30, "users/lists/push": 30,
+	"following/create": 100, "following/update": 100, "following/delete": 100,
 }
 
 func g0(endpoint string) string { return "/api/" + endpoint }
