@@ -56,6 +56,32 @@ func TestDetectFamilyAndLimits(t *testing.T) {
 	}
 }
 
+// The role policies maxFileSizeMb and driveCapacityMb are MiB, as
+// Misskey enforces them (checked against Misskey 2025.4.x, MisskeyIO
+// fork, on loopback: a 10,400,000-byte file under a 10 MB policy was
+// taken).
+func TestDrivePoliciesAreMiB(t *testing.T) {
+	srv, base := start(t, fakemisskey.Config{MaxFileSizeMB: 10, DriveCapacityMB: 100})
+	info, err := misskey.Detect(t.Context(), misskey.NewClient(base, "", misskey.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.MaxFileSize != 10<<20 || info.DriveCapacity != 100<<20 || info.Limits().MaxImageBytes != 10<<20 {
+		t.Fatalf("max file %d, drive %d, want %d and %d", info.MaxFileSize, info.DriveCapacity, 10<<20, 100<<20)
+	}
+	c := misskey.NewClient(base, srv.AddToken(srv.AddUser("up", "pw"), nil), misskey.Options{})
+	data := make([]byte, 10_400_000)
+	copy(data, pngBytes(t))
+	if _, err := c.UploadFile(t.Context(), "big.png", data, "", false); err != nil {
+		t.Fatalf("a 10,400,000-byte file under a 10 MiB policy: %v", err)
+	}
+	_, err = c.UploadFile(t.Context(), "huge.png", append(pngBytes(t), make([]byte, 10<<20)...), "", false)
+	var ae *misskey.APIError
+	if !errors.As(err, &ae) || ae.Status != 413 || ae.ID != "39591dd6-b5e8-4399-bb03-13b0a8a62a21" {
+		t.Fatalf("over the policy: %v, want 413 MAX_FILE_SIZE_EXCEEDED 39591dd6-…", err)
+	}
+}
+
 func TestDetectHTMLAnsweringServer(t *testing.T) {
 	_, base := start(t, fakemisskey.Config{HTMLAPI: true})
 	_, err := misskey.Detect(t.Context(), misskey.NewClient(base, "", misskey.Options{}))

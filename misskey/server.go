@@ -182,14 +182,17 @@ func Meta(ctx context.Context, c *Client) (Server, error) {
 		return Server{}, err
 	}
 	srv := Server{Name: m.Name, Version: m.Version, MaxNoteTextLength: m.MaxNoteTextLength, MiAuth: m.Features.MiAuth,
-		MaxFileSize: m.MaxFileSize, DriveCapacity: m.DriveCapacityPerLocalUserMb * 1_000_000, FileTypes: m.Policies.UploadableFileTypes}
+		MaxFileSize: m.MaxFileSize, DriveCapacity: m.DriveCapacityPerLocalUserMb << 20, FileTypes: m.Policies.UploadableFileTypes}
 	// The configuration's maxFileSize caps every upload; the role policy
-	// maxFileSizeMb (Misskey 2025) may lower it for the account.
-	if p := m.Policies.MaxFileSizeMb * 1_000_000; p > 0 && (srv.MaxFileSize <= 0 || p < srv.MaxFileSize) {
+	// maxFileSizeMb (Misskey 2025) may lower it for the account. Both
+	// policies are MiB: ApiCallService checks "maxFileSizeMb * 1024 *
+	// 1024", DriveService "1024 * 1024 * driveCapacityMb" (checked
+	// against Misskey 2025.4.x, MisskeyIO fork, on loopback).
+	if p := m.Policies.MaxFileSizeMb << 20; p > 0 && (srv.MaxFileSize <= 0 || p < srv.MaxFileSize) {
 		srv.MaxFileSize = p
 	}
 	if m.Policies.DriveCapacityMb > 0 {
-		srv.DriveCapacity = m.Policies.DriveCapacityMb * 1_000_000
+		srv.DriveCapacity = m.Policies.DriveCapacityMb << 20
 	}
 	if srv.MaxNoteTextLength <= 0 {
 		srv.MaxNoteTextLength = DefaultMaxNoteTextLength

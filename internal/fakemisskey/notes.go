@@ -428,7 +428,7 @@ func (s *Server) driveCreate(c *call) (any, *apiError) {
 			used += f.Size
 		}
 	}
-	if used+int64(len(c.file.data)) > s.cfg.DriveCapacityMB*1_000_000 {
+	if used+int64(len(c.file.data)) > s.cfg.DriveCapacityMB<<20 {
 		return nil, &errNoFreeSpace
 	}
 	name := strings.TrimSpace(str0(c.body["name"]))

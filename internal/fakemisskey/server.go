@@ -65,15 +65,18 @@ type Config struct {
 	// MaxNoteTextLength is meta's maxNoteTextLength (the config's
 	// maxNoteLength); 0 means 3000, Misskey's default.
 	MaxNoteTextLength int
-	// MaxFileSize is the largest file drive/files/create takes, in bytes
-	// (the configuration's maxFileSize, also shown by meta; the role
-	// policy maxFileSizeMb shows it in whole megabytes); 0 means 10 MB.
+	// MaxFileSize is the configuration's maxFileSize, in bytes, which
+	// meta shows and drive/files/create enforces; 0 means 262144000, what
+	// the Misskey checked answered.
 	MaxFileSize int64
+	// MaxFileSizeMB is the role policy maxFileSizeMb, in MiB, which
+	// ApiCallService enforces before the endpoint runs; 0 means 10.
+	MaxFileSizeMB int64
 	// AllowedTypes are the MIME types drive/files/create takes (the role
 	// policy uploadableFileTypes, "image/*" style patterns); nil means any.
 	AllowedTypes []string
 	// DriveCapacityMB is the account's drive capacity (policy
-	// driveCapacityMb); 0 means 100.
+	// driveCapacityMb), in MiB as DriveService counts it; 0 means 100.
 	DriveCapacityMB int64
 	// HTMLAPI makes every /api/ path answer 200 with the web client's HTML
 	// page, as a server whose proxy sends the API to the front end does;
@@ -174,7 +177,10 @@ func Start(cfg Config) *Server {
 		cfg.MaxNoteTextLength = 3000
 	}
 	if cfg.MaxFileSize == 0 {
-		cfg.MaxFileSize = 10_000_000
+		cfg.MaxFileSize = 262144000
+	}
+	if cfg.MaxFileSizeMB == 0 {
+		cfg.MaxFileSizeMB = 10
 	}
 	if cfg.DriveCapacityMB == 0 {
 		cfg.DriveCapacityMB = 100
@@ -284,9 +290,12 @@ var (
 	errCredentialRequired = apiError{401, "Credential required.", "CREDENTIAL_REQUIRED", "1384574d-a912-4b81-8601-c7b1c4085df1", "client", nil}
 	errAuthFailed         = apiError{401, "Authentication failed. Please ensure your token is correct.", "AUTHENTICATION_FAILED", "b0a7f5f8-dc2f-4171-b91f-de88ad238e14", "client", nil}
 	errPermissionDenied   = apiError{403, "Your app does not have the necessary permissions to use this endpoint.", "PERMISSION_DENIED", "1370e5b7-d4eb-4566-bb1d-7748ee6a1838", "permission", nil}
+	errUploadTooLarge     = apiError{413, "Maximum upload size exceeded", "MAX_FILE_SIZE_EXCEEDED", "39591dd6-b5e8-4399-bb03-13b0a8a62a21", "client", nil}
 	errRateLimit          = apiError{429, "Rate limit exceeded. Please try again later.", "RATE_LIMIT_EXCEEDED", "d5826d14-3982-4d2e-8011-b9e9f02499ef", "client", nil}
 	errNoSuchEndpoint     = apiError{404, "No such endpoint.", "NO_SUCH_ENDPOINT", "f8080b67-5f9c-4eb7-8c18-7f1eeae8f709", "client", nil}
-	errAccessDeniedSecure = apiError{400, "Access denied.", "ACCESS_DENIED", "56f35758-7dd5-468b-8439-5d6fb8ec9b8e", "client", nil}
+	// 403 with WWW-Authenticate: checked against Misskey 2025.4.x
+	// (MisskeyIO fork) on loopback.
+	errAccessDeniedSecure = apiError{403, "Access denied.", "ACCESS_DENIED", "56f35758-7dd5-468b-8439-5d6fb8ec9b8e", "client", nil}
 	errFileRequired       = apiError{400, "File required.", "FILE_REQUIRED", "4267801e-70d1-416a-b011-4ee502885d8b", "client", nil}
 )
 
@@ -298,6 +307,9 @@ func invalid(e *invalidParam) apiError {
 func writeError(w http.ResponseWriter, e apiError) {
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="Misskey", error="invalid_token"`)
+	}
+	if e.Code == "ACCESS_DENIED" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="Misskey", error="invalid_request", error_description="Access denied."`)
 	}
 	body := map[string]any{"message": e.Message, "code": e.Code, "id": e.ID, "kind": e.Kind}
 	if e.Info != nil {
@@ -463,15 +475,15 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	// ApiCallService checks meta.limit after authenticating and before
-	// the credential and permission checks.
-	if !s.rateLimit(w, r, name, c.user) {
-		return
-	}
 	if ep.secure && (t == nil || t.Permissions != nil) {
 		// ApiCallService: "if (ep.meta.secure && !isSecure) throw new
 		// ApiError(accessDenied)": an app's token is never enough.
 		writeError(w, errAccessDeniedSecure)
+		return
+	}
+	// ApiCallService.call checks meta.limit after meta.secure and before
+	// the credential and permission checks.
+	if !s.rateLimit(w, r, name, c.user) {
 		return
 	}
 	if ep.credential && c.user == nil {
@@ -480,6 +492,14 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	}
 	if t != nil && ep.kind != "" && t.Permissions != nil && !slices.Contains(t.Permissions, ep.kind) {
 		writeError(w, errPermissionDenied)
+		return
+	}
+	if ep.file && c.file != nil && int64(len(c.file.data)) > s.cfg.MaxFileSizeMB<<20 {
+		// ApiCallService.call, before the endpoint runs: the role policy
+		// maxFileSizeMb is in MiB ("policies.maxFileSizeMb * 1024 *
+		// 1024"); checked against Misskey 2025.4.x (MisskeyIO fork) on
+		// loopback, which took 10,400,000 bytes under a 10 MB policy.
+		writeError(w, errUploadTooLarge)
 		return
 	}
 	if err := ep.params.validate(c.body); err != nil {
@@ -508,7 +528,7 @@ func (s *Server) meta(c *call) (any, *apiError) {
 		// Role policies of the base role, as meta returns them
 		// (MetaEntityService.pack: policies).
 		"policies": map[string]any{"driveCapacityMb": s.cfg.DriveCapacityMB,
-			"maxFileSizeMb": s.cfg.MaxFileSize / 1_000_000, "uploadableFileTypes": s.allowedTypes()},
+			"maxFileSizeMb": s.cfg.MaxFileSizeMB, "uploadableFileTypes": s.allowedTypes()},
 	}, nil
 }
 

@@ -63,25 +63,32 @@ func TestImportStopsAtHourlyQuota(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the import took %v: it retried the limited row", d)
 	}
+	// Rows applied concurrently with the refused one may be cut short
+	// after their call (the run stops): they stay pending and the next
+	// run checks the server before repeating them.
 	c := res.Report.Types[migrate.Mutes]
-	if c == nil || c.Applied != 2 || c.Failed != 0 || c.Pending != 3 {
-		t.Fatalf("first run counts = %+v, want 2 applied, 3 pending, 0 failed", c)
+	if c == nil || c.Applied < 1 || c.Applied > 2 || c.Failed != 0 || c.Applied+c.Pending != 5 {
+		t.Fatalf("first run counts = %+v, want 1 or 2 applied, the rest pending, 0 failed", c)
 	}
-	if n := srv.Calls("mute/create"); n != 3 {
-		t.Errorf("mute/create called %d times, want 3 (2 allowed, 1 refused)", n)
-	}
-	// Each hour takes 2 more; the third run finishes the import.
-	for run, want := range []int{4, 5} {
+	// Each hour takes 2 more, until the import finishes.
+	runs := 1
+	for err != nil {
+		if !strings.Contains(err.Error(), "limits mute/create to 2 per hour") {
+			t.Fatalf("run %d: %v, want the quota again", runs, err)
+		}
+		if runs++; runs > 6 {
+			t.Fatal("the import did not finish in 6 runs")
+		}
 		srv.ClearRateLimits() // the hour has passed
 		res, err = porter.ImportFiles(ctx, opts)
-		if want < 5 && (err == nil || !strings.Contains(err.Error(), "limits mute/create to 2 per hour")) {
-			t.Fatalf("run %d: err = %v, want the quota again", run+2, err)
+		if c := res.Report.Types[migrate.Mutes]; c == nil || c.Failed != 0 {
+			t.Fatalf("run %d counts = %+v, want none failed", runs, c)
 		}
-		if want == 5 && err != nil {
-			t.Fatalf("run %d: %v", run+2, err)
-		}
-		if c := res.Report.Types[migrate.Mutes]; c == nil || c.Applied != want || c.Pending != 5-want || c.Failed != 0 {
-			t.Fatalf("run %d counts = %+v, want %d applied, the rest pending", run+2, c, want)
-		}
+	}
+	if c := res.Report.Types[migrate.Mutes]; c.Applied+c.Already != 5 || c.Pending != 0 {
+		t.Fatalf("last run counts = %+v, want all 5 done", c)
+	}
+	if n := srv.Calls("mute/create"); n > 5+runs-1 {
+		t.Errorf("mute/create called %d times in %d runs: more than one refused call per run", n, runs)
 	}
 }
