@@ -65,6 +65,15 @@ func (s Server) CanEdit() bool {
 	return false
 }
 
+// CountsUTF16 reports whether the server measures a note's text in
+// UTF-16 code units (JavaScript's length, an emoji counting two) rather
+// than code points. Misskey itself checks only the paramDef's maxLength,
+// which Ajv counts in code points (checked against Misskey 2025.4.x,
+// MisskeyIO fork, on loopback: 3000 emoji were taken); Sharkey adds a
+// "text.length > maxNoteLength" check. Forks not checked are assumed to
+// count like Sharkey, the safe side.
+func (s Server) CountsUTF16() bool { return s.Software != "misskey" }
+
 // Limits are the server's posting limits in ferry's terms.
 func (s Server) Limits() post.Limits {
 	l := post.Limits{MaxChars: s.MaxNoteTextLength, MaxMedia: MaxFilesPerNote, MaxPollOptions: MaxPollChoices,

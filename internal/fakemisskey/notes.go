@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Errors of the note endpoints (endpoints/notes/*.ts, meta.errors).
@@ -139,16 +140,33 @@ func (s *Server) readPoll(c *call) (*notePoll, *apiError) {
 	return p, nil
 }
 
-// tooLong is notes/create.ts's own length check: "ps.text.length >
-// config.maxNoteLength", JavaScript's length, in UTF-16 code units (an
-// emoji outside the BMP counts two).
-func (s *Server) tooLong(text string) bool {
-	return len(utf16.Encode([]rune(text))) > s.cfg.MaxNoteTextLength
+// tooLong is the note length check. Misskey's is only the paramDef's
+// text maxLength (MAX_NOTE_TEXT_LENGTH), which Ajv counts in code points
+// and refuses with INVALID_PARAM "#/then/properties/text/maxLength":
+// checked against Misskey 2025.4.x (MisskeyIO fork) on loopback, which
+// took 3000 emoji and never answered MAX_LENGTH. Sharkey's notes/create.ts
+// adds "ps.text.length > config.maxNoteLength", JavaScript's length in
+// UTF-16 code units (an emoji outside the BMP counts two), answered with
+// MAX_LENGTH; kept for Flavour "sharkey" (not checked against a real
+// Sharkey).
+func (s *Server) tooLong(text string) *apiError {
+	if s.cfg.Flavour == "sharkey" {
+		if len(utf16.Encode([]rune(text))) > s.cfg.MaxNoteTextLength {
+			return &errMaxLength
+		}
+		return nil
+	}
+	if utf8.RuneCountInString(text) > s.cfg.MaxNoteTextLength {
+		e := invalid(&invalidParam{"#/then/properties/text/maxLength",
+			fmt.Sprintf("must NOT have more than %d characters", s.cfg.MaxNoteTextLength)})
+		return &e
+	}
+	return nil
 }
 
 func (s *Server) notesCreate(c *call) (any, *apiError) {
-	if s.tooLong(str0(c.body["text"])) {
-		return nil, &errMaxLength
+	if err := s.tooLong(str0(c.body["text"])); err != nil {
+		return nil, err
 	}
 	n := &note{UserID: c.user.ID, Text: str0(c.body["text"]), CW: str0(c.body["cw"]), Visibility: "public",
 		ReplyID: str0(c.body["replyId"]), RenoteID: str0(c.body["renoteId"]), CreatedAt: time.Now()}
@@ -187,8 +205,8 @@ var (
 // cw, files, poll, visibility (public when left out), reply and
 // local-only; what the request leaves out is gone.
 func (s *Server) notesEdit(c *call) (any, *apiError) {
-	if s.tooLong(str0(c.body["text"])) {
-		return nil, &errMaxLength
+	if err := s.tooLong(str0(c.body["text"])); err != nil {
+		return nil, err
 	}
 	if str0(c.body["editId"]) == "" {
 		return nil, &errNeedsEditID

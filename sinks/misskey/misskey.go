@@ -5,8 +5,9 @@
 // What a Draft becomes:
 //   - the text as the note's text (Misskey renders it as MFM; plain text
 //     stays plain), fitted by the caller to the server's
-//     maxNoteTextLength (Limits), and cut further where Misskey's own
-//     measure, UTF-16 code units, finds it longer (emoji count two);
+//     maxNoteTextLength (Limits) in code points, as Misskey counts; on
+//     the forks that measure in UTF-16 code units (Sharkey: emoji count
+//     two) it is cut further to fit that measure;
 //   - the content warning (Summary) as cw, cut to Misskey's 100 characters;
 //   - each media file uploaded to the account's drive
 //     (drive/files/create) with its alt text as the file's comment (cut to
@@ -114,7 +115,13 @@ func (s *Sink) meta(ctx context.Context) (misskey.Server, error) {
 		return *s.server, nil
 	}
 	s.mu.Unlock()
-	srv, err := misskey.Meta(ctx, s.c)
+	// Detect (nodeinfo, then meta) names the software, which decides how
+	// the note's length is counted (fitLength); meta alone is the
+	// fallback, counting the safe way.
+	srv, err := misskey.Detect(ctx, s.c)
+	if err != nil && ctx.Err() == nil {
+		srv, err = misskey.Meta(ctx, s.c)
+	}
 	if err != nil {
 		return misskey.Server{}, err
 	}
@@ -204,7 +211,7 @@ func (s *Sink) params(ctx context.Context, d sinks.Draft) (misskey.NoteParams, e
 		}
 	}
 	if srv, err := s.meta(ctx); err == nil {
-		text = fitUTF16(text, srv.Limits().MaxChars)
+		text = fitLength(text, srv)
 	}
 	p.Text = text
 	if pl := d.Post.Poll; pl != nil && len(pl.Options) >= 2 {
@@ -327,9 +334,24 @@ func (s *Sink) read(ctx context.Context, m post.Media, limit int64) ([]byte, err
 	return data, nil
 }
 
-// fitUTF16 cuts text to max UTF-16 code units: Misskey measures a note
-// with JavaScript's length, in which an emoji outside the Basic
-// Multilingual Plane counts two, while ferry's fitting counts it once.
+// fitLength cuts text to the server's note length as the server counts
+// it: code points on Misskey (what ferry's fitting counts too), UTF-16
+// code units on the forks that measure with JavaScript's length
+// (misskey.Server.CountsUTF16).
+func fitLength(text string, srv misskey.Server) string {
+	max := srv.Limits().MaxChars
+	if !srv.CountsUTF16() {
+		if max > 0 && utf8.RuneCountInString(text) > max {
+			return textfit.Rules{}.Truncate(text, "…", max)
+		}
+		return text
+	}
+	return fitUTF16(text, max)
+}
+
+// fitUTF16 cuts text to max UTF-16 code units, in which an emoji outside
+// the Basic Multilingual Plane counts two, while ferry's fitting counts
+// it once.
 func fitUTF16(text string, max int) string {
 	n := len(utf16.Encode([]rune(text)))
 	if max <= 0 || n <= max {
@@ -380,7 +402,7 @@ func (e *EditSink) Edit(ctx context.Context, id string, d sinks.Draft) error {
 		ReplyID: misskey.Str(cur.ReplyID), RenoteID: misskey.Str(cur.RenoteID), LocalOnly: cur.LocalOnly,
 		CW: clip(strings.TrimSpace(d.Post.Summary), misskey.MaxCWChars)}
 	if srv, err := e.meta(ctx); err == nil {
-		p.Text = fitUTF16(p.Text, srv.Limits().MaxChars)
+		p.Text = fitLength(p.Text, srv)
 	}
 	if cur.Poll != nil {
 		pp := &misskey.PollParams{Multiple: cur.Poll.Multiple}

@@ -193,24 +193,44 @@ func TestLostAnswerIsFound(t *testing.T) {
 	_ = ref
 }
 
-// Misskey measures notes in UTF-16 code units: a text of emoji that fits
-// ferry's count of characters is cut to fit Misskey's, not refused.
+// Misskey counts a note's length in code points (checked against
+// Misskey 2025.4.x, MisskeyIO fork, on loopback: 3000 emoji were taken), so
+// a text of emoji that fits ferry's count is published whole; Sharkey
+// measures UTF-16 code units, so there it is cut to fit, not refused.
 func TestEmojiTextFitsMisskeysMeasure(t *testing.T) {
-	_, c, _ := account(t, fakemisskey.Config{MaxNoteTextLength: 20})
-	s := sinkmk.New(sinkmk.Options{Client: c})
 	text := strings.Repeat("🦊", 18) // 18 characters, 36 UTF-16 units
-	ref, err := s.Publish(t.Context(), sinks.Draft{Post: post.Post{Text: text, Visibility: post.Public}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := inspector{c}.Get(t.Context(), ref.ID)
-	if n := len(utf16.Encode([]rune(got.Text))); n > 20 || !strings.HasPrefix(got.Text, "🦊🦊🦊") {
-		t.Fatalf("published %q (%d units)", got.Text, n)
-	}
-	// The fake refuses what Misskey refuses.
-	if _, err := c.CreateNote(t.Context(), mk.NoteParams{Text: text}); !mk.IsCode(err, "MAX_LENGTH") {
-		t.Fatalf("a note over the limit: %v", err)
-	}
+	t.Run("misskey", func(t *testing.T) {
+		_, c, _ := account(t, fakemisskey.Config{MaxNoteTextLength: 20})
+		s := sinkmk.New(sinkmk.Options{Client: c})
+		ref, err := s.Publish(t.Context(), sinks.Draft{Post: post.Post{Text: text, Visibility: post.Public}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := (inspector{c}).Get(t.Context(), ref.ID); got.Text != text {
+			t.Fatalf("published %q, want all 18 emoji", got.Text)
+		}
+		// The fake refuses what Misskey refuses, as Misskey does.
+		_, err = c.CreateNote(t.Context(), mk.NoteParams{Text: strings.Repeat("x", 21)})
+		var ae *mk.APIError
+		if !errors.As(err, &ae) || ae.Code != "INVALID_PARAM" || !strings.Contains(string(ae.Info), "#/then/properties/text/maxLength") {
+			t.Fatalf("a note over the limit: %v", err)
+		}
+	})
+	t.Run("sharkey", func(t *testing.T) {
+		_, c, _ := account(t, fakemisskey.Config{Flavour: "sharkey", MaxNoteTextLength: 20})
+		s := sinkmk.New(sinkmk.Options{Client: c})
+		ref, err := s.Publish(t.Context(), sinks.Draft{Post: post.Post{Text: text, Visibility: post.Public}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := inspector{c}.Get(t.Context(), ref.ID)
+		if n := len(utf16.Encode([]rune(got.Text))); n > 20 || !strings.HasPrefix(got.Text, "🦊🦊🦊") {
+			t.Fatalf("published %q (%d units)", got.Text, n)
+		}
+		if _, err := c.CreateNote(t.Context(), mk.NoteParams{Text: text}); !mk.IsCode(err, "MAX_LENGTH") {
+			t.Fatalf("a note over the limit: %v", err)
+		}
+	})
 }
 
 // Sharkey's notes/edit makes the note what the request says: an edit of a
