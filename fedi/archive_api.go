@@ -20,6 +20,10 @@ type Profile struct {
 	Bot           bool      `json:"bot"`
 	Fields        []Field   `json:"fields"`
 	StatusesCount int       `json:"statuses_count"`
+	// CountsDeleted says StatusesCount counts every post ever made,
+	// deleted ones included (Misskey never decrements notesCount), so it
+	// is only an upper bound of the posts the server lists.
+	CountsDeleted bool `json:"-"`
 }
 
 // Field is one profile metadata field (name and HTML value).

@@ -189,6 +189,7 @@ func (s *Server) notesCreate(c *call) (any, *apiError) {
 	}
 	n.ID = s.newID()
 	s.notes[n.ID] = n
+	c.user.NotesCount++
 	s.publishNote(n)
 	return map[string]any{"createdNote": s.packNote(n, 1)}, nil
 }

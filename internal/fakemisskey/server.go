@@ -127,6 +127,11 @@ type user struct {
 	AlsoKnownAs                  []string
 	MovedTo                      string
 	CreatedAt                    time.Time
+	// NotesCount counts the notes ever made: NoteCreateService increments
+	// it and NoteDeleteService never decrements it (only the instance's
+	// counter); checked against Misskey 2025.4.x (MisskeyIO fork) on
+	// loopback, where it stayed at 10 after one of 10 notes was deleted.
+	NotesCount int
 }
 
 type token struct {
@@ -561,13 +566,7 @@ func (s *Server) i(c *call) (any, *apiError) {
 	m["avatarUrl"], m["bannerUrl"] = nil, nil
 	m["isBot"], m["isLocked"] = false, false
 	m["fields"] = []any{}
-	n := 0
-	for _, x := range s.notes {
-		if x.UserID == c.user.ID {
-			n++
-		}
-	}
-	m["notesCount"] = n
+	m["notesCount"] = c.user.NotesCount
 	return m, nil
 }
 

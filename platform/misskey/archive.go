@@ -54,7 +54,10 @@ func (a archiveAPI) OwnProfile(ctx context.Context) (fedi.Profile, error) {
 	out := fedi.Profile{Account: fedi.Account{ID: p.ID, Username: p.Username, Acct: p.Username, DisplayName: p.Name,
 		URL: base.JoinPath("@" + p.Username).String(), URI: base.JoinPath("users", p.ID).String(), Locked: p.IsLocked},
 		Note: srcmk.Render(mk.Str(p.Description), base).HTML, Avatar: mk.Str(p.AvatarURL), Header: mk.Str(p.BannerURL),
-		CreatedAt: mk.Time(p.CreatedAt), Bot: p.IsBot, StatusesCount: p.NotesCount}
+		CreatedAt: mk.Time(p.CreatedAt), Bot: p.IsBot, StatusesCount: p.NotesCount,
+		// notesCount is never decremented when a note is deleted (checked
+		// against Misskey 2025.4.x, MisskeyIO fork, on loopback).
+		CountsDeleted: true}
 	for _, f := range p.Fields {
 		out.Fields = append(out.Fields, fedi.Field{Name: f.Name, Value: srcmk.Render(f.Value, base).HTML})
 	}

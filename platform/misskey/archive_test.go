@@ -107,4 +107,9 @@ func TestArchiveMisskeyAccount(t *testing.T) {
 	if err != nil || res.DeletedPosts != 1 {
 		t.Fatalf("refresh: %+v, %v", res.Summary, err)
 	}
+	// Misskey's notesCount still counts the deleted note: no warning that
+	// posts are missing.
+	if len(res.Warnings) != 0 {
+		t.Errorf("refresh warned: %q", res.Warnings)
+	}
 }

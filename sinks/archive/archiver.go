@@ -113,7 +113,10 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 	if err := fetchPosts(ctx, s, o, prof.ID, actor, &sum, log); err != nil {
 		return sum, err
 	}
-	hidden := sum.tally.hiddenPrivate(prof.StatusesCount)
+	hidden := ""
+	if !prof.CountsDeleted {
+		hidden = sum.tally.hiddenPrivate(prof.StatusesCount)
+	}
 	if hidden != "" {
 		log.Warn(hidden, "account", o.Account)
 		sum.Warnings = append(sum.Warnings, hidden)
@@ -150,7 +153,8 @@ func Run(ctx context.Context, s *Store, o Options) (Summary, error) {
 	sum.ServerPosts = prof.StatusesCount
 	// The count check says in general what hiddenPrivate said precisely:
 	// one warning for one cause.
-	if live := sum.TotalPosts - sum.MarkedDeleted; live != prof.StatusesCount && hidden == "" {
+	// A count that includes deleted posts can only be compared one way.
+	if live := sum.TotalPosts - sum.MarkedDeleted; (live > prof.StatusesCount || live != prof.StatusesCount && !prof.CountsDeleted) && hidden == "" {
 		w := fmt.Sprintf("the server counts %d posts but listed %d: the archive may lack posts the server does not list "+
 			"(some servers leave out followers-only and direct posts, or count differently)", prof.StatusesCount, live)
 		sum.Warnings = append(sum.Warnings, w)
