@@ -388,6 +388,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/streaming":
 		s.streaming(w, r)
 		return
+	case strings.HasPrefix(r.URL.Path, "/identicon/"):
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(identiconPNG)
+		return
 	case strings.HasPrefix(r.URL.Path, "/files/"):
 		s.serveFile(w, r)
 		return
@@ -563,7 +567,10 @@ func (s *Server) i(c *call) (any, *apiError) {
 	}
 	m["createdAt"] = c.user.CreatedAt.UTC().Format(time.RFC3339Nano)
 	m["description"] = nilIfEmpty(c.user.Description)
-	m["avatarUrl"], m["bannerUrl"] = nil, nil
+	// An account without an avatar gets the default identicon, a PNG at
+	// an address without extension (UserEntityService.getIdenticonUrl),
+	// as Misskey 2025.4.x (MisskeyIO fork) on loopback answered.
+	m["avatarUrl"], m["bannerUrl"] = s.URL+"/identicon/"+strings.ToLower(c.user.Username)+"@"+s.Host, nil
 	m["isBot"], m["isLocked"] = false, false
 	m["fields"] = []any{}
 	m["notesCount"] = c.user.NotesCount
@@ -656,3 +663,7 @@ func nilIfEmpty(s string) any {
 	}
 	return s
 }
+
+// identiconPNG is a 1×1 PNG standing in for a generated identicon.
+var identiconPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89" +
+	"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")

@@ -63,7 +63,8 @@ func TestArchiveMisskeyAccount(t *testing.T) {
 	if res.NewPosts != 4 || res.Bookmarks != 1 || res.MediaDownloaded != 1 || len(res.MediaFailed) != 0 {
 		t.Fatalf("first run: %+v", res.Summary)
 	}
-	for _, name := range []string{"outbox.json", "actor.json", "bookmarks.json"} {
+	// Misskey's default avatar (/identicon/…, no extension) is a PNG.
+	for _, name := range []string{"outbox.json", "actor.json", "bookmarks.json", "avatar.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

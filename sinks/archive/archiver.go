@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -423,16 +426,33 @@ func archiveProfile(ctx context.Context, s *Store, o Options, p fedi.Profile, ac
 			continue
 		}
 		ext := strings.ToLower(path.Ext(u.Path))
-		if safeName(ext) != ext || len(ext) > 6 || ext == "" {
-			ext = ".jpg"
-		}
+		// An address without a usable extension (Misskey's default
+		// avatar, /identicon/…, is a PNG): the file's content says.
+		sniff := safeName(ext) != ext || len(ext) > 6 || ext == ""
 		file := pic.name + ext
+		if sniff {
+			if file, err = s.Meta(ctx, pic.name+"_file"); err != nil {
+				return err
+			}
+		}
 		prev, err := s.Meta(ctx, pic.name+"_url")
 		if err != nil {
 			return err
 		}
-		if prev != pic.url || !fileExists(s.dir, file) {
-			if err := download(ctx, mediaClient(o), s.dir, file, pic.url, maxBytes(o)); err != nil {
+		if prev != pic.url || file == "" || !fileExists(s.dir, file) {
+			if sniff {
+				part := pic.name + ".part"
+				if err := download(ctx, mediaClient(o), s.dir, part, pic.url, maxBytes(o)); err != nil {
+					return fmt.Errorf("archive the %s: %w", pic.name, err)
+				}
+				file = pic.name + sniffExt(filepath.Join(s.dir, part))
+				if err := os.Rename(filepath.Join(s.dir, part), filepath.Join(s.dir, file)); err != nil {
+					return fmt.Errorf("archive the %s: %w", pic.name, err)
+				}
+				if err := s.SetMeta(ctx, pic.name+"_file", file); err != nil {
+					return err
+				}
+			} else if err := download(ctx, mediaClient(o), s.dir, file, pic.url, maxBytes(o)); err != nil {
 				return fmt.Errorf("archive the %s: %w", pic.name, err)
 			}
 			if err := s.SetMeta(ctx, pic.name+"_url", pic.url); err != nil {
@@ -461,4 +481,27 @@ func archiveCollection(ctx context.Context, s *Store, api API, name string) (int
 		return 0, fmt.Errorf("archive %s: %w", name, err)
 	}
 	return len(uris), s.SetCollection(ctx, name, uris)
+}
+
+// sniffExt names the image file at p's type by its first bytes
+// (http.DetectContentType): ".png", ".gif", ".webp", ".bmp", else ".jpg".
+func sniffExt(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ".jpg"
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	switch http.DetectContentType(head[:n]) {
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "image/bmp":
+		return ".bmp"
+	}
+	return ".jpg"
 }
