@@ -250,9 +250,24 @@ func (s *Server) notesDelete(c *call) (any, *apiError) {
 	if n.UserID != c.user.ID {
 		return nil, &errAccessDenied
 	}
-	delete(s.notes, n.ID)
-	s.publishUpdate(n.ID, "deleted", map[string]any{"deletedAt": time.Now().UTC().Format("2006-01-02T15:04:05.000Z")})
+	s.deleteCascade(n.ID)
 	return nil, nil
+}
+
+// deleteCascade deletes the note and, as the database's foreign keys
+// (replyId, renoteId ON DELETE CASCADE) do, every reply, renote and quote
+// of it, of any author, down the chains; each is published "deleted".
+// Checked against Misskey 2025.4.x (MisskeyIO fork) on loopback: deleting
+// a note deleted another account's reply, renote and quote of it, which
+// then answered NO_SUCH_NOTE.
+func (s *Server) deleteCascade(id string) {
+	delete(s.notes, id)
+	s.publishUpdate(id, "deleted", map[string]any{"deletedAt": time.Now().UTC().Format("2006-01-02T15:04:05.000Z")})
+	for _, x := range s.notes {
+		if x.ReplyID == id || x.RenoteID == id {
+			s.deleteCascade(x.ID)
+		}
+	}
 }
 
 // visibleTo reports whether viewer (nil: anonymous) may see n.

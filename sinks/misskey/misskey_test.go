@@ -260,3 +260,33 @@ func TestEditKeepsReplyVisibilityAndPoll(t *testing.T) {
 		t.Fatalf("after the edit: %+v (%v)", got, err)
 	}
 }
+
+// Misskey deletes a note's replies, renotes and quotes with it (checked
+// against Misskey 2025.4.x, MisskeyIO fork, on loopback), so deleting a
+// thread's root and then its later part finds the part gone already:
+// that delete is done, not an error.
+func TestDeleteAfterCascade(t *testing.T) {
+	srv, c, uid := account(t, fakemisskey.Config{NoRateLimits: true})
+	s := sinkmk.New(sinkmk.Options{Client: c})
+	ctx := t.Context()
+	root, err := s.Publish(ctx, sinks.Draft{Post: post.Post{Text: "part 1", Visibility: post.Public}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := s.Publish(ctx, sinks.Draft{Post: post.Post{Text: "part 2", Visibility: post.Public}, ReplyTo: root.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateNote(ctx, mk.NoteParams{Text: "quoting", RenoteID: child.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.(sinks.Deleter).Delete(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.NoteCount(uid); n != 0 {
+		t.Fatalf("%d notes left after the root's delete, want 0 (the reply and the quote of it go too)", n)
+	}
+	if err := s.(sinks.Deleter).Delete(ctx, child.ID); err != nil {
+		t.Fatalf("deleting the already cascaded part: %v", err)
+	}
+}
