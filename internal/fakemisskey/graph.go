@@ -35,7 +35,12 @@ type userList struct {
 // differs from endpoint to endpoint in Misskey, these are the create
 // endpoints' where both exist).
 var (
-	errNoSuchUserShow   = apiError{400, "No such user.", "NO_SUCH_USER", "4362f8dc-731f-4ad8-a694-be5a88922a24", "client", nil}
+	errNoSuchUserShow   = apiError{404, "No such user.", "NO_SUCH_USER", "4362f8dc-731f-4ad8-a694-be5a88922a24", "client", nil}
+	// users/show of a remote user whose server cannot be reached.
+	errFailedToResolve = apiError{500, "Failed to resolve remote user.", "FAILED_TO_RESOLVE_REMOTE_USER", "ef7b9be4-9cba-4e6f-ab41-90ed171c7d3c", "server", nil}
+	// renote-mute/{create,delete}.ts have their own ids.
+	errAlreadyRenoteMuting = apiError{400, "You are already muting that user.", "ALREADY_MUTING", "ccfecbe4-1f1c-4fc2-8a3d-c3ffee61cb7b", "client", nil}
+	errNotRenoteMuting     = apiError{400, "You are not muting that user.", "NOT_MUTING", "2e4ef874-8bf0-4b4b-b069-4598f6d05817", "client", nil}
 	errNoSuchUserFollow = apiError{400, "No such user.", "NO_SUCH_USER", "fcd2eef9-a9b2-4c4f-8624-038099e90aa5", "client", nil}
 	errAlreadyFollowing = apiError{400, "You are already following that user.", "ALREADY_FOLLOWING", "35387507-38c7-4cb9-9197-300b93783fa0", "client", nil}
 	errFolloweeIsSelf   = apiError{400, "Followee is yourself.", "FOLLOWEE_IS_YOURSELF", "26fbe7bb-a331-4857-af17-205b426669a9", "client", nil}
@@ -174,6 +179,12 @@ func (s *Server) usersShow(c *call) (any, *apiError) {
 	}
 	u := s.findUser(c.body)
 	if u == nil {
+		// Checked against Misskey 2025.4.x (MisskeyIO fork) on loopback:
+		// an unknown local user is 404 NO_SUCH_USER; a remote one whose
+		// server does not answer is 500 FAILED_TO_RESOLVE_REMOTE_USER.
+		if h := str0(c.body["host"]); h != "" && !strings.EqualFold(h, s.Host) && str0(c.body["userId"]) == "" {
+			return nil, &errFailedToResolve
+		}
 		return nil, &errNoSuchUserShow
 	}
 	m := s.packUser(u)
@@ -360,7 +371,7 @@ func (s *Server) usersFollowers(c *call) (any, *apiError) {
 }
 
 func (s *Server) edgeCreate(kind string) func(c *call) (any, *apiError) {
-	already := map[string]apiError{"blocking": errAlreadyBlocking, "mute": errAlreadyMuting, "renote-mute": errAlreadyMuting}[kind]
+	already := map[string]apiError{"blocking": errAlreadyBlocking, "mute": errAlreadyMuting, "renote-mute": errAlreadyRenoteMuting}[kind]
 	self := map[string]apiError{"blocking": errBlockeeIsSelf, "mute": errMuteeIsSelf, "renote-mute": errMuteeIsSelf}[kind]
 	return func(c *call) (any, *apiError) {
 		u, err := s.target(c, errNoSuchUserFollow)
@@ -378,13 +389,16 @@ func (s *Server) edgeCreate(kind string) func(c *call) (any, *apiError) {
 			// A block ends follows both ways (UserBlockingService).
 			s.removeEdge("following", c.user.ID, u.ID)
 			s.removeEdge("following", u.ID, c.user.ID)
+			// blocking/create.ts answers the blockee, packed: checked
+			// against Misskey 2025.4.x (MisskeyIO fork) on loopback.
+			return s.packUser(u), nil
 		}
 		return nil, nil
 	}
 }
 
 func (s *Server) edgeDelete(kind string) func(c *call) (any, *apiError) {
-	not := map[string]apiError{"blocking": errNotBlocking, "mute": errNotMuting, "renote-mute": errNotMuting}[kind]
+	not := map[string]apiError{"blocking": errNotBlocking, "mute": errNotMuting, "renote-mute": errNotRenoteMuting}[kind]
 	return func(c *call) (any, *apiError) {
 		u, err := s.target(c, errNoSuchUserFollow)
 		if err != nil {
@@ -392,6 +406,9 @@ func (s *Server) edgeDelete(kind string) func(c *call) (any, *apiError) {
 		}
 		if !s.removeEdge(kind, c.user.ID, u.ID) {
 			return nil, &not
+		}
+		if kind == "blocking" {
+			return s.packUser(u), nil
 		}
 		return nil, nil
 	}
@@ -506,6 +523,12 @@ var (
 	errAlreadyFavorited = apiError{400, "The note has already been marked as a favorite.", "ALREADY_FAVORITED", "a402c12b-34dd-41d2-97d8-4d2ffd96a1a6", "client", nil}
 	errNotFavorited     = apiError{400, "You have not marked that note a favorite.", "NOT_FAVORITED", "b625fc69-635e-45e9-86f4-dbefbef35af5", "client", nil}
 	errNoSuchObject     = apiError{400, "No such object.", "NO_SUCH_OBJECT", "dc94d745-1262-4e63-a17d-fecaa57efc82", "client", nil}
+	errRequestFailed    = apiError{400, "Request failed.", "REQUEST_FAILED", "81b539cf-4f57-4b29-bc98-032c33c0792e", "client", nil}
+	// notes/state.ts uses findOneByOrFail: a missing note is an
+	// EntityNotFoundError, which ApiCallService answers as a 500 (checked
+	// against Misskey 2025.4.x, MisskeyIO fork, on loopback).
+	errInternalNotFound = apiError{500, "Internal error occurred. Please contact us if the error persists.", "INTERNAL_ERROR", "5d37dbcb-891e-41ca-a3d6-e690c97775ac", "server",
+		map[string]any{"message": "Could not find any entity of type \"MiNote\" matching: {}", "code": "EntityNotFoundError", "id": "00000000-0000-4000-8000-000000000000"}}
 )
 
 // apShow resolves a URI the way ap/show.ts does, for this server's own
@@ -523,6 +546,13 @@ func (s *Server) apShow(c *call) (any, *apiError) {
 		if u := s.users[rest]; u != nil {
 			return map[string]any{"type": "User", "object": s.packUser(u)}, nil
 		}
+	}
+	if !strings.HasPrefix(uri, s.URL+"/") {
+		// Another server's object: the fake fetches none, as if its
+		// server could not be reached, which Misskey answers
+		// REQUEST_FAILED (checked against Misskey 2025.4.x, MisskeyIO
+		// fork, on loopback).
+		return nil, &errRequestFailed
 	}
 	return nil, &errNoSuchObject
 }
@@ -561,7 +591,7 @@ func (s *Server) favorite(remove bool) func(c *call) (any, *apiError) {
 func (s *Server) notesState(c *call) (any, *apiError) {
 	n := s.notes[str0(c.body["noteId"])]
 	if n == nil {
-		return nil, &errNoSuchNoteShow
+		return nil, &errInternalNotFound
 	}
 	return map[string]any{"isFavorited": s.edge("favorite", c.user.ID, n.ID) != nil, "isMutedThread": false}, nil
 }

@@ -293,7 +293,9 @@ func (s *Server) notesShow(c *call) (any, *apiError) {
 func (s *Server) usersNotes(c *call) (any, *apiError) {
 	uid := str0(c.body["userId"])
 	if s.users[uid] == nil {
-		return nil, &errNoSuchUser
+		// No error for an unknown user: an empty list (checked against
+		// Misskey 2025.4.x, MisskeyIO fork, on loopback).
+		return []any{}, nil
 	}
 	limit := 10
 	if n, ok := c.body["limit"].(json.Number); ok {

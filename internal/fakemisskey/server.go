@@ -297,7 +297,6 @@ var (
 	errPermissionDenied   = apiError{403, "Your app does not have the necessary permissions to use this endpoint.", "PERMISSION_DENIED", "1370e5b7-d4eb-4566-bb1d-7748ee6a1838", "permission", nil}
 	errUploadTooLarge     = apiError{413, "Maximum upload size exceeded", "MAX_FILE_SIZE_EXCEEDED", "39591dd6-b5e8-4399-bb03-13b0a8a62a21", "client", nil}
 	errRateLimit          = apiError{429, "Rate limit exceeded. Please try again later.", "RATE_LIMIT_EXCEEDED", "d5826d14-3982-4d2e-8011-b9e9f02499ef", "client", nil}
-	errNoSuchEndpoint     = apiError{404, "No such endpoint.", "NO_SUCH_ENDPOINT", "f8080b67-5f9c-4eb7-8c18-7f1eeae8f709", "client", nil}
 	// 403 with WWW-Authenticate: checked against Misskey 2025.4.x
 	// (MisskeyIO fork) on loopback.
 	errAccessDeniedSecure = apiError{403, "Access denied.", "ACCESS_DENIED", "56f35758-7dd5-468b-8439-5d6fb8ec9b8e", "client", nil}
@@ -338,6 +337,7 @@ type endpoint struct {
 	secure     bool // meta.secure: the web client's session token only
 	kind       string
 	file       bool // multipart upload (meta.requireFile)
+	allowGet   bool // meta.allowGet: GET with the parameters in the query
 	handle     func(c *call) (any, *apiError)
 }
 
@@ -357,7 +357,7 @@ type upload struct {
 
 func (s *Server) endpoints() map[string]endpoint {
 	eps := map[string]endpoint{
-		"meta":               {params: schema{props: map[string]*param{"detail": boolean()}}, handle: s.meta},
+		"meta":               {params: schema{props: map[string]*param{"detail": boolean()}}, allowGet: true, handle: s.meta},
 		"i":                  {params: schema{props: map[string]*param{}}, credential: true, kind: "read:account", handle: s.i},
 		"i/update":           {params: iUpdateParams, credential: true, kind: "write:account", handle: s.iUpdate},
 		"i/move":             {params: schema{props: map[string]*param{"moveToAccount": str()}, required: []string{"moveToAccount"}}, credential: true, secure: true, handle: s.iMove},
@@ -418,17 +418,25 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	}
 	ep, ok := s.endpoints()[name]
 	if !ok {
-		writeError(w, errNoSuchEndpoint)
-		return
-	}
-	if r.Method != http.MethodPost {
-		// Misskey serves GET only for endpoints with allowGet; none of
-		// these has it.
-		writeError(w, apiError{405, "Method not allowed.", "METHOD_NOT_ALLOWED", "", "client", nil})
+		// Fastify's own 404, without a Misskey code: checked against
+		// Misskey 2025.4.x (MisskeyIO fork) on loopback, for an unknown
+		// endpoint and for notes/edit.
+		writeJSON(w, 404, map[string]any{"message": "Route " + r.Method + ":" + r.URL.Path + " not found",
+			"error": "Not Found", "statusCode": 404})
 		return
 	}
 	c := &call{w: w, r: r}
-	if ep.file {
+	if r.Method == http.MethodGet && ep.allowGet {
+		// meta.allowGet: the query is the body (meta has no required
+		// parameters the fake reads from it).
+		c.body = map[string]any{}
+	} else if r.Method != http.MethodPost {
+		// Misskey serves GET only for endpoints with allowGet, and
+		// answers others 405 with an empty body (checked against Misskey
+		// 2025.4.x, MisskeyIO fork, on loopback).
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	} else if ep.file {
 		if err := s.readMultipart(c); err != nil {
 			writeError(w, *err)
 			return

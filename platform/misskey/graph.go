@@ -59,7 +59,12 @@ func fediErr(err error) error {
 		status = http.StatusUnauthorized
 	case ae.Code == "PERMISSION_DENIED":
 		status = http.StatusForbidden
-	case strings.HasPrefix(ae.Code, "NO_SUCH_"):
+	case strings.HasPrefix(ae.Code, "NO_SUCH_"), ae.Code == "FAILED_TO_RESOLVE_REMOTE_USER", entityNotFound(ae):
+		// A remote account whose server does not answer is as good as
+		// unknown for a row (Misskey answers 500, which would be retried);
+		// notes/state of a missing note is Misskey's 500 INTERNAL_ERROR
+		// with info.code EntityNotFoundError (both checked against
+		// Misskey 2025.4.x, MisskeyIO fork, on loopback).
 		status = http.StatusNotFound
 	case ae.Status == http.StatusBadRequest:
 		status = http.StatusUnprocessableEntity
@@ -95,6 +100,18 @@ var hourlyLimits = map[string]int{
 	"mute/create": 20, "blocking/create": 20, "renote-mute/create": 20, "notes/favorites/create": 20, "i/update": 20,
 	"ap/show": 30, "users/lists/push": 30,
 	"following/create": 100, "following/update": 100, "following/delete": 100,
+}
+
+// entityNotFound reports whether ae is Misskey's answer to a lookup of a
+// missing row by an endpoint that does not check first (findOneByOrFail).
+func entityNotFound(ae *mk.APIError) bool {
+	if ae.Code != "INTERNAL_ERROR" {
+		return false
+	}
+	var info struct {
+		Code string `json:"code"`
+	}
+	return json.Unmarshal(ae.Info, &info) == nil && info.Code == "EntityNotFoundError"
 }
 
 func g0(endpoint string) string { return "/api/" + endpoint }
