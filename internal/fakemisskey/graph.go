@@ -35,24 +35,24 @@ type userList struct {
 // differs from endpoint to endpoint in Misskey, these are the create
 // endpoints' where both exist).
 var (
-	errNoSuchUserShow   = apiError{404, "No such user.", "NO_SUCH_USER", "4362f8dc-731f-4ad8-a694-be5a88922a24", "client", nil}
+	errNoSuchUserShow = apiError{404, "No such user.", "NO_SUCH_USER", "4362f8dc-731f-4ad8-a694-be5a88922a24", "client", nil}
 	// users/show of a remote user whose server cannot be reached.
 	errFailedToResolve = apiError{500, "Failed to resolve remote user.", "FAILED_TO_RESOLVE_REMOTE_USER", "ef7b9be4-9cba-4e6f-ab41-90ed171c7d3c", "server", nil}
 	// renote-mute/{create,delete}.ts have their own ids.
 	errAlreadyRenoteMuting = apiError{400, "You are already muting that user.", "ALREADY_MUTING", "ccfecbe4-1f1c-4fc2-8a3d-c3ffee61cb7b", "client", nil}
 	errNotRenoteMuting     = apiError{400, "You are not muting that user.", "NOT_MUTING", "2e4ef874-8bf0-4b4b-b069-4598f6d05817", "client", nil}
-	errNoSuchUserFollow = apiError{400, "No such user.", "NO_SUCH_USER", "fcd2eef9-a9b2-4c4f-8624-038099e90aa5", "client", nil}
-	errAlreadyFollowing = apiError{400, "You are already following that user.", "ALREADY_FOLLOWING", "35387507-38c7-4cb9-9197-300b93783fa0", "client", nil}
-	errFolloweeIsSelf   = apiError{400, "Followee is yourself.", "FOLLOWEE_IS_YOURSELF", "26fbe7bb-a331-4857-af17-205b426669a9", "client", nil}
-	errNotFollowing     = apiError{400, "You are not following that user.", "NOT_FOLLOWING", "5dbf82f5-c92b-40b1-87d1-6c8c0741fd09", "client", nil}
-	errAlreadyBlocking  = apiError{400, "You are already blocking that user.", "ALREADY_BLOCKING", "787fed64-acb9-464a-82eb-afbd745b9614", "client", nil}
-	errNotBlocking      = apiError{400, "You are not blocking that user.", "NOT_BLOCKING", "291b2efa-60c6-45c0-9f6a-045c8f9b02cd", "client", nil}
-	errAlreadyMuting    = apiError{400, "You are already muting that user.", "ALREADY_MUTING", "7e7359cb-160c-4956-b08f-4d1c653cd007", "client", nil}
-	errNotMuting        = apiError{400, "You are not muting that user.", "NOT_MUTING", "5467d020-daa9-4553-81e1-135c0c35a96d", "client", nil}
-	errMuteeIsSelf      = apiError{400, "Mutee is yourself.", "MUTEE_IS_YOURSELF", "a4619cb2-5f23-484b-9301-94c903074e10", "client", nil}
-	errBlockeeIsSelf    = apiError{400, "Blockee is yourself.", "BLOCKEE_IS_YOURSELF", "88b19138-f28d-42c0-8499-6a31bbd0fdc6", "client", nil}
-	errNoSuchList       = apiError{400, "No such list.", "NO_SUCH_LIST", "7bc05c21-1d7a-41ae-88f1-66820f4dc686", "client", nil}
-	errAlreadyAdded     = apiError{400, "That user has already been added to that list.", "ALREADY_ADDED", "1de7c884-1595-49e9-857e-61f12f4d4fc5", "client", nil}
+	errNoSuchUserFollow    = apiError{400, "No such user.", "NO_SUCH_USER", "fcd2eef9-a9b2-4c4f-8624-038099e90aa5", "client", nil}
+	errAlreadyFollowing    = apiError{400, "You are already following that user.", "ALREADY_FOLLOWING", "35387507-38c7-4cb9-9197-300b93783fa0", "client", nil}
+	errFolloweeIsSelf      = apiError{400, "Followee is yourself.", "FOLLOWEE_IS_YOURSELF", "26fbe7bb-a331-4857-af17-205b426669a9", "client", nil}
+	errNotFollowing        = apiError{400, "You are not following that user.", "NOT_FOLLOWING", "5dbf82f5-c92b-40b1-87d1-6c8c0741fd09", "client", nil}
+	errAlreadyBlocking     = apiError{400, "You are already blocking that user.", "ALREADY_BLOCKING", "787fed64-acb9-464a-82eb-afbd745b9614", "client", nil}
+	errNotBlocking         = apiError{400, "You are not blocking that user.", "NOT_BLOCKING", "291b2efa-60c6-45c0-9f6a-045c8f9b02cd", "client", nil}
+	errAlreadyMuting       = apiError{400, "You are already muting that user.", "ALREADY_MUTING", "7e7359cb-160c-4956-b08f-4d1c653cd007", "client", nil}
+	errNotMuting           = apiError{400, "You are not muting that user.", "NOT_MUTING", "5467d020-daa9-4553-81e1-135c0c35a96d", "client", nil}
+	errMuteeIsSelf         = apiError{400, "Mutee is yourself.", "MUTEE_IS_YOURSELF", "a4619cb2-5f23-484b-9301-94c903074e10", "client", nil}
+	errBlockeeIsSelf       = apiError{400, "Blockee is yourself.", "BLOCKEE_IS_YOURSELF", "88b19138-f28d-42c0-8499-6a31bbd0fdc6", "client", nil}
+	errNoSuchList          = apiError{400, "No such list.", "NO_SUCH_LIST", "7bc05c21-1d7a-41ae-88f1-66820f4dc686", "client", nil}
+	errAlreadyAdded        = apiError{400, "That user has already been added to that list.", "ALREADY_ADDED", "1de7c884-1595-49e9-857e-61f12f4d4fc5", "client", nil}
 )
 
 func userParams() map[string]*param { return map[string]*param{"userId": id()} }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // What a real Misskey answered (2025.4.x, MisskeyIO fork, checked on
@@ -109,5 +111,30 @@ func TestAnswersAsCheckedAgainstMisskey(t *testing.T) {
 	_, body, _ = call("i", `{`+i+`}`)
 	if body["notesCount"] != float64(3) {
 		t.Errorf("notesCount after 3 notes, 1 deleted: %v", body["notesCount"])
+	}
+}
+
+// A streaming frame that is not JSON is ignored; the connection stays.
+func TestStreamIgnoresNonJSONFrames(t *testing.T) {
+	s := Start(Config{})
+	defer s.Close()
+	tok := s.AddToken(s.AddUser("me", "pw"), nil)
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http")+"/streaming?i="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("ping"))
+	_ = conn.WriteJSON(map[string]any{"type": "connect", "body": map[string]string{"channel": "homeTimeline", "id": "h"}})
+	time.Sleep(100 * time.Millisecond)
+	resp, err := http.Post(s.URL+"/api/notes/create", "application/json", strings.NewReader(`{"i":"`+tok+`","text":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var m map[string]any
+	if err := conn.ReadJSON(&m); err != nil || m["type"] != "channel" {
+		t.Fatalf("after a non-JSON frame: %v %v", m, err)
 	}
 }

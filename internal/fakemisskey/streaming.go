@@ -27,7 +27,8 @@ var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return
 // missing or unknown token is refused with 401 before the upgrade, as
 // Misskey does. Handled client messages: connect {channel, id},
 // disconnect {id}, subNote {id}, unsubNote {id}; the channels are "main"
-// and "homeTimeline" (the user's own notes arrive on the latter as
+// and "homeTimeline" (the user's own notes and those of the accounts the
+// user follows arrive on the latter as
 // {"type":"channel","body":{"id","type":"note","body":Note}}); a
 // subscribed note's deletion is {"type":"noteUpdated","body":{"id",
 // "type":"deleted","body":{"deletedAt"}}}, and on Sharkey its edit
@@ -63,8 +64,15 @@ func (s *Server) streaming(w http.ResponseWriter, r *http.Request) {
 					ID      string `json:"id"`
 				} `json:"body"`
 			}
-			if err := conn.ReadJSON(&m); err != nil {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
 				return
+			}
+			if json.Unmarshal(data, &m) != nil {
+				// A frame that is not JSON ("ping") is ignored, the
+				// connection kept: checked against Misskey 2025.4.x
+				// (MisskeyIO fork) on loopback.
+				continue
 			}
 			s.mu.Lock()
 			switch m.Type {
@@ -110,9 +118,13 @@ func (c *streamConn) push(v any) {
 }
 
 // publishNote tells the author's streams of a new note (with s.mu held).
+//
+// homeTimeline carries the notes of the accounts the user follows as well
+// as the user's own (checked against Misskey 2025.4.x, MisskeyIO fork, on
+// loopback), so a reader of it must pick its own notes out.
 func (s *Server) publishNote(n *note) {
 	for c := range s.streams {
-		if c.userID != n.UserID {
+		if c.userID != n.UserID && (s.edge("following", c.userID, n.UserID) == nil || !s.visibleTo(n, nil) && n.Visibility != "followers") {
 			continue
 		}
 		for id, ch := range c.channels {

@@ -7,10 +7,12 @@ import (
 	"image/png"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fedi-ferry/ferry/internal/fakemisskey"
 	mk "github.com/fedi-ferry/ferry/misskey"
 	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/sources"
 	srcmk "github.com/fedi-ferry/ferry/sources/misskey"
 	"github.com/fedi-ferry/ferry/sources/sourcetest"
 )
@@ -126,5 +128,57 @@ func TestSourceConvertsNotes(t *testing.T) {
 	c.DeleteNote(ctx, reply.ID)
 	if ok, err := s.Exists(ctx, reply.ID); ok || err != nil {
 		t.Fatalf("Exists(deleted) = %v %v", ok, err)
+	}
+}
+
+// Misskey's homeTimeline also carries the notes of the accounts the user
+// follows (checked against Misskey 2025.4.x, MisskeyIO fork, on loopback):
+// the stream reports only the account's own.
+func TestStreamSkipsFolloweesNotes(t *testing.T) {
+	srv, c := account(t, fakemisskey.Config{NoRateLimits: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	base, _ := mk.ParseServer(srv.URL)
+	bob := mk.NewClient(base, srv.AddToken(srv.AddUser("bob", "pw"), mk.Permissions), mk.Options{})
+	var u mk.User
+	if err := c.Call(ctx, "users/show", map[string]any{"username": "bob", "host": nil}, &u, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Call(ctx, "following/create", map[string]string{"userId": u.ID}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan sources.Event, 16)
+	go func() { _ = srcmk.New(c, srcmk.Options{}).Stream(ctx, events) }()
+	next := func() (sources.Event, bool) {
+		select {
+		case ev := <-events:
+			return ev, true
+		case <-time.After(300 * time.Millisecond):
+			return sources.Event{}, false
+		}
+	}
+	// Post until the stream is connected and reports.
+	for i := 0; ; i++ {
+		if i == 30 {
+			t.Fatal("the stream reported nothing")
+		}
+		if _, err := c.CreateNote(ctx, mk.NoteParams{Text: "probe", Visibility: "public"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := next(); ok {
+			break
+		}
+	}
+	for _, ok := next(); ok; _, ok = next() { // drain the probes
+	}
+	if _, err := bob.CreateNote(ctx, mk.NoteParams{Text: "bob's", Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateNote(ctx, mk.NoteParams{Text: "mine", Visibility: "public"}); err != nil {
+		t.Fatal(err)
+	}
+	ev, ok := next()
+	if !ok || ev.Post.Text != "mine" {
+		t.Fatalf("next event %+v (%v), want the account's own note", ev.Post, ok)
 	}
 }
