@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -179,7 +180,33 @@ func (c *Client) UploadFile(ctx context.Context, name string, data []byte, comme
 		fields["comment"] = comment
 	}
 	var f DriveFile
-	return f, c.Upload(ctx, "drive/files/create", fields, name, data, &f)
+	if err := c.Upload(ctx, "drive/files/create", fields, name, data, &f); err != nil {
+		return f, err
+	}
+	// The MisskeyIO fork answers a repeat of an upload made within the
+	// last minute (same name, sensitivity and first MiB) with the earlier
+	// file, whatever force says, and so with the earlier alt text. Such a
+	// file is not the one asked for: upload again under another name.
+	for try := 0; try < 3 && (Str(f.Comment) != comment || f.IsSensitive != sensitive); try++ {
+		fields["name"] = uniqueName(name)
+		f = DriveFile{}
+		if err := c.Upload(ctx, "drive/files/create", fields, fields["name"], data, &f); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// uniqueName is name with a random suffix before its extension.
+func uniqueName(name string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	ext := path.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if base == "" {
+		base = "file"
+	}
+	return base + "-" + hex.EncodeToString(b) + ext
 }
 
 // Permissions ferry asks for at MiAuth: reading the account and its notes,

@@ -252,3 +252,29 @@ func TestUploadKeepsItsOwnAltText(t *testing.T) {
 		t.Fatalf("UploadFile = %+v, %v", f, err)
 	}
 }
+
+// The MisskeyIO fork answers a repeated upload (same name, sensitivity and
+// first MiB within 60 s) with the earlier file even when forced (checked
+// against Misskey 2025.4.x, MisskeyIO fork, on loopback); UploadFile sees
+// the other alt text and uploads again under another name.
+func TestUploadKeepsItsOwnAltTextOnMisskeyIO(t *testing.T) {
+	srv, base := start(t, fakemisskey.Config{MisskeyIO: true})
+	c := misskey.NewClient(base, srv.AddToken(srv.AddUser("alice", "pw"), nil), misskey.Options{})
+	ctx := t.Context()
+	data := pngBytes(t)
+	first, err := c.UploadFile(ctx, "blue.png", data, "alt one", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw misskey.DriveFile
+	if err := c.Upload(ctx, "drive/files/create", map[string]string{"comment": "alt two", "force": "true", "isSensitive": "false"}, "blue.png", data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw.ID != first.ID {
+		t.Fatalf("the MisskeyIO flavour did not dedupe a forced upload: %+v", raw)
+	}
+	f, err := c.UploadFile(ctx, "blue.png", data, "alt three", false)
+	if err != nil || f.ID == first.ID || misskey.Str(f.Comment) != "alt three" || !strings.HasPrefix(f.Name, "blue-") || !strings.HasSuffix(f.Name, ".png") {
+		t.Fatalf("UploadFile = %+v, %v", f, err)
+	}
+}

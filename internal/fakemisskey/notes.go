@@ -1,6 +1,7 @@
 package fakemisskey
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/json"
 	"fmt"
@@ -477,9 +478,24 @@ func (s *Server) driveCreate(c *call) (any, *apiError) {
 	if name == "" || name == "blob" {
 		name = "untitled"
 	}
+	sensitive, _ := c.body["isSensitive"].(bool)
+	if s.cfg.MisskeyIO {
+		// The MisskeyIO fork's upload idempotency: within 60 s, a file
+		// with the same folder, name, sensitivity and first MiB is
+		// answered with the earlier file, its comment included, whatever
+		// force says (checked against Misskey 2025.4.x, MisskeyIO fork,
+		// on loopback).
+		head := c.file.data[:min(len(c.file.data), 1<<20)]
+		for _, f := range s.files {
+			if f.UserID == c.user.ID && f.Name == path.Base(name) && f.Sensitive == sensitive &&
+				time.Since(f.CreatedAt) < time.Minute && bytes.Equal(f.data[:min(len(f.data), 1<<20)], head) {
+				return s.packFile(f), nil
+			}
+		}
+	}
 	f := &driveFile{ID: s.newID(), UserID: c.user.ID, Name: path.Base(name), Type: typ, Comment: str0(c.body["comment"]), MD5: sum,
 		Size: int64(len(c.file.data)), CreatedAt: time.Now(), data: c.file.data}
-	f.Sensitive, _ = c.body["isSensitive"].(bool)
+	f.Sensitive = sensitive
 	s.files[f.ID] = f
 	return s.packFile(f), nil
 }

@@ -93,6 +93,11 @@ type Config struct {
 	// endpoint's limit. NoRateLimits lifts them all.
 	RateLimits   map[string]RateLimit
 	NoRateLimits bool
+	// MisskeyIO imitates the MisskeyIO fork (nodeinfo still "misskey")
+	// where it differs: drive/files/create answers a repeated upload
+	// (same name, sensitivity and first MiB within 60 s) with the earlier
+	// file and its comment, even with force.
+	MisskeyIO bool
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
