@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -169,7 +170,16 @@ func softwareOf(ctx context.Context, hc *http.Client, accts []string) []Missing 
 			if base, err := fedi.ParseServer(h); err == nil && hc != nil {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
-				if sw, err := fedi.NodeInfo(cctx, fedi.NewClient(base, "", hc)); err == nil {
+				sw, err := fedi.NodeInfo(cctx, fedi.NewClient(base, "", hc))
+				if err != nil && isLoopback(base.Hostname()) {
+					// A handle names no scheme: a server on loopback (a
+					// test or local instance, the old account's own) may
+					// serve plain http, which https cannot reach.
+					plain := *base
+					plain.Scheme = "http"
+					sw, err = fedi.NodeInfo(cctx, fedi.NewClient(&plain, "", hc))
+				}
+				if err == nil {
 					names[i] = strings.TrimSpace(sw.Name + " " + sw.Version)
 				}
 			}
@@ -188,6 +198,15 @@ func softwareOf(ctx context.Context, hc *http.Client, accts []string) []Missing 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Account < out[j].Account })
 	return out
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func writeNotMoved(path string, rows []Missing) error {

@@ -67,3 +67,26 @@ func TestSoftwareOfManyServers(t *testing.T) {
 		}
 	}
 }
+
+// A follower on a server on loopback that serves plain http (the old
+// account's own server in a local setup, as when ferry was checked
+// against a real Misskey on localhost) gets its software named, not
+// "unknown": handles carry no scheme, and https cannot reach it.
+func TestSoftwareOfLoopbackHTTP(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/nodeinfo":
+			fmt.Fprintf(w, `{"links":[{"rel":"http://nodeinfo.diaspora.software/ns/schema/2.1","href":"http://%s/nodeinfo/2.1"}]}`, r.Host)
+		case "/nodeinfo/2.1":
+			fmt.Fprint(w, `{"software":{"name":"misskey","version":"2025.4.1"}}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	got := softwareOf(t.Context(), srv.Client(), []string{"bob@" + host})
+	if len(got) != 1 || got[0].Software != "misskey 2025.4.1" {
+		t.Fatalf("got %+v, want misskey 2025.4.1", got)
+	}
+}
