@@ -27,6 +27,7 @@ type loginOptions struct {
 	TokenFile    string
 	Token        string
 	Name         string
+	Rename       bool
 	OOB          bool
 	NoBrowser    bool
 	CallbackPort int
@@ -53,6 +54,7 @@ func newLoginCommand(g *globalOptions) *cli.Command {
 			&cli.StringFlag{Name: "token", Usage: "use an existing access token (prefer --token-file or FERRY_TOKEN: arguments are visible to other users)",
 				EnvVars: []string{"FERRY_TOKEN"}, Destination: &o.Token},
 			&cli.StringFlag{Name: "name", Usage: "a short name for the account, usable wherever an account is asked for", Destination: &o.Name},
+			&cli.BoolFlag{Name: "rename", Usage: "with --name: replace the short name the account already has (routes naming the old one stop resolving)", Destination: &o.Rename},
 			&cli.BoolFlag{Name: "oob", Usage: "let the server show the code to paste, instead of redirecting to ferry", Destination: &o.OOB},
 			&cli.BoolFlag{Name: "no-browser", Usage: "print the authorization address without opening a browser", Destination: &o.NoBrowser},
 			&cli.IntFlag{Name: "callback-port", Usage: "loopback port for the redirect (0 = any free port)", Value: defaultCallbackPort, Destination: &o.CallbackPort},
@@ -107,7 +109,22 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, server stri
 	if err != nil {
 		return fmt.Errorf("login %s: %w", base, err)
 	}
+	// Logging in again keeps the account's short name: routes and
+	// commands name it. Another --name replaces it only with --rename.
 	acct.Name = o.Name
+	note := ""
+	if prev, err := st.Account(ctx, acct.Handle); err == nil && prev.Name != "" && prev.Name != o.Name {
+		switch {
+		case o.Name == "":
+			acct.Name = prev.Name
+		case !o.Rename:
+			acct.Name = prev.Name
+			note = fmt.Sprintf("kept the name %q of %s (routes may use it); to call it %q instead, log in with --name %s --rename",
+				prev.Name, acct.Handle, o.Name, o.Name)
+		default:
+			note = fmt.Sprintf("renamed %s from %q to %q: routes that name %q no longer find it", acct.Handle, prev.Name, o.Name, prev.Name)
+		}
+	}
 	if err := st.PutAccount(ctx, acct); err != nil {
 		if errors.Is(err, state.ErrConflict) {
 			return usagef("login: the name %q is already used by another account; pick another --name", o.Name)
@@ -116,12 +133,19 @@ func runLogin(ctx context.Context, g *globalOptions, o loginOptions, server stri
 	}
 	g.log.Info("logged in", "account", acct.Handle, "platform", acct.Platform, "software", srv.Software, "version", srv.Version)
 	if g.JSON {
-		return printJSON(g.stdout, map[string]string{
+		out := map[string]string{
 			"handle": acct.Handle, "name": acct.Name, "server": acct.Server,
 			"software": acct.Software, "version": acct.SoftwareVersion,
-		})
+		}
+		if note != "" {
+			out["note"] = note
+		}
+		return printJSON(g.stdout, out)
 	}
 	_, err = fmt.Fprintf(g.stdout, "logged in as %s (%s %s)\n", acct.Handle, srv.Software, srv.Version)
+	if note != "" && err == nil {
+		_, err = fmt.Fprintln(g.stdout, note)
+	}
 	return err
 }
 

@@ -293,3 +293,31 @@ local_only = true
 		t.Fatalf("local_only on a Mastodon-API sink: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// Logging in again to the same account keeps its short name, which routes
+// use: another --name replaces it only with --rename, and the output says
+// which happened. (Seen with a real Misskey: a second MiAuth login with
+// another --name used to replace the name silently.)
+func TestMisskeyLoginAgainKeepsTheName(t *testing.T) {
+	c := newCLI(t, "")
+	srv := fakemisskey.Start(fakemisskey.Config{})
+	t.Cleanup(srv.Close)
+	uid := srv.AddUser("me", "pw")
+	c.run("login", srv.URL, "--name", "mk", "--token-file", writeTokenFile(t, srv.AddToken(uid, mk.Permissions))).mustSucceed(t)
+	r := c.run("login", srv.URL, "--name", "mkm", "--token-file", writeTokenFile(t, srv.AddToken(uid, mk.Permissions))).mustSucceed(t)
+	if !strings.Contains(r.stdout, `kept the name "mk"`) || !strings.Contains(r.stdout, "--rename") {
+		t.Fatalf("second login with another --name: %q", r.stdout)
+	}
+	c.run("accounts", "check", "mk").mustSucceed(t)
+	c.run("login", srv.URL, "--token-file", writeTokenFile(t, srv.AddToken(uid, mk.Permissions))).mustSucceed(t)
+	c.run("accounts", "check", "mk").mustSucceed(t)
+	r = c.run("--json", "login", srv.URL, "--name", "mkm", "--rename", "--token-file", writeTokenFile(t, srv.AddToken(uid, mk.Permissions))).mustSucceed(t)
+	var out map[string]string
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out["name"] != "mkm" || !strings.Contains(out["note"], "renamed") {
+		t.Fatalf("login --rename --json: %q (%v)", r.stdout, err)
+	}
+	c.run("accounts", "check", "mkm").mustSucceed(t)
+	if r := c.run("accounts", "check", "mk"); r.code == exitOK {
+		t.Fatal("the old name still resolves after --rename")
+	}
+}
