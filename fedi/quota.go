@@ -37,5 +37,9 @@ func (e *QuotaError) Error() string {
 	return s + "; try again after " + e.Reset.Local().Format("15:04")
 }
 
+// RetryAfter returns how long until Reset, for callers that schedule
+// retries by it (the bridge).
+func (e *QuotaError) RetryAfter() time.Duration { return max(time.Until(e.Reset), 0) }
+
 // Transient reports true: the quota refills.
 func (e *QuotaError) Transient() bool { return true }

@@ -257,7 +257,7 @@ func (c *Client) do(ctx context.Context, endpoint string, write bool, out any, m
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
 			c.rateLimited.Add(1)
-			wait := ae.RetryAfter
+			wait := ae.Wait
 			if wait <= 0 {
 				wait = time.Second
 			}
@@ -319,7 +319,7 @@ func (c *Client) read(resp *http.Response, endpoint string, out any) error {
 			ae.Message = f.Message
 		}
 		if resp.StatusCode == http.StatusTooManyRequests {
-			ae.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), ae.Info)
+			ae.Wait = retryAfter(resp.Header.Get("Retry-After"), ae.Info)
 		}
 		return ae
 	}

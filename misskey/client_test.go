@@ -278,3 +278,19 @@ func TestUploadKeepsItsOwnAltTextOnMisskeyIO(t *testing.T) {
 		t.Fatalf("UploadFile = %+v, %v", f, err)
 	}
 }
+
+// A 429 the client does not wait out (an hourly limit) carries its wait
+// through RetryAfter(), which the bridge's scheduling reads.
+func TestHourlyLimitCarriesItsWait(t *testing.T) {
+	srv, base := start(t, fakemisskey.Config{RateLimits: map[string]fakemisskey.RateLimit{"notes/create": {Max: 1, Duration: time.Hour}}})
+	c := misskey.NewClient(base, srv.AddToken(srv.AddUser("alice", "pw"), nil), misskey.Options{})
+	ctx := t.Context()
+	if _, err := c.CreateNote(ctx, misskey.NoteParams{Text: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.CreateNote(ctx, misskey.NoteParams{Text: "two"})
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) || ra.RetryAfter() < 59*time.Minute || ra.RetryAfter() > time.Hour {
+		t.Fatalf("over the hourly limit: %v", err)
+	}
+}

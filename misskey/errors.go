@@ -19,9 +19,13 @@ type APIError struct {
 	ID       string
 	Kind     string // "client", "server" or "permission"
 	Info     json.RawMessage
-	// RetryAfter is a 429's announced wait, 0 when unknown.
-	RetryAfter time.Duration
+	// Wait is a 429's announced wait (Retry-After), 0 when unknown.
+	Wait time.Duration
 }
+
+// RetryAfter returns the wait a 429 announced, 0 when unknown; callers
+// that schedule retries (the bridge) read it through this method.
+func (e *APIError) RetryAfter() time.Duration { return e.Wait }
 
 func (e *APIError) Error() string {
 	msg := e.Message

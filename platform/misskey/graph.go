@@ -74,11 +74,11 @@ func fediErr(err error) error {
 		msg = ae.Error()
 	}
 	out := &fedi.APIError{Method: http.MethodPost, URL: g0(ae.Endpoint), Status: status, Message: msg}
-	if ae.Status == http.StatusTooManyRequests && ae.RetryAfter > 0 {
+	if ae.Status == http.StatusTooManyRequests && ae.Wait > 0 {
 		// The client waited out the short ones (MaxWait); this one is an
 		// hourly quota. Carry its wait so an import stops and resumes
 		// later instead of retrying the row in a loop.
-		q := &fedi.QuotaError{Endpoint: ae.Endpoint, Reset: time.Now().Add(ae.RetryAfter), Err: out}
+		q := &fedi.QuotaError{Endpoint: ae.Endpoint, Reset: time.Now().Add(ae.Wait), Err: out}
 		var info struct {
 			Total int `json:"total"`
 		}
