@@ -92,3 +92,46 @@ func TestImportStopsAtHourlyQuota(t *testing.T) {
 		t.Errorf("mute/create called %d times in %d runs: more than one refused call per run", n, runs)
 	}
 }
+
+// A follow imported with "Notify on new posts" is stored by Misskey in the
+// follow record (users/relation's "following.notify"): the import reports
+// it applied, not "the server ignored: notify", and a second import finds
+// it already done.
+func TestImportFollowWithNotify(t *testing.T) {
+	srv := fakemisskey.Start(fakemisskey.Config{})
+	defer srv.Close()
+	ctx := t.Context()
+	p, info, err := registry(t).Detect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := platform.Login(ctx, p, info, platform.LoginRequest{Server: srv.URL, Token: srv.AddToken(srv.AddUser("me", "pw"), nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := p.Open(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddUser("carol", "pw")
+	csv := "Account address,Show boosts,Notify on new posts,Languages\ncarol@" + srv.Host + ",true,true,\n"
+	parsed, err := migrate.ParseFile(strings.NewReader(csv), "following_accounts.csv", migrate.Following)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journal := state.TestStore(t)
+	for run, fresh := range []bool{false, true} {
+		res, err := sess.(platform.GraphPorter).ImportFiles(ctx, migrate.ImportFilesOptions{ImportOptions: migrate.ImportOptions{
+			Account: acct.Handle, Software: acct.Software, Files: []migrate.Parsed{parsed}, Journal: journal, Fresh: fresh}, FailuresDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := res.Report.Types[migrate.Following]
+		if len(res.Report.Partial) != 0 || c == nil || c.Failed != 0 || (run == 0 && c.Applied != 1) || (run == 1 && c.Already != 1) {
+			t.Fatalf("run %d: counts %+v, partial %+v", run+1, c, res.Report.Partial)
+		}
+	}
+	if n := srv.Calls("following/update"); n != 1 {
+		t.Errorf("following/update called %d times, want once", n)
+	}
+}
