@@ -53,25 +53,10 @@ func (r Resolver) Resolve(ctx context.Context, id string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("resolve %q: not a handle or DID: %w", id, err)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		timeout := r.Timeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	plc := r.PLCURL
-	if plc == "" {
-		plc = DefaultPLCURL
-	}
-	dir := &identity.BaseDirectory{
-		PLCURL:              strings.TrimSuffix(plc, "/"),
-		HTTPClient:          *secureClient(r.HTTPClient),
-		TryAuthoritativeDNS: true,
-		UserAgent:           "ferry",
-	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	dir := r.directory()
+	dir.TryAuthoritativeDNS = true
 	var ident *identity.Identity
 	if h, herr := atid.AsHandle(); herr == nil {
 		ident, err = dir.LookupHandle(ctx, h)
@@ -90,6 +75,29 @@ func (r Resolver) Resolve(ctx context.Context, id string) (Identity, error) {
 		return Identity{}, fmt.Errorf("resolve %s: %w: its DID document names no usable PDS: %w", id, ErrUnresolved, err)
 	}
 	return Identity{DID: ident.DID, Handle: ident.Handle, PDS: pds}, nil
+}
+
+// bound gives ctx the resolver's timeout (30 s by default) unless it has a
+// deadline already.
+func (r Resolver) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+// directory is indigo's resolver over r's PLC directory (plc.directory by
+// default) and its https-only client.
+func (r Resolver) directory() *identity.BaseDirectory {
+	plc := r.PLCURL
+	if plc == "" {
+		plc = DefaultPLCURL
+	}
+	return &identity.BaseDirectory{PLCURL: strings.TrimSuffix(plc, "/"), HTTPClient: *secureClient(r.HTTPClient), UserAgent: "ferry"}
 }
 
 // lookupDID resolves a DID document and verifies the handle it declares. Unlike indigo's
@@ -121,20 +129,9 @@ func (r Resolver) DeclaredHandle(ctx context.Context, did string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("resolve %q: not a DID: %w", did, err)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		timeout := r.Timeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	plc := r.PLCURL
-	if plc == "" {
-		plc = DefaultPLCURL
-	}
-	dir := &identity.BaseDirectory{PLCURL: strings.TrimSuffix(plc, "/"), HTTPClient: *secureClient(r.HTTPClient), UserAgent: "ferry"}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	dir := r.directory()
 	doc, err := dir.ResolveDID(ctx, d)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -71,7 +71,7 @@ func Export(ctx context.Context, o ExportOptions) ([]ExportResult, error) {
 	for _, t := range types {
 		res := ExportResult{Type: t}
 		path := filepath.Join(o.Dir, t.FileName())
-		err := writeAtomic(path, func(f *os.File) error {
+		err := WriteAtomic(path, func(f *os.File) error {
 			w := NewWriter(f, t)
 			n, err := exportType(ctx, api, me, host, t, w, seen)
 			res.Rows = n
@@ -198,9 +198,11 @@ func accountKeyCase(acct, localHost string) string {
 	return acct
 }
 
-// writeAtomic writes path through a temporary file in the same directory
-// and renames it into place only when fill succeeded.
-func writeAtomic(path string, fill func(*os.File) error) (err error) {
+// WriteAtomic writes path through a temporary file in the same directory
+// (created 0600 by os.CreateTemp) and renames it into place only when fill
+// succeeded, so a reader never sees half a file and a failed export
+// leaves the previous one.
+func WriteAtomic(path string, fill func(*os.File) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
@@ -249,7 +251,7 @@ func WriteFailures(dir string, rep *Report) ([]string, error) {
 			}
 			continue
 		}
-		err := writeAtomic(path, func(f *os.File) error {
+		err := WriteAtomic(path, func(f *os.File) error {
 			fw := NewFailureWriter(f, t)
 			for _, fl := range rows {
 				if fl.raw != nil {

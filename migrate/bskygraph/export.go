@@ -115,7 +115,7 @@ func Export(ctx context.Context, o ExportOptions) ([]migrate.ExportResult, error
 		}
 		if fill != nil {
 			path := filepath.Join(o.Dir, t.FileName())
-			err := writeAtomic(path, func(f *os.File) error {
+			err := migrate.WriteAtomic(path, func(f *os.File) error {
 				w := csv.NewWriter(f)
 				if t == migrate.Lists {
 					_ = w.Write([]string{"List name", "Account address", "DID"})
@@ -321,29 +321,4 @@ func exportMutes(ctx context.Context, c *atproto.Client, w *csv.Writer) (int, er
 		}
 		cursor = *out.Cursor
 	}
-}
-
-// writeAtomic writes path through a temporary file in the same directory,
-// 0600, and renames it into place only when fill succeeded.
-func writeAtomic(path string, fill func(*os.File) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = fill(f); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
