@@ -133,18 +133,23 @@ func runMigratePlan(ctx context.Context, g *globalOptions, o migrateOptions) err
 	return nil
 }
 
+// checkMark is a preflight check's mark in a plan: ok, a warning, or a
+// blocker that stops `ferry migrate run`.
+func checkMark(ok, blocking bool) string {
+	switch {
+	case ok:
+		return "ok  "
+	case blocking:
+		return "STOP"
+	}
+	return "WARN"
+}
+
 func printPlan(g *globalOptions, p move.Plan, dir string) {
 	w := g.stdout
 	fmt.Fprintf(w, "Migration from %s to %s\n\nChecks:\n", p.Old, p.New)
 	for _, c := range p.Checks {
-		mark := "ok  "
-		if !c.OK {
-			mark = "WARN"
-			if c.Blocking {
-				mark = "STOP"
-			}
-		}
-		fmt.Fprintf(w, "  [%s] %s\n", mark, c.Detail)
+		fmt.Fprintf(w, "  [%s] %s\n", checkMark(c.OK, c.Blocking), c.Detail)
 	}
 	fmt.Fprintln(w, "\nSteps of `ferry migrate run`:")
 	for i, s := range p.Steps {

@@ -143,14 +143,7 @@ func runPDSMovePlan(ctx context.Context, g *globalOptions, o migrateOptions) err
 		w := g.stdout
 		fmt.Fprintf(w, "Move %s (%s) from %s to %s\n\nChecks:\n", p.Handle, p.DID, hostOf(p.OldPDS), hostOf(p.NewPDS))
 		for _, c := range p.Checks {
-			mark := "ok  "
-			if !c.OK {
-				mark = "WARN"
-				if c.Blocking {
-					mark = "STOP"
-				}
-			}
-			fmt.Fprintf(w, "  [%s] %s\n", mark, c.Detail)
+			fmt.Fprintf(w, "  [%s] %s\n", checkMark(c.OK, c.Blocking), c.Detail)
 		}
 		fmt.Fprintln(w, "\nSteps of `ferry migrate run`:")
 		done := map[string]bool{}
