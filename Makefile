@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ferry ./cmd/ferry
 
-## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers and a Bluesky PDS, under the race detector
+## test: formatting, vet, unit tests and end-to-end tests against real GoToSocial servers, Bluesky PDSes, PostgreSQL and Chromium, under the race detector (.ci/run installs PostgreSQL and Chromium from apt)
 test: vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	bash internal/testenv/build-gotosocial.sh >/dev/null
