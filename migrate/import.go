@@ -387,11 +387,22 @@ func importGraph(ctx context.Context, o ImportOptions) (*Report, error) {
 	default:
 		rep.Resumed = !created
 		o.Log.Info("resuming import", "account", o.Account, "job", job.ID)
+		// Rows an interrupted run left failed for now (a follow request
+		// not yet accepted when its list member came up) are tried again
+		// once the rest is applied, as a rerun of a finished import does.
+		if retry, err = retryableItems(ctx, o.Journal, job.ID); err != nil {
+			return nil, err
+		}
 	}
 
 	if job.Status != journal.JobDone {
 		ap := &applier{o: o, job: job}
-		if err := ap.run(ctx); err != nil {
+		err := ap.run(ctx)
+		if err == nil && len(retry) > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("trying again the %d rows an earlier run left failed for now", len(retry)))
+			err = ap.retry(ctx, retry)
+		}
+		if err != nil {
 			// Keep the report of what happened so far.
 			if ferr := fillReport(ctx, o.Journal, job.ID, rep); ferr != nil {
 				return nil, errors.Join(err, ferr)

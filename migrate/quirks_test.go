@@ -137,6 +137,26 @@ func TestImportRerunFailuresFileAndRetry(t *testing.T) {
 	if err != nil || len(rels) != 1 || !rels[0].Following {
 		t.Fatalf("carol is not followed after the retry: %+v %v", rels, err)
 	}
+
+	// The same row failed for now in a run that was then killed (the job
+	// not finished): resuming applies the rest and retries it too (a list
+	// member whose follow request was accepted meanwhile).
+	if _, err := fedi.AccountAction(ctx, q.c, it.RemoteID, "unfollow"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.st.FinishItem(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.st.UpdateJob(ctx, res.JobID, journal.JobPlanned, ""); err != nil {
+		t.Fatal(err)
+	}
+	res, err = q.importFiles(t, dir, carol)
+	if err != nil || !res.Resumed || res.Types[Following].Applied != 1 || res.Types[Following].Failed != 0 {
+		t.Fatalf("resumed run: %+v %v; want the earlier run's failure retried and applied", res.Report, err)
+	}
+	if rels, err = fedi.Relationships(ctx, q.c, []string{it.RemoteID}); err != nil || len(rels) != 1 || !rels[0].Following {
+		t.Fatalf("carol is not followed after the resumed run: %+v %v", rels, err)
+	}
 }
 
 // Issue 16 item 8: a server without an endpoint (HTML 404) is reported as
