@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/fedi-ferry/ferry/httpsonly"
@@ -90,49 +89,6 @@ func NewHTTPClient(o HTTPOptions) (*http.Client, *Transport) {
 	}, t
 }
 
-// ParseServer turns what a person types for a server ("example.social",
-// "https://example.social/", "example.social:8443", "@me@example.social")
-// into the server's base URL (scheme and host only). It refuses anything with
-// a path, query or credentials, and plain http except on loopback.
-func ParseServer(raw string) (*url.URL, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return nil, errors.New("server address is empty")
-	}
-	if strings.ContainsAny(s, " \t\r\n") {
-		return nil, fmt.Errorf("server address %q contains white space", raw)
-	}
-	if !strings.Contains(s, "://") {
-		// A handle: keep the host part.
-		s = strings.TrimPrefix(s, "@")
-		if i := strings.LastIndexByte(s, '@'); i >= 0 {
-			s = s[i+1:]
-		}
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("server address %q is not a URL: %w", raw, err)
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("server address %q has no host name", raw)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("server address %q must not contain a user name or password", raw)
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("server address %q must be just the server (like https://example.social), without a path", raw)
-	}
-	if p := u.Port(); p != "" {
-		if _, err := net.LookupPort("tcp", p); err != nil {
-			return nil, fmt.Errorf("server address %q has an invalid port %q", raw, p)
-		}
-	}
-	if err := httpsonly.Check(u); err != nil {
-		return nil, fmt.Errorf("server address %q: %w", raw, err)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("server address %q: use https://", raw)
-	}
-	return &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}, nil
-}
+// ParseServer turns what a person types for a server into the server's
+// base URL: httpsonly.ParseServer, the one rule for every client.
+func ParseServer(raw string) (*url.URL, error) { return httpsonly.ParseServer(raw) }

@@ -94,36 +94,9 @@ func (t checked) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(req)
 }
 
-// ParseServer turns what a person typed ("misskey.example",
-// "https://misskey.example/", "@me@misskey.example") into the server's
-// base URL, refusing paths, credentials and plain http off loopback.
-func ParseServer(raw string) (*url.URL, error) {
-	s := strings.TrimSpace(raw)
-	if s == "" {
-		return nil, errors.New("server address is empty")
-	}
-	if !strings.Contains(s, "://") {
-		s = strings.TrimPrefix(s, "@")
-		if i := strings.LastIndexByte(s, '@'); i >= 0 {
-			s = s[i+1:]
-		}
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Hostname() == "" {
-		return nil, fmt.Errorf("server address %q is not a server's address", raw)
-	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("server address %q must be just the server (like https://misskey.example)", raw)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("server address %q: use https://", raw)
-	}
-	if err := httpsonly.Check(u); err != nil {
-		return nil, fmt.Errorf("server address %q: %w", raw, err)
-	}
-	return &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}, nil
-}
+// ParseServer turns what a person types for a server into the server's
+// base URL: httpsonly.ParseServer, the one rule for every client.
+func ParseServer(raw string) (*url.URL, error) { return httpsonly.ParseServer(raw) }
 
 // NewClient returns a client of the server at base (a base URL as
 // ParseServer returns) acting with token ("" for anonymous calls).
