@@ -53,27 +53,43 @@ func loginTarget(ctx context.Context, g *globalOptions, reg *platform.Registry, 
 	return lp, lsrv, lsrv.Base, ident, nil
 }
 
+// errNoTerminal is readPassword's answer when there is neither a file nor
+// FERRY_PASSWORD and no terminal to ask on; each caller says what to give.
+var errNoTerminal = errors.New("no terminal to ask on")
+
+// readPassword reads a password from file (with --token-file's 0600 rule),
+// else FERRY_PASSWORD, else the terminal without echo after prompt; it
+// returns errNoTerminal when there is none of the three. The password is
+// used by the caller and stored nowhere.
+func readPassword(g *globalOptions, file, prompt string) (string, error) {
+	if file != "" {
+		return readTokenFile(file)
+	}
+	if pw := os.Getenv(passwordEnv); pw != "" {
+		return pw, nil
+	}
+	f, ok := g.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errNoTerminal
+	}
+	fmt.Fprint(g.stderr, prompt)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(g.stderr)
+	if err != nil {
+		return "", fmt.Errorf("read the password: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // loginPasswordSource returns where the login password comes from: --password-file,
 // then FERRY_PASSWORD, then a prompt on the terminal without echo.
 func loginPasswordSource(g *globalOptions, o passwordOptions) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
-		if o.PasswordFile != "" {
-			return readTokenFile(o.PasswordFile) // the same 0600 rule as --token-file
-		}
-		if pw := os.Getenv(passwordEnv); pw != "" {
-			return pw, nil
-		}
-		f, ok := g.stdin.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
+		pw, err := readPassword(g, o.PasswordFile, "Password (an app password is best; it is not stored): ")
+		if errors.Is(err, errNoTerminal) {
 			return "", usagef("login: give the password with --password-file or %s (there is no terminal to ask on)", passwordEnv)
 		}
-		fmt.Fprint(g.stderr, "Password (an app password is best; it is not stored): ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(g.stderr)
-		if err != nil {
-			return "", fmt.Errorf("read the password: %w", err)
-		}
-		return strings.TrimSpace(string(b)), nil
+		return pw, err
 	}
 }
 

@@ -326,23 +326,11 @@ func confirmMove(g *globalOptions, p move.Plan) error {
 // Move is sent, used once, and kept nowhere.
 func passwordSource(g *globalOptions, file, handle string) func() (string, error) {
 	return func() (string, error) {
-		if file != "" {
-			return readTokenFile(file)
-		}
-		if p := os.Getenv("FERRY_PASSWORD"); p != "" {
-			return p, nil
-		}
-		f, ok := g.stdin.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
+		pw, err := readPassword(g, file, fmt.Sprintf("Password of %s (for the Move; not stored): ", handle))
+		if errors.Is(err, errNoTerminal) {
 			return "", move.ErrNoPassword
 		}
-		fmt.Fprintf(g.stderr, "Password of %s (for the Move; not stored): ", handle)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(g.stderr)
-		if err != nil {
-			return "", fmt.Errorf("read the password: %w", err)
-		}
-		return string(b), nil
+		return pw, err
 	}
 }
 

@@ -83,23 +83,11 @@ func pdsMove(ctx context.Context, g *globalOptions, o migrateOptions, cmd string
 // newAccountPassword reads the new account's password: --password-file,
 // FERRY_PASSWORD, or the terminal without echo.
 func newAccountPassword(g *globalOptions, file, pds string) (string, error) {
-	if file != "" {
-		return readTokenFile(file)
-	}
-	if p := os.Getenv("FERRY_PASSWORD"); p != "" {
-		return p, nil
-	}
-	f, ok := g.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	pw, err := readPassword(g, file, fmt.Sprintf("Password for the account on %s (not stored): ", pds))
+	if errors.Is(err, errNoTerminal) {
 		return "", usagef("migrate: the new account's password: give --password-file FILE or FERRY_PASSWORD (no terminal to ask on)")
 	}
-	fmt.Fprintf(g.stderr, "Password for the account on %s (not stored): ", pds)
-	b, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(g.stderr)
-	if err != nil {
-		return "", fmt.Errorf("read the password: %w", err)
-	}
-	return string(b), nil
+	return pw, err
 }
 
 // plcCode reads the code the old PDS emailed: --plc-token-file, the
