@@ -101,6 +101,15 @@ type Media struct {
 	Path        string // local file, for archives; used instead of URL when set
 }
 
+// Source is where the media is read from: the local file when there is
+// one, else the URL.
+func (m Media) Source() string {
+	if m.Path != "" {
+		return m.Path
+	}
+	return m.URL
+}
+
 // Poll is a poll attached to a post.
 type Poll struct {
 	Options   []string

@@ -41,7 +41,7 @@ func (s *Sink) images(ctx context.Context, ms []post.Media) ([]*bsky.EmbedImages
 		}
 		img, err := s.image(ctx, m)
 		if err != nil {
-			s.log.Warn("posting an image as a link: it cannot be attached", "media", mediaName(m), "err", err)
+			s.log.Warn("posting an image as a link: it cannot be attached", "media", m.Source(), "err", err)
 			links = appendLink(links, m)
 			continue
 		}
@@ -55,13 +55,6 @@ func appendLink(links []string, m post.Media) []string {
 		return append(links, m.URL)
 	}
 	return links
-}
-
-func mediaName(m post.Media) string {
-	if m.Path != "" {
-		return m.Path
-	}
-	return m.URL
 }
 
 // image reads, fits and uploads one image.

@@ -259,7 +259,7 @@ func (s *Sink) files(ctx context.Context, p post.Post) (ids, links []string, err
 		}
 		var refused *refusal
 		if errors.As(err, &refused) || sinks.IsPermanent(err) && !misskey.IsUnauthorized(err) {
-			s.log.Warn("posting a file as a link: the drive does not take it", "media", mediaName(m), "n", i+1, "err", err)
+			s.log.Warn("posting a file as a link: the drive does not take it", "media", m.Source(), "n", i+1, "err", err)
 			links = appendLink(links, m)
 			continue
 		}
@@ -284,7 +284,7 @@ func (s *Sink) upload(ctx context.Context, m post.Media, sensitive bool, srv mis
 	if err != nil {
 		return "", err
 	}
-	name := path.Base(mediaName(m))
+	name := path.Base(m.Source())
 	if name == "." || name == "/" || strings.ContainsAny(name, `\?#`) {
 		name = "file"
 	}
@@ -371,13 +371,6 @@ func appendLink(links []string, m post.Media) []string {
 		return append(links, m.URL)
 	}
 	return links
-}
-
-func mediaName(m post.Media) string {
-	if m.Path != "" {
-		return m.Path
-	}
-	return m.URL
 }
 
 // Delete removes the note; a note already gone is not an error.
