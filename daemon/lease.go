@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -201,4 +202,59 @@ func (s lostLease) BridgeSetWait(ctx context.Context, name string, until time.Ti
 		return nil
 	}
 	return s.Store.BridgeSetWait(ctx, name, until)
+}
+
+// errRunLeaseLost is why a leased pass (LeaseRuns) stopped.
+var errRunLeaseLost = errors.New("ferry mirror lost the lease of a route (taken over by another process, or the database did not answer in time); stopped so that no route runs twice")
+
+// LeaseRuns takes the run lease of each route in names for holder, as a
+// daemon's runs are leased, for a pass outside the daemon (`ferry mirror`
+// on a shared database). A route another process holds is an error naming
+// it, and nothing stays taken. The leases are renewed every ttl/3 by the
+// daemon's rule (leases.renew) for as long as the pass runs; the returned
+// context ends, with its cause, when one is lost, so the pass stops before
+// another process may run the same route. done stops the renewals and
+// releases the leases.
+func LeaseRuns(ctx context.Context, lr Leaser, holder string, names []string, ttl time.Duration) (run context.Context, done func(), err error) {
+	l := &leases{st: lr, holder: holder, ttl: ttl, held: map[string]context.CancelFunc{}, lastRenew: time.Now()}
+	run, cancel := context.WithCancelCause(ctx)
+	lost := func() { cancel(errRunLeaseLost) }
+	var taken []string
+	release := func() {
+		for _, n := range taken {
+			_ = l.release(ctx, n)
+		}
+	}
+	for _, n := range names {
+		ok, err := lr.AcquireLease(ctx, leaseRun+n, holder, time.Now(), ttl)
+		if err == nil && !ok {
+			err = fmt.Errorf("route %s is being run by a ferry daemon right now (see `ferry status`); try again later, or use --dry-run", n)
+		}
+		if err != nil {
+			cancel(nil)
+			release()
+			return nil, nil, err
+		}
+		taken = append(taken, leaseRun+n)
+		l.held[leaseRun+n] = lost
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-run.Done():
+				return
+			case <-t.C:
+				_ = l.renew(run, time.Now())
+			}
+		}
+	}()
+	return run, func() {
+		cancel(nil)
+		<-stopped
+		release()
+	}, nil
 }

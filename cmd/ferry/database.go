@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fedi-ferry/ferry/config"
+	"github.com/fedi-ferry/ferry/daemon"
 	"github.com/fedi-ferry/ferry/state"
 )
 
@@ -116,75 +117,15 @@ func newSecretKeyCommand(g *globalOptions) *cli.Command {
 var mirrorLease = 90 * time.Second
 
 // leaseMirrorRuns takes the run lease of each route `ferry mirror` is about
-// to run (names, or every route of cfg), so that no daemon sharing the
-// database runs them at the same time. A route a daemon holds is an error
-// naming the route. The leases are renewed while the pass runs, however
-// long it takes; the returned context ends when a renewal shows a lease
-// lost (a renewal that failed for longer than the lease), so the pass
-// stops before another process may run the same routes. done stops the
-// renewals and releases the leases.
+// to run (names, or every route of cfg) as a daemon's runs are leased
+// (daemon.LeaseRuns), so that no daemon sharing the database runs them at
+// the same time, for as long as the pass runs. The returned context ends
+// when a lease is lost; done releases the leases.
 func leaseMirrorRuns(ctx context.Context, st *state.Store, cfg *config.Config, names []string) (run context.Context, done func(), err error) {
 	if len(names) == 0 {
 		for _, r := range cfg.Routes {
 			names = append(names, r.Route.Name)
 		}
 	}
-	holder := "mirror-" + daemonID()
-	var held []string
-	release := func() {
-		for _, n := range held {
-			_ = st.ReleaseLease(context.WithoutCancel(ctx), state.LeaseRun+n, holder)
-		}
-	}
-	for _, n := range names {
-		ok, err := st.AcquireLease(ctx, state.LeaseRun+n, holder, time.Now(), mirrorLease)
-		if err != nil {
-			release()
-			return nil, nil, err
-		}
-		if !ok {
-			release()
-			return nil, nil, fmt.Errorf("route %s is being run by a ferry daemon right now (see `ferry status`); try again later, or use --dry-run", n)
-		}
-		held = append(held, n)
-	}
-	run, cancel := context.WithCancelCause(ctx)
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		renewLeases(run, st, holder, len(held), cancel)
-	}()
-	return run, func() {
-		cancel(nil)
-		<-stopped
-		release()
-	}, nil
-}
-
-// renewLeases renews holder's n leases every third of mirrorLease until
-// ctx ends. When a renewal returns fewer than n (a lease expired, perhaps
-// taken over) or renewals have failed for as long as a lease lasts, it
-// cancels with the reason.
-func renewLeases(ctx context.Context, st *state.Store, holder string, n int, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(mirrorLease / 3)
-	defer t.Stop()
-	lastOK := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		got, err := st.RenewLeases(ctx, holder, time.Now(), mirrorLease)
-		switch {
-		case err == nil && len(got) == n:
-			lastOK = time.Now()
-		case err == nil:
-			cancel(fmt.Errorf("ferry mirror lost the lease of %d route(s) to another process; stopped so that no route runs twice", n-len(got)))
-			return
-		case time.Since(lastOK) >= mirrorLease*2/3:
-			cancel(fmt.Errorf("ferry mirror could not renew its route leases (%w); stopped before they expire so that no route runs twice", err))
-			return
-		}
-	}
+	return daemon.LeaseRuns(ctx, st, "mirror-"+daemonID(), names, mirrorLease)
 }
