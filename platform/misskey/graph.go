@@ -383,6 +383,29 @@ func (g graphAPI) relationship(ctx context.Context, id string) (fedi.Relationshi
 	return r.fedi(), err
 }
 
+// acceptWait is how long Follow waits for a remote server to accept a
+// follow whose notify must be set; a variable for tests.
+var acceptWait = 15 * time.Second
+
+// awaitAccept polls the relation to id until the pending follow request
+// r describes is accepted or refused, or acceptWait passes, and returns
+// the last relation read.
+func (g graphAPI) awaitAccept(ctx context.Context, id string, r relation) (relation, error) {
+	deadline := time.Now().Add(acceptWait)
+	for r.HasPending && !r.IsFollowing && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		var err error
+		if r, err = g.relation(ctx, id); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
 // relation reads the account's relation to id (users/relation).
 func (g graphAPI) relation(ctx context.Context, id string) (relation, error) {
 	var rs []relation
@@ -400,8 +423,9 @@ func (g graphAPI) relation(ctx context.Context, id string) (relation, error) {
 // the relation differs (graph writes have hourly limits). A follow of a
 // remote user is a request until that user's server accepts it
 // (UserFollowingService.follow: local → remote always requests first);
-// Misskey keeps notify only on an accepted follow, so a pending request
-// is returned as Requested without it.
+// Misskey keeps notify only on an accepted follow, so when notify is
+// asked for Follow waits up to acceptWait for the Accept; a request still
+// pending then is returned as Requested without it.
 func (g graphAPI) Follow(ctx context.Context, id string, o fedi.FollowOptions) (fedi.Relationship, error) {
 	err := g.c.Call(ctx, "following/create", map[string]string{"userId": id}, nil, true)
 	if err != nil && !mk.IsCode(err, "ALREADY_FOLLOWING") {
@@ -410,6 +434,14 @@ func (g graphAPI) Follow(ctx context.Context, id string, o fedi.FollowOptions) (
 	r, err := g.relation(ctx, id)
 	if err != nil {
 		return fedi.Relationship{}, err
+	}
+	if o.Notify != nil && *o.Notify && r.HasPending && !r.IsFollowing {
+		// Notify can only be set on the follow: give the remote server
+		// a moment to accept (an unlocked account's server answers
+		// within seconds).
+		if r, err = g.awaitAccept(ctx, id, r); err != nil {
+			return fedi.Relationship{}, err
+		}
 	}
 	changed := false
 	if o.Notify != nil && r.IsFollowing && r.Following != nil && (r.Following.Notify == "normal") != *o.Notify {
