@@ -308,7 +308,7 @@ func (a *applier) apply(ctx context.Context, it journal.Item, p payload, prev in
 			return it, err
 		}
 		if rel.Requested && !rel.Following {
-			out.Error = "follow requested; the account approves followers"
+			out.Error = "follow requested: pending until the account (or its server) accepts"
 		} else if note := checkFollowSettings(ctx, c, p, rel); note != "" {
 			out.Error = note
 		}

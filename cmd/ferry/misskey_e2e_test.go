@@ -202,15 +202,20 @@ func TestE2EGraphGoToSocialToMisskeyAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var follows []struct {
-		Followee mk.User `json:"followee"`
-	}
-	if err := mkc.Call(ctx, "users/following", map[string]any{"userId": me.ID, "limit": 100}, &follows, false); err != nil {
-		t.Fatal(err)
-	}
+	// A follow of a remote user is a request until its server accepts
+	// (the fake accepts after its RemoteAccept delay).
 	got := map[string]bool{}
-	for _, f := range follows {
-		got[f.Followee.Username+"@"+mk.Str(f.Followee.Host)] = true
+	for deadline := time.Now().Add(10 * time.Second); len(got) < 2 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var follows []struct {
+			Followee mk.User `json:"followee"`
+		}
+		if err := mkc.Call(ctx, "users/following", map[string]any{"userId": me.ID, "limit": 100}, &follows, false); err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]bool{}
+		for _, f := range follows {
+			got[f.Followee.Username+"@"+mk.Str(f.Followee.Host)] = true
+		}
 	}
 	if len(got) != 2 || !got[p1.Acct] || !got[p2.Acct] {
 		t.Fatalf("Misskey follows %v, want %s and %s", got, p1.Acct, p2.Acct)

@@ -45,14 +45,18 @@ var (
 	errAlreadyFollowing    = apiError{400, "You are already following that user.", "ALREADY_FOLLOWING", "35387507-38c7-4cb9-9197-300b93783fa0", "client", nil}
 	errFolloweeIsSelf      = apiError{400, "Followee is yourself.", "FOLLOWEE_IS_YOURSELF", "26fbe7bb-a331-4857-af17-205b426669a9", "client", nil}
 	errNotFollowing        = apiError{400, "You are not following that user.", "NOT_FOLLOWING", "5dbf82f5-c92b-40b1-87d1-6c8c0741fd09", "client", nil}
-	errAlreadyBlocking     = apiError{400, "You are already blocking that user.", "ALREADY_BLOCKING", "787fed64-acb9-464a-82eb-afbd745b9614", "client", nil}
-	errNotBlocking         = apiError{400, "You are not blocking that user.", "NOT_BLOCKING", "291b2efa-60c6-45c0-9f6a-045c8f9b02cd", "client", nil}
-	errAlreadyMuting       = apiError{400, "You are already muting that user.", "ALREADY_MUTING", "7e7359cb-160c-4956-b08f-4d1c653cd007", "client", nil}
-	errNotMuting           = apiError{400, "You are not muting that user.", "NOT_MUTING", "5467d020-daa9-4553-81e1-135c0c35a96d", "client", nil}
-	errMuteeIsSelf         = apiError{400, "Mutee is yourself.", "MUTEE_IS_YOURSELF", "a4619cb2-5f23-484b-9301-94c903074e10", "client", nil}
-	errBlockeeIsSelf       = apiError{400, "Blockee is yourself.", "BLOCKEE_IS_YOURSELF", "88b19138-f28d-42c0-8499-6a31bbd0fdc6", "client", nil}
-	errNoSuchList          = apiError{400, "No such list.", "NO_SUCH_LIST", "7bc05c21-1d7a-41ae-88f1-66820f4dc686", "client", nil}
-	errAlreadyAdded        = apiError{400, "That user has already been added to that list.", "ALREADY_ADDED", "1de7c884-1595-49e9-857e-61f12f4d4fc5", "client", nil}
+	// following/update.ts has its own id for NOT_FOLLOWING; a pending
+	// follow request is not a follow (checked against Misskey 2025.4.x,
+	// MisskeyIO fork, on loopback: 400 with this id).
+	errNotFollowingUpdate = apiError{400, "You are not following that user.", "NOT_FOLLOWING", "b8dc75cf-1cb5-46c9-b14b-5f1ffbd782c9", "client", nil}
+	errAlreadyBlocking    = apiError{400, "You are already blocking that user.", "ALREADY_BLOCKING", "787fed64-acb9-464a-82eb-afbd745b9614", "client", nil}
+	errNotBlocking        = apiError{400, "You are not blocking that user.", "NOT_BLOCKING", "291b2efa-60c6-45c0-9f6a-045c8f9b02cd", "client", nil}
+	errAlreadyMuting      = apiError{400, "You are already muting that user.", "ALREADY_MUTING", "7e7359cb-160c-4956-b08f-4d1c653cd007", "client", nil}
+	errNotMuting          = apiError{400, "You are not muting that user.", "NOT_MUTING", "5467d020-daa9-4553-81e1-135c0c35a96d", "client", nil}
+	errMuteeIsSelf        = apiError{400, "Mutee is yourself.", "MUTEE_IS_YOURSELF", "a4619cb2-5f23-484b-9301-94c903074e10", "client", nil}
+	errBlockeeIsSelf      = apiError{400, "Blockee is yourself.", "BLOCKEE_IS_YOURSELF", "88b19138-f28d-42c0-8499-6a31bbd0fdc6", "client", nil}
+	errNoSuchList         = apiError{400, "No such list.", "NO_SUCH_LIST", "7bc05c21-1d7a-41ae-88f1-66820f4dc686", "client", nil}
+	errAlreadyAdded       = apiError{400, "That user has already been added to that list.", "ALREADY_ADDED", "1de7c884-1595-49e9-857e-61f12f4d4fc5", "client", nil}
 )
 
 func userParams() map[string]*param { return map[string]*param{"userId": id()} }
@@ -216,8 +220,9 @@ func (s *Server) relationOf(me, other string) map[string]any {
 		following = map[string]any{"id": f.ID, "createdAt": f.CreatedAt.UTC().Format(time.RFC3339Nano),
 			"followeeId": f.To, "followerId": f.From, "notify": f.Notify, "withReplies": f.WithReplies}
 	}
-	return map[string]any{"id": other, "following": following, "isFollowing": f != nil, "hasPendingFollowRequestFromYou": false,
-		"hasPendingFollowRequestToYou": false, "isFollowed": s.edge("following", other, me) != nil,
+	return map[string]any{"id": other, "following": following, "isFollowing": f != nil,
+		"hasPendingFollowRequestFromYou": s.edge("follow-request", me, other) != nil,
+		"hasPendingFollowRequestToYou":   s.edge("follow-request", other, me) != nil, "isFollowed": s.edge("following", other, me) != nil,
 		"isBlocking": s.edge("blocking", me, other) != nil, "isBlocked": s.edge("blocking", other, me) != nil,
 		"isMuted": s.edge("mute", me, other) != nil, "isRenoteMuted": s.edge("renote-mute", me, other) != nil}
 }
@@ -283,9 +288,37 @@ func (s *Server) followingCreate(c *call) (any, *apiError) {
 	if s.edge("following", c.user.ID, u.ID) != nil {
 		return nil, &errAlreadyFollowing
 	}
+	withReplies, _ := c.body["withReplies"].(bool)
+	if u.Host != "" {
+		// A remote user: a follow request, replacing an earlier one
+		// (createFollowRequest deletes old requests first), until the
+		// remote server accepts.
+		s.removeEdge("follow-request", c.user.ID, u.ID)
+		req := s.addEdge("follow-request", c.user.ID, u.ID)
+		req.WithReplies = withReplies
+		if d := s.cfg.RemoteAccept; d > 0 {
+			time.AfterFunc(d, func() { s.accept(req) })
+		}
+		return s.packUser(u), nil
+	}
 	r := s.addEdge("following", c.user.ID, u.ID)
-	r.WithReplies, _ = c.body["withReplies"].(bool)
+	r.WithReplies = withReplies
 	return s.packUser(u), nil
+}
+
+// accept turns a pending follow request into a follow, as the remote
+// server's Accept does (UserFollowingService.acceptFollowRequest).
+func (s *Server) accept(req *relation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.edge("follow-request", req.From, req.To) != req {
+		return // cancelled or replaced
+	}
+	s.removeEdge("follow-request", req.From, req.To)
+	if s.edge("following", req.From, req.To) == nil {
+		r := s.addEdge("following", req.From, req.To)
+		r.WithReplies = req.WithReplies
+	}
 }
 
 func (s *Server) followingDelete(c *call) (any, *apiError) {
@@ -306,7 +339,7 @@ func (s *Server) followingUpdate(c *call) (any, *apiError) {
 	}
 	r := s.edge("following", c.user.ID, u.ID)
 	if r == nil {
-		return nil, &errNotFollowing
+		return nil, &errNotFollowingUpdate
 	}
 	if v, ok := c.body["notify"].(string); ok {
 		r.Notify = v
@@ -389,6 +422,8 @@ func (s *Server) edgeCreate(kind string) func(c *call) (any, *apiError) {
 			// A block ends follows both ways (UserBlockingService).
 			s.removeEdge("following", c.user.ID, u.ID)
 			s.removeEdge("following", u.ID, c.user.ID)
+			s.removeEdge("follow-request", c.user.ID, u.ID)
+			s.removeEdge("follow-request", u.ID, c.user.ID)
 			// blocking/create.ts answers the blockee, packed: checked
 			// against Misskey 2025.4.x (MisskeyIO fork) on loopback.
 			return s.packUser(u), nil

@@ -93,6 +93,14 @@ type Config struct {
 	// endpoint's limit. NoRateLimits lifts them all.
 	RateLimits   map[string]RateLimit
 	NoRateLimits bool
+	// RemoteAccept is how long a remote user's server takes to accept a
+	// follow. Misskey makes every follow of a remote user a follow request
+	// (UserFollowingService.follow: local → remote always requests first)
+	// that becomes a follow when the remote server's Accept arrives; the
+	// fake turns the request into a follow after this delay. 0 means
+	// 50 ms (an unlocked remote account accepting at once); negative
+	// means never (a locked account, or a server that does not answer).
+	RemoteAccept time.Duration
 	// MisskeyIO imitates the MisskeyIO fork (nodeinfo still "misskey")
 	// where it differs: drive/files/create answers a repeated upload
 	// (same name, sensitivity and first MiB within 60 s) with the earlier
@@ -117,7 +125,7 @@ type Server struct {
 	files    map[string]*driveFile
 	sessions map[string]*miauthSession
 	streams  map[*streamConn]bool
-	rels     map[string][]*relation // "following", "blocking", "mute", "renote-mute"
+	rels     map[string][]*relation // "following", "follow-request", "blocking", "mute", "renote-mute"
 	lists    map[string]*userList
 	limited  map[string][]time.Duration // endpoint -> forced 429s (their Retry-After)
 	calls    map[string]int             // endpoint -> calls answered
@@ -195,6 +203,9 @@ func Start(cfg Config) *Server {
 	if cfg.DriveCapacityMB == 0 {
 		cfg.DriveCapacityMB = 100
 	}
+	if cfg.RemoteAccept == 0 {
+		cfg.RemoteAccept = 50 * time.Millisecond
+	}
 	s := &Server{cfg: cfg, users: map[string]*user{}, tokens: map[string]*token{}, notes: map[string]*note{},
 		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, streams: map[*streamConn]bool{}, rels: map[string][]*relation{}, lists: map[string]*userList{}, limited: map[string][]time.Duration{},
 		calls: map[string]int{}, limits: map[string]RateLimit{}, hits: map[string][]time.Time{}}
@@ -223,6 +234,18 @@ func (s *Server) Close() {
 func (s *Server) newID() string {
 	s.seq++
 	return fmt.Sprintf("a%011d%04x", time.Now().UnixMilli()%100_000_000_000, s.seq%0x10000)
+}
+
+// AddRemoteUser records a user of another server, as Misskey keeps one it
+// has fetched before (its actor at https://host/users/username), and
+// returns its ID. Nothing is delivered to that server.
+func (s *Server) AddRemoteUser(username, host string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := &user{ID: s.newID(), Username: username, Name: username, Host: host,
+		URI: "https://" + host + "/users/" + username, CreatedAt: time.Now()}
+	s.users[u.ID] = u
+	return u.ID
 }
 
 // AddUser makes a local account and returns its ID.

@@ -379,24 +379,72 @@ func (g graphAPI) Relationships(ctx context.Context, ids []string) ([]fedi.Relat
 }
 
 func (g graphAPI) relationship(ctx context.Context, id string) (fedi.Relationship, error) {
-	rs, err := g.Relationships(ctx, []string{id})
-	if err != nil {
-		return fedi.Relationship{}, err
+	r, err := g.relation(ctx, id)
+	return r.fedi(), err
+}
+
+// acceptWait is how long Follow waits for a remote server to accept a
+// follow whose notify must be set; a variable for tests.
+var acceptWait = 15 * time.Second
+
+// awaitAccept polls the relation to id until the pending follow request
+// r describes is accepted or refused, or acceptWait passes, and returns
+// the last relation read.
+func (g graphAPI) awaitAccept(ctx context.Context, id string, r relation) (relation, error) {
+	deadline := time.Now().Add(acceptWait)
+	for r.HasPending && !r.IsFollowing && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		var err error
+		if r, err = g.relation(ctx, id); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// relation reads the account's relation to id (users/relation).
+func (g graphAPI) relation(ctx context.Context, id string) (relation, error) {
+	var rs []relation
+	if err := g.call(ctx, "users/relation", map[string]any{"userId": []string{id}}, &rs, false); err != nil {
+		return relation{}, err
 	}
 	if len(rs) == 0 {
-		return fedi.Relationship{}, fmt.Errorf("no relation to %s", id)
+		return relation{}, fmt.Errorf("no relation to %s", id)
 	}
 	return rs[0], nil
 }
 
 // Follow follows id (or keeps following) and sets what o asks: notify
-// through following/update, boosts through a renote mute.
+// through following/update, boosts through a renote mute, each only when
+// the relation differs (graph writes have hourly limits). A follow of a
+// remote user is a request until that user's server accepts it
+// (UserFollowingService.follow: local → remote always requests first);
+// Misskey keeps notify only on an accepted follow, so when notify is
+// asked for Follow waits up to acceptWait for the Accept; a request still
+// pending then is returned as Requested without it.
 func (g graphAPI) Follow(ctx context.Context, id string, o fedi.FollowOptions) (fedi.Relationship, error) {
 	err := g.c.Call(ctx, "following/create", map[string]string{"userId": id}, nil, true)
 	if err != nil && !mk.IsCode(err, "ALREADY_FOLLOWING") {
 		return fedi.Relationship{}, fediErr(err)
 	}
-	if o.Notify != nil {
+	r, err := g.relation(ctx, id)
+	if err != nil {
+		return fedi.Relationship{}, err
+	}
+	if o.Notify != nil && *o.Notify && r.HasPending && !r.IsFollowing {
+		// Notify can only be set on the follow: give the remote server
+		// a moment to accept (an unlocked account's server answers
+		// within seconds).
+		if r, err = g.awaitAccept(ctx, id, r); err != nil {
+			return fedi.Relationship{}, err
+		}
+	}
+	changed := false
+	if o.Notify != nil && r.IsFollowing && r.Following != nil && (r.Following.Notify == "normal") != *o.Notify {
 		notify := "none"
 		if *o.Notify {
 			notify = "normal"
@@ -404,8 +452,9 @@ func (g graphAPI) Follow(ctx context.Context, id string, o fedi.FollowOptions) (
 		if err := g.call(ctx, "following/update", map[string]string{"userId": id, "notify": notify}, nil, true); err != nil {
 			return fedi.Relationship{}, err
 		}
+		changed = true
 	}
-	if o.Reblogs != nil {
+	if o.Reblogs != nil && *o.Reblogs == r.IsRenoteMuted {
 		if *o.Reblogs {
 			err = g.c.Call(ctx, "renote-mute/delete", map[string]string{"userId": id}, nil, true)
 			if ignore(err, "NOT_MUTING") {
@@ -420,8 +469,14 @@ func (g graphAPI) Follow(ctx context.Context, id string, o fedi.FollowOptions) (
 		if err != nil {
 			return fedi.Relationship{}, fediErr(err)
 		}
+		changed = true
 	}
-	return g.relationship(ctx, id)
+	if changed {
+		if r, err = g.relation(ctx, id); err != nil {
+			return fedi.Relationship{}, err
+		}
+	}
+	return r.fedi(), nil
 }
 
 func (g graphAPI) AccountAction(ctx context.Context, id, action string) (fedi.Relationship, error) {
