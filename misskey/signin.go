@@ -56,8 +56,9 @@ func (e *SignInLimitError) Error() string {
 func (e *SignInLimitError) Transient() bool { return true }
 
 // signinGap is the least time between two sign-in attempts: the server
-// refuses a second one within a second (minInterval 1000).
-const signinGap = 1100 * time.Millisecond
+// refuses a second one within a second (minInterval 1000). A variable
+// for this package's tests only.
+var signinGap = 1100 * time.Millisecond
 
 // SignIn signs in as the local account username with its password (and
 // code, the one-time TOTP code, when not ""), as Misskey's web client
@@ -82,6 +83,13 @@ func (c *Client) SignIn(ctx context.Context, username, password, code string) (s
 	if code != "" {
 		body["token"] = code
 	}
+	// One sign-in at a time, a second after the last one's answer.
+	c.signinMu.Lock()
+	defer c.signinMu.Unlock()
+	if err := c.paceSignIn(ctx); err != nil {
+		return "", err
+	}
+	defer func() { c.lastSignIn = time.Now() }()
 	tok, err := c.signIn(ctx, "signin-flow", body, code != "")
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
@@ -102,9 +110,6 @@ type signinAnswer struct {
 }
 
 func (c *Client) signIn(ctx context.Context, route string, body map[string]string, withCode bool) (string, error) {
-	if err := c.paceSignIn(ctx); err != nil {
-		return "", err
-	}
 	b, _ := json.Marshal(body) // a map of strings always encodes
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL(route), bytes.NewReader(b))
 	if err != nil {
@@ -177,22 +182,21 @@ func signinErr(route string, err error) error {
 	return err
 }
 
-// paceSignIn waits until a second has passed since this client's last
-// sign-in attempt.
+// paceSignIn waits until signinGap has passed since this client's last
+// sign-in answer. Called with signinMu held.
 func (c *Client) paceSignIn(ctx context.Context) error {
-	c.signinMu.Lock()
-	defer c.signinMu.Unlock()
-	if wait := time.Until(c.lastSignIn.Add(signinGap)); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	wait := time.Until(c.lastSignIn.Add(signinGap))
+	if wait <= 0 {
+		return nil
 	}
-	c.lastSignIn = time.Now()
-	return nil
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // WithToken returns a client of the same server, transport and options

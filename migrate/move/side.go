@@ -58,7 +58,9 @@ type GuidedError struct {
 	Reason string
 }
 
-func (e *GuidedError) Error() string { return "the Move must be sent from the web interface: " + e.Reason }
+func (e *GuidedError) Error() string {
+	return "the Move must be sent from the web interface: " + e.Reason
+}
 
 // api returns the side's SideAPI.
 func (s *Side) api() SideAPI {
