@@ -313,6 +313,7 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 				// The answer was lost: the Move may have been made. Look
 				// before anything is sent again.
 				if done, merr := r.moved(ctx); merr == nil && done {
+					fmt.Fprintf(r.Out, "   the Move's answer was lost, but %s shows it: it was made\n", r.Old.Handle)
 					return true, nil
 				}
 			}
