@@ -105,7 +105,8 @@ type Config struct {
 	// Captcha turns on one captcha ("hcaptcha", "mcaptcha", "recaptcha",
 	// "turnstile", "testcaptcha"): meta's enable… flag says so, and a
 	// password sign-in of an account without two-factor authentication
-	// that does not carry "<captcha>-response" is refused (400).
+	// that does not carry the captcha's answer ("hcaptcha-response",
+	// "g-recaptcha-response" …) is refused (400).
 	Captcha string
 }
 

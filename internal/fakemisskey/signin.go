@@ -175,7 +175,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, legacy bool) {
 	}
 	same := password == u.Password
 	if !twoFactor {
-		if s.cfg.Captcha != "" && body[s.cfg.Captcha+"-response"] == nil {
+		if s.cfg.Captcha != "" && body[captchaField[s.cfg.Captcha]] == nil {
 			// CaptchaService.verify…: "…-failed: no response provided",
 			// thrown as FastifyReplyError(400, …) before the password
 			// is compared. The body is Fastify's error shape (not
@@ -222,6 +222,11 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, legacy bool) {
 		writeJSON(w, 200, map[string]any{"finished": false, "next": "totp"})
 	}
 }
+
+// captchaField names the body's answer of each captcha
+// (SigninApiService.signin's Body).
+var captchaField = map[string]string{"hcaptcha": "hcaptcha-response", "mcaptcha": "m-captcha-response",
+	"recaptcha": "g-recaptcha-response", "turnstile": "turnstile-response", "testcaptcha": "testcaptcha-response"}
 
 // signedIn is SigninService.signin: a "login" notification, and the
 // native token ({finished, id, i}; the older route {id, i}).
