@@ -17,8 +17,8 @@ var ErrNoAPI = errors.New("the server has no API for this")
 // MoveAbilities says which migration steps a server software can do through
 // its API. Facts from each software's source (see the project's protocol
 // notes): GoToSocial and Akkoma/Pleroma have API endpoints for both; on
-// Mastodon both are web forms; Misskey sets aliases with an app token but
-// needs the account's native token for Move.
+// Mastodon both are web forms; Misskey sets aliases with an app token and
+// sends the Move with the account's native token, got by signing in.
 type MoveAbilities struct {
 	AliasAPI bool
 	MoveAPI  bool
@@ -36,9 +36,10 @@ func Abilities(software string) MoveAbilities {
 		return MoveAbilities{AliasAPI: true, MoveAPI: true, Cooldown: "none documented"}
 	case "misskey", "sharkey", "firefish", "iceshrimp", "cherrypick", "foundkey", "calckey", "catodon":
 		// i/update takes alsoKnownAs from an app's token; i/move is a
-		// "secure" endpoint, callable only with the web client's own
-		// session token (endpoints/i/move.ts: meta.secure).
-		return MoveAbilities{AliasAPI: true, MoveAPI: false, Cooldown: "Misskey allows 5 Move calls a day"}
+		// "secure" endpoint, callable only with the account's native
+		// token (endpoints/i/move.ts: meta.secure), which a sign-in with
+		// the password answers (platform/misskey).
+		return MoveAbilities{AliasAPI: true, MoveAPI: true, Cooldown: "Misskey allows 5 Move calls a day"}
 	default:
 		return MoveAbilities{Cooldown: "Mastodon allows one Move every 30 days"}
 	}

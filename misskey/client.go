@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,9 @@ type Client struct {
 
 	requests, rateLimited, retries atomic.Int64
 	waited                         atomic.Int64
+
+	signinMu   sync.Mutex // spaces sign-in attempts (SignIn)
+	lastSignIn time.Time
 }
 
 // NewHTTPClient returns an *http.Client with ferry's connection timeouts,

@@ -53,6 +53,12 @@ type Server struct {
 	FileTypes []string
 	// MiAuth reports that the server offers MiAuth (meta features.miauth).
 	MiAuth bool
+	// Captchas names the captchas the server asks for at sign-in and
+	// sign-up (meta's enableHcaptcha, enableMcaptcha, enableRecaptcha,
+	// enableTurnstile, enableTestcaptcha): "hcaptcha", "mcaptcha",
+	// "recaptcha", "turnstile", "testcaptcha". A password sign-in of an
+	// account without two-factor authentication must answer them.
+	Captchas []string
 }
 
 // CanEdit reports whether the server's software can edit notes
@@ -181,7 +187,12 @@ func Meta(ctx context.Context, c *Client) (Server, error) {
 		Features                    struct {
 			MiAuth bool `json:"miauth"`
 		} `json:"features"`
-		Policies struct {
+		EnableHcaptcha    bool `json:"enableHcaptcha"`
+		EnableMcaptcha    bool `json:"enableMcaptcha"`
+		EnableRecaptcha   bool `json:"enableRecaptcha"`
+		EnableTurnstile   bool `json:"enableTurnstile"`
+		EnableTestcaptcha bool `json:"enableTestcaptcha"`
+		Policies          struct {
 			DriveCapacityMb     int64    `json:"driveCapacityMb"`
 			MaxFileSizeMb       int64    `json:"maxFileSizeMb"`
 			UploadableFileTypes []string `json:"uploadableFileTypes"`
@@ -205,6 +216,15 @@ func Meta(ctx context.Context, c *Client) (Server, error) {
 	}
 	if srv.MaxNoteTextLength <= 0 {
 		srv.MaxNoteTextLength = DefaultMaxNoteTextLength
+	}
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{{m.EnableHcaptcha, "hcaptcha"}, {m.EnableMcaptcha, "mcaptcha"}, {m.EnableRecaptcha, "recaptcha"},
+		{m.EnableTurnstile, "turnstile"}, {m.EnableTestcaptcha, "testcaptcha"}} {
+		if c.on {
+			srv.Captchas = append(srv.Captchas, c.name)
+		}
 	}
 	return srv, nil
 }

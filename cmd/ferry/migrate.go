@@ -28,6 +28,7 @@ type migrateOptions struct {
 	Publish      string
 	Yes          bool
 	PasswordFile string
+	OTPFile      string
 	AliasManual  bool
 	AliasWait    time.Duration
 	MoveWait     time.Duration
@@ -48,6 +49,7 @@ func newMigrateCommand(g *globalOptions) *cli.Command {
 		&cli.StringFlag{Name: "publish-archive", Usage: "also publish the archived posts on the new account: backdate or repost", Destination: &o.Publish},
 		&cli.BoolFlag{Name: "yes", Usage: "do not ask for confirmation before the Move", Destination: &o.Yes},
 		&cli.StringFlag{Name: "password-file", Usage: "read the old account's password (for the Move) from `FILE` (mode 0600); also FERRY_PASSWORD; else asked on the terminal", Destination: &o.PasswordFile},
+		&cli.StringFlag{Name: "otp-file", Usage: "read the old account's one-time two-factor code (for a Misskey Move, when asked) from `FILE` (mode 0600); also " + otpEnv + "; else asked on the terminal, or the first line of standard input", Destination: &o.OTPFile},
 		&cli.BoolFlag{Name: "alias-manual", Usage: "do not set the alias through the API: show what to set and wait", Destination: &o.AliasManual},
 		&cli.DurationFlag{Name: "alias-wait", Usage: "how long to wait for the alias to become visible", Value: time.Hour, Destination: &o.AliasWait},
 		&cli.DurationFlag{Name: "move-wait", Usage: "how long to wait for the Move to take effect", Value: time.Hour, Destination: &o.MoveWait},
@@ -237,6 +239,7 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 			}
 		}
 		r.Password = passwordSource(g, o.PasswordFile, old.Handle)
+		r.Code = codeSource(g, o.OTPFile, old.Handle)
 	}
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return fmt.Errorf("create the migration directory: %w", err)
@@ -332,6 +335,52 @@ func passwordSource(g *globalOptions, file, handle string) func() (string, error
 		}
 		return pw, err
 	}
+}
+
+// otpEnv holds a one-time code for scripts, as FERRY_PASSWORD the password.
+const otpEnv = "FERRY_OTP"
+
+// codeSource returns where the Move's one-time code of two-factor
+// authentication comes from (Misskey asks for it when it signs in): a
+// 0600 file, FERRY_OTP, the terminal, or the first line of standard input.
+// It is read only when the server asks, used once, and kept nowhere.
+func codeSource(g *globalOptions, file, handle string) func() (string, error) {
+	return func() (string, error) {
+		code, err := readCode(g, file, otpEnv, fmt.Sprintf("One-time code of %s's two-factor authentication (for the Move): ", handle),
+			"reading the one-time code of "+handle+" from standard input")
+		if errors.Is(err, errNoCode) {
+			return "", usagef("migrate: %s has two-factor authentication: give its one-time code with --otp-file FILE or %s, or run on a terminal", handle, otpEnv)
+		}
+		return code, err
+	}
+}
+
+// errNoCode is readCode's answer when no code was given.
+var errNoCode = errors.New("no code given")
+
+// readCode reads a one-time code: from file (with --token-file's 0600
+// rule), else the environment variable env (when not ""), else the
+// terminal after prompt, else the first line of standard input (after
+// saying so with pipeNote). An empty answer is errNoCode.
+func readCode(g *globalOptions, file, env, prompt, pipeNote string) (string, error) {
+	if file != "" {
+		return readTokenFile(file)
+	}
+	if env != "" {
+		if code := strings.TrimSpace(os.Getenv(env)); code != "" {
+			return code, nil
+		}
+	}
+	if f, ok := g.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(g.stderr, prompt)
+	} else {
+		fmt.Fprintln(g.stderr, pipeNote)
+	}
+	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
+	if line = strings.TrimSpace(line); line == "" {
+		return "", errNoCode
+	}
+	return line, nil
 }
 
 func runMigrateStatus(ctx context.Context, g *globalOptions) error {

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/fedi-ferry/ferry/journal"
 	"github.com/fedi-ferry/ferry/migrate/move"
@@ -93,20 +90,12 @@ func newAccountPassword(g *globalOptions, file, pds string) (string, error) {
 // plcCode reads the code the old PDS emailed: --plc-token-file, the
 // terminal, or the first line of standard input when it is not a terminal.
 func plcCode(g *globalOptions, file, oldPDS string) (string, error) {
-	if file != "" {
-		return readTokenFile(file)
-	}
-	prompt := fmt.Sprintf("Code from the email %s sent to the account's address: ", hostOf(oldPDS))
-	if f, ok := g.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(g.stderr, prompt)
-	} else {
-		fmt.Fprintln(g.stderr, "reading the code the old PDS emailed from standard input")
-	}
-	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
-	if line = strings.TrimSpace(line); line == "" {
+	code, err := readCode(g, file, "", fmt.Sprintf("Code from the email %s sent to the account's address: ", hostOf(oldPDS)),
+		"reading the code the old PDS emailed from standard input")
+	if errors.Is(err, errNoCode) {
 		return "", pdsmove.ErrNoCode
 	}
-	return line, nil
+	return code, err
 }
 
 func hostOf(u string) string {

@@ -35,6 +35,11 @@ func DefaultRateLimits() map[string]RateLimit {
 		"notes/create":           {Max: 300, Duration: hour},
 		"notes/delete":           {Max: 300, Duration: hour, MinInterval: time.Second},
 		"drive/files/create":     {Max: 120, Duration: hour},
+		"i/move":                 {Max: 5, Duration: 24 * hour},
+		// Not an endpoint: SigninApiService's own limit on sign-in
+		// attempts, "not more than 1 attempt per second and not more than
+		// 10 attempts per hour", per IP, every attempt counted.
+		"signin": {Max: 10, Duration: hour, MinInterval: time.Second},
 	}
 }
 

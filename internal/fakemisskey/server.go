@@ -106,6 +106,16 @@ type Config struct {
 	// (same name, sensitivity and first MiB within 60 s) with the earlier
 	// file and its comment, even with force.
 	MisskeyIO bool
+	// LegacySignin serves the password sign-in at POST /api/signin, as
+	// Misskey up to 2024.9 and the forks based on it (Sharkey 2024.x) do;
+	// otherwise at POST /api/signin-flow, and /api/signin is unknown.
+	LegacySignin bool
+	// Captcha turns on one captcha ("hcaptcha", "mcaptcha", "recaptcha",
+	// "turnstile", "testcaptcha"): meta's enable… flag says so, and a
+	// password sign-in of an account without two-factor authentication
+	// that does not carry the captcha's answer ("hcaptcha-response",
+	// "g-recaptcha-response" …) is refused (400).
+	Captcha string
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -131,6 +141,7 @@ type Server struct {
 	calls    map[string]int             // endpoint -> calls answered
 	limits   map[string]RateLimit       // endpoint -> its meta.limit
 	hits     map[string][]time.Time     // endpoint+caller -> allowed calls in the window
+	drop     map[string]int             // endpoint -> answers to lose after acting
 }
 
 type user struct {
@@ -140,6 +151,15 @@ type user struct {
 	AlsoKnownAs                  []string
 	MovedTo                      string
 	CreatedAt                    time.Time
+	// TOTPSecret (base32) is set when two-factor authentication is on;
+	// SecurityKeys when a security key is registered too.
+	TOTPSecret   string
+	SecurityKeys bool
+	Suspended    bool
+	// NativeToken is user.token in Misskey: the web client's token,
+	// answered by a sign-in; Logins counts the sign-ins.
+	NativeToken string
+	Logins      int
 	// NotesCount counts the notes ever made: NoteCreateService increments
 	// it and NoteDeleteService never decrements it (only the instance's
 	// counter); checked against Misskey 2025.4.x (MisskeyIO fork) on
@@ -208,7 +228,7 @@ func Start(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, users: map[string]*user{}, tokens: map[string]*token{}, notes: map[string]*note{},
 		files: map[string]*driveFile{}, sessions: map[string]*miauthSession{}, streams: map[*streamConn]bool{}, rels: map[string][]*relation{}, lists: map[string]*userList{}, limited: map[string][]time.Duration{},
-		calls: map[string]int{}, limits: map[string]RateLimit{}, hits: map[string][]time.Time{}}
+		calls: map[string]int{}, limits: map[string]RateLimit{}, hits: map[string][]time.Time{}, drop: map[string]int{}}
 	if !cfg.NoRateLimits {
 		s.limits = DefaultRateLimits()
 	}
@@ -284,6 +304,15 @@ func (s *Server) LimitNext(endpoint string, n int, wait time.Duration) {
 	}
 }
 
+// DropAnswers makes the next n calls of endpoint act and then lose their
+// answer: the connection is closed without one, as when a proxy or the
+// network fails after the server did the work.
+func (s *Server) DropAnswers(endpoint string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop[endpoint] += n
+}
+
 // Calls returns how many calls of endpoint the server has answered
 // (errors included).
 func (s *Server) Calls(endpoint string) int {
@@ -328,6 +357,7 @@ var (
 	// 403 with WWW-Authenticate: checked against Misskey 2025.4.x
 	// (MisskeyIO fork) on loopback.
 	errAccessDeniedSecure = apiError{403, "Access denied.", "ACCESS_DENIED", "56f35758-7dd5-468b-8439-5d6fb8ec9b8e", "client", nil}
+	errYourAccountMoved   = apiError{403, "You have moved your account.", "YOUR_ACCOUNT_MOVED", "56f20ec9-fd06-4fa5-841b-edd6d7d4fa31", "permission", nil}
 	errFileRequired       = apiError{400, "File required.", "FILE_REQUIRED", "4267801e-70d1-416a-b011-4ee502885d8b", "client", nil}
 )
 
@@ -363,10 +393,12 @@ type endpoint struct {
 	params     schema
 	credential bool
 	secure     bool // meta.secure: the web client's session token only
-	kind       string
-	file       bool // multipart upload (meta.requireFile)
-	allowGet   bool // meta.allowGet: GET with the parameters in the query
-	handle     func(c *call) (any, *apiError)
+	// prohibitMoved: meta.prohibitMoved, refused to a moved account.
+	prohibitMoved bool
+	kind          string
+	file          bool // multipart upload (meta.requireFile)
+	allowGet      bool // meta.allowGet: GET with the parameters in the query
+	handle        func(c *call) (any, *apiError)
 }
 
 // call is one API call being answered.
@@ -388,7 +420,7 @@ func (s *Server) endpoints() map[string]endpoint {
 		"meta":               {params: schema{props: map[string]*param{"detail": boolean()}}, allowGet: true, handle: s.meta},
 		"i":                  {params: schema{props: map[string]*param{}}, credential: true, kind: "read:account", handle: s.i},
 		"i/update":           {params: iUpdateParams, credential: true, kind: "write:account", handle: s.iUpdate},
-		"i/move":             {params: schema{props: map[string]*param{"moveToAccount": str()}, required: []string{"moveToAccount"}}, credential: true, secure: true, handle: s.iMove},
+		"i/move":             {params: schema{props: map[string]*param{"moveToAccount": str()}, required: []string{"moveToAccount"}}, credential: true, secure: true, prohibitMoved: true, handle: s.iMove},
 		"notes/create":       {params: s.notesCreateParams(), credential: true, kind: "write:notes", handle: s.notesCreate},
 		"notes/delete":       {params: schema{props: map[string]*param{"noteId": id()}, required: []string{"noteId"}}, credential: true, kind: "write:notes", handle: s.notesDelete},
 		"notes/show":         {params: schema{props: map[string]*param{"noteId": id()}, required: []string{"noteId"}}, handle: s.notesShow},
@@ -425,6 +457,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case strings.HasPrefix(r.URL.Path, "/miauth/"):
 		s.miauthPage(w, r)
+		return
+	case r.URL.Path == "/api/signin-flow" && !s.cfg.LegacySignin && !s.cfg.HTMLAPI,
+		r.URL.Path == "/api/signin" && s.cfg.LegacySignin && !s.cfg.HTMLAPI:
+		s.signin(w, r, s.cfg.LegacySignin)
 		return
 	case strings.HasPrefix(r.URL.Path, "/api/"):
 		if s.cfg.HTMLAPI {
@@ -539,6 +575,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errPermissionDenied)
 		return
 	}
+	if ep.prohibitMoved && c.user.MovedTo != "" {
+		// ApiCallService.call, after the permission check.
+		writeError(w, errYourAccountMoved)
+		return
+	}
 	if ep.file && c.file != nil && int64(len(c.file.data)) > s.cfg.MaxFileSizeMB<<20 {
 		// ApiCallService.call, before the endpoint runs: the role policy
 		// maxFileSizeMb is in MiB ("policies.maxFileSizeMb * 1024 *
@@ -552,6 +593,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, apiErr := ep.handle(c)
+	if s.drop[name] > 0 {
+		// The work is done; the answer is lost.
+		s.drop[name]--
+		panic(http.ErrAbortHandler)
+	}
 	if apiErr != nil {
 		writeError(w, *apiErr)
 		return
@@ -570,6 +616,10 @@ func (s *Server) meta(c *call) (any, *apiError) {
 		// The configuration's maxFileSize, in bytes (MetaEntityService.pack).
 		"maxFileSize": s.cfg.MaxFileSize,
 		"features":    map[string]any{"miauth": true, "registration": false},
+		// MetaEntityService.pack: which captcha sign-in and sign-up ask.
+		"enableHcaptcha": s.cfg.Captcha == "hcaptcha", "enableMcaptcha": s.cfg.Captcha == "mcaptcha",
+		"enableRecaptcha": s.cfg.Captcha == "recaptcha", "enableTurnstile": s.cfg.Captcha == "turnstile",
+		"enableTestcaptcha": s.cfg.Captcha == "testcaptcha",
 		// Role policies of the base role, as meta returns them
 		// (MetaEntityService.pack: policies).
 		"policies": map[string]any{"driveCapacityMb": s.cfg.DriveCapacityMB,
@@ -610,6 +660,10 @@ func (s *Server) i(c *call) (any, *apiError) {
 	m["isBot"], m["isLocked"] = false, false
 	m["fields"] = []any{}
 	m["notesCount"] = c.user.NotesCount
+	// UserEntityService.pack, detailed and for the account itself.
+	m["twoFactorEnabled"] = c.user.TOTPSecret != ""
+	m["usePasswordLessLogin"] = false
+	m["securityKeys"] = c.user.SecurityKeys
 	return m, nil
 }
 
@@ -645,9 +699,13 @@ func (s *Server) iUpdate(c *call) (any, *apiError) {
 }
 
 // iMove is i/move.ts: the target (a handle) must list the account among
-// its aliases and not have moved itself; the account then points to it.
-// The fake delivers no Move activity: only local followers follow the
-// target, as Misskey's AccountMoveService does for local ones.
+// its aliases and not have moved itself; the account then points to it
+// (AccountMoveService.moveFromLocal: movedTo, and the target added to its
+// own alsoKnownAs) and postMoveProcess runs: the local users who blocked or
+// muted the account block or mute the target too, lists holding the
+// account hold the target, and local followers follow the target. The fake
+// delivers no Move activity and moves followers at once (Misskey queues
+// the follows).
 func (s *Server) iMove(c *call) (any, *apiError) {
 	if c.user.MovedTo != "" {
 		return nil, &errAlreadyMoved
@@ -661,6 +719,21 @@ func (s *Server) iMove(c *call) (any, *apiError) {
 		return nil, &errDestinationForbids
 	}
 	c.user.MovedTo = to.ID
+	if !slices.Contains(c.user.AlsoKnownAs, to.ID) {
+		c.user.AlsoKnownAs = append(c.user.AlsoKnownAs, to.ID)
+	}
+	for _, kind := range []string{"blocking", "mute"} {
+		for _, r := range append([]*relation{}, s.rels[kind]...) {
+			if r.To == c.user.ID && r.From != to.ID && s.edge(kind, r.From, to.ID) == nil {
+				s.addEdge(kind, r.From, to.ID)
+			}
+		}
+	}
+	for _, l := range s.lists {
+		if slices.Contains(l.Members, c.user.ID) && !slices.Contains(l.Members, to.ID) && l.UserID != to.ID {
+			l.Members = append(l.Members, to.ID)
+		}
+	}
 	for _, r := range append([]*relation{}, s.rels["following"]...) {
 		if r.To == c.user.ID && s.users[r.From].Host == "" && s.edge("following", r.From, to.ID) == nil && r.From != to.ID {
 			s.addEdge("following", r.From, to.ID)

@@ -147,8 +147,11 @@ func Preflight(ctx context.Context, old, new *Side, hc *http.Client) (Plan, erro
 	og, ng := old.Guidance(), new.Guidance()
 	switch {
 	case old.Abilities().MoveAPI:
-		add(Check{Name: "move-api", OK: true, Detail: fmt.Sprintf(
-			"%s can send the Move through its API; ferry asks for %s's password once and keeps it nowhere", old.Software.Name, old.Handle)})
+		d := fmt.Sprintf("%s can send the Move through its API; ferry asks for %s's password once and keeps it nowhere", old.Software.Name, old.Handle)
+		if og.MoveNote != "" {
+			d += ". " + og.MoveNote
+		}
+		add(Check{Name: "move-api", OK: true, Detail: d})
 	case og.Move == SupportGuided:
 		add(Check{Name: "move-api", OK: true, Detail: fmt.Sprintf(
 			"%s has no API for the Move: ferry shows where to start it in the web interface (%s) and waits until it is done",

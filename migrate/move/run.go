@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fedi-ferry/ferry/fedi"
@@ -69,6 +70,11 @@ type Runner struct {
 	// Password returns the old account's password for the Move; it is
 	// called at most once, only when the Move is sent through the API.
 	Password func() (string, error)
+	// Code returns the old account's one-time code of two-factor
+	// authentication, for servers that ask for it at the Move (Misskey
+	// signs in); called at most once, only when asked. nil: none can be
+	// given.
+	Code func() (string, error)
 	// AliasManual leaves setting the alias to the person even where the
 	// server has an API for it: ferry shows what to set and waits.
 	AliasManual bool
@@ -271,7 +277,8 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 	} else if done {
 		return r.Old.Handle + " already points to " + r.New.Handle, nil
 	}
-	if g := r.Old.Guidance(); !r.Old.Abilities().MoveAPI {
+	g := r.Old.Guidance()
+	if !r.Old.Abilities().MoveAPI {
 		if g.Move == SupportNone {
 			return "", fmt.Errorf("%s's server (%s) cannot send a Move", r.Old.Handle, orName(r.Old.Software.Name))
 		}
@@ -283,20 +290,15 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 				r.Old.Handle, orName(r.Old.Software.Name), g.MoveCommand, r.New.Handle)
 			return "asked the administrator of " + r.Old.Handle + "'s server to send the Move (not verifiable)", nil
 		}
-		fmt.Fprintf(r.Out, "%s's server (%s) has no API for the Move. In a browser, signed in as %s, open\n\n  %s\n\n"+
-			"enter the new account\n\n  %s\n\nand your password, and confirm. ferry waits until the Move shows.\n",
-			r.Old.Handle, orName(r.Old.Software.Name), r.Old.Handle,
-			PageURL(r.Old.Base(), g.MovePage, r.Old.Account.ID), r.New.Handle)
+		fmt.Fprintf(r.Out, "%s's server (%s) has no API for the Move. ", r.Old.Handle, orName(r.Old.Software.Name))
+		r.guideMove(g)
 	} else {
 		if _, err := r.Journal.BeginItem(ctx, jobID, it.Step, it.Key); err != nil {
 			return "", err
 		}
-		password, err := r.Password()
-		if err != nil {
-			return "", fmt.Errorf("the Move needs %s's password: %w", r.Old.Handle, err)
-		}
-		err = r.poll(ctx, r.MoveWait, "the old server to accept the Move", func() (bool, error) {
-			err := r.Old.api().MoveAccount(ctx, r.New.URI, r.New.Handle, password)
+		secrets := r.secrets()
+		err := r.poll(ctx, r.MoveWait, "the old server to accept the Move", func() (bool, error) {
+			err := r.Old.api().MoveAccount(ctx, r.New.URI, r.New.Handle, secrets)
 			if err == nil {
 				return true, nil
 			}
@@ -307,9 +309,22 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 				fmt.Fprintf(r.Out, "   %s's server does not see the alias yet; waiting\n", r.Old.Handle)
 				return false, nil
 			}
+			if ambiguous(err) {
+				// The answer was lost: the Move may have been made. Look
+				// before anything is sent again.
+				if done, merr := r.moved(ctx); merr == nil && done {
+					fmt.Fprintf(r.Out, "   the Move's answer was lost, but %s shows it: it was made\n", r.Old.Handle)
+					return true, nil
+				}
+			}
 			return false, err
 		})
-		if err != nil {
+		var ge *GuidedError
+		switch {
+		case errors.As(err, &ge) && g.MovePage != "":
+			fmt.Fprintf(r.Out, "ferry cannot send the Move from %s itself: %s. ", r.Old.Handle, ge.Reason)
+			r.guideMove(g)
+		case err != nil:
 			return "", err
 		}
 	}
@@ -317,6 +332,44 @@ func (r *Runner) move(ctx context.Context, jobID int64, it journal.Item) (string
 		return "", err
 	}
 	return r.Old.Handle + " moved to " + r.New.Handle, nil
+}
+
+// guideMove tells the person where to send the Move themselves.
+func (r *Runner) guideMove(g Guidance) {
+	fmt.Fprintf(r.Out, "In a browser, signed in as %s, open\n\n  %s\n\n"+
+		"enter the new account\n\n  %s\n\nand your password, and confirm. ferry waits until the Move shows.\n",
+		r.Old.Handle, PageURL(r.Old.Base(), g.MovePage, r.Old.Account.ID), r.New.Handle)
+}
+
+// secrets are the Move's secrets, each read at most once.
+func (r *Runner) secrets() Secrets {
+	password := sync.OnceValues(func() (string, error) {
+		if r.Password == nil {
+			return "", ErrNoPassword
+		}
+		pw, err := r.Password()
+		if err != nil {
+			return "", fmt.Errorf("the Move needs %s's password: %w", r.Old.Handle, err)
+		}
+		return pw, nil
+	})
+	s := Secrets{Password: password}
+	if r.Code != nil {
+		s.Code = sync.OnceValues(func() (string, error) {
+			code, err := r.Code()
+			if err != nil {
+				return "", fmt.Errorf("the Move needs %s's one-time code: %w", r.Old.Handle, err)
+			}
+			return code, nil
+		})
+	}
+	return s
+}
+
+// ambiguous reports whether err is a write whose answer was lost.
+func ambiguous(err error) bool {
+	var a interface{ Ambiguous() bool }
+	return errors.Is(err, fedi.ErrAmbiguous) || (errors.As(err, &a) && a.Ambiguous())
 }
 
 // moved reports whether the old account now points to the new one.

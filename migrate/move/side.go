@@ -25,8 +25,11 @@ type SideAPI interface {
 	// AddAlias adds the old account to the account's aliases.
 	AddAlias(ctx context.Context, oldURI, oldHandle string) error
 	// MoveAccount sends the Move to the new account (only called where
-	// fedi.Abilities says the API can).
-	MoveAccount(ctx context.Context, newURI, newHandle, password string) error
+	// fedi.Abilities says the API can), reading the secrets it needs
+	// from s. A *GuidedError says the API cannot do it for this account
+	// after all (and nothing was sent): the person does it on the web
+	// page.
+	MoveAccount(ctx context.Context, newURI, newHandle string, s Secrets) error
 	// Refresh asks the server to fetch its copy of the actor uri again,
 	// so that it sees a new alias; failures are not errors of the
 	// migration.
@@ -34,6 +37,29 @@ type SideAPI interface {
 	// Followers are the handles (user@host, lower case) following the
 	// account id.
 	Followers(ctx context.Context, id string) (map[string]bool, error)
+}
+
+// Secrets are where the Move's secrets come from. Each is read when it is
+// needed, at most once a run, and kept nowhere.
+type Secrets struct {
+	// Password returns the old account's password.
+	Password func() (string, error)
+	// Code returns the old account's one-time code of two-factor
+	// authentication (TOTP), asked only when the server wants one; nil
+	// when there is no way to ask.
+	Code func() (string, error)
+}
+
+// GuidedError is a side's answer that its API cannot send this account's
+// Move (a server that wants a captcha at sign-in, a security key): ferry
+// guides the person through the web page instead. Reason says why, for
+// the person.
+type GuidedError struct {
+	Reason string
+}
+
+func (e *GuidedError) Error() string {
+	return "the Move must be sent from the web interface: " + e.Reason
 }
 
 // api returns the side's SideAPI.
@@ -72,7 +98,11 @@ func (f fediSide) Aliases(ctx context.Context) ([]string, error) {
 func (f fediSide) AddAlias(ctx context.Context, oldURI, oldHandle string) error {
 	return fedi.AddAlias(ctx, f.c, f.software, oldURI, oldHandle)
 }
-func (f fediSide) MoveAccount(ctx context.Context, newURI, newHandle, password string) error {
+func (f fediSide) MoveAccount(ctx context.Context, newURI, newHandle string, s Secrets) error {
+	password, err := s.Password()
+	if err != nil {
+		return err
+	}
 	return fedi.MoveAccount(ctx, f.c, f.software, newURI, newHandle, password)
 }
 func (f fediSide) Refresh(ctx context.Context, uri string) error {

@@ -46,6 +46,10 @@ type Guidance struct {
 	Verifiable bool `json:"verifiable"`
 	// Cooldown is the software's rule on repeated Moves, in words.
 	Cooldown string `json:"cooldown"`
+	// MoveNote is what the person should know of a Move through the API
+	// (what ferry asks for, what the server does), in words; "" if
+	// nothing.
+	MoveNote string `json:"move_note,omitempty"`
 }
 
 // GuidanceFor returns the migration guidance for a server software (its
@@ -73,11 +77,20 @@ func GuidanceFor(software string) Guidance {
 		g.Cooldown = "Akkoma and Pleroma document no limit on repeated Moves"
 	case "misskey", "sharkey", "firefish", "iceshrimp", "cherrypick", "foundkey", "calckey", "catodon":
 		// https://misskey-hub.net/en/docs/for-users/features/account-migration/
-		// — aliases through i/update (alsoKnownAs), the Move in the web
-		// client's settings (Settings → Account migration).
+		// — aliases through i/update (alsoKnownAs); the Move through
+		// i/move, a "secure" endpoint (endpoints/i/move.ts) that takes only
+		// the account's native token, which ferry gets by signing in with
+		// the password (and the one-time code) as the web client does
+		// (SigninApiService.ts). Where the server wants a captcha at
+		// sign-in, only the web client's settings (Settings → Account
+		// migration) can send it, so the page stays named for that case.
 		g.Alias = SupportAPI
-		g.Move, g.MovePage = SupportGuided, "/settings/migration"
+		g.Move, g.MovePage = SupportAPI, "/settings/migration"
 		g.Cooldown = "Misskey allows 5 Move calls a day; the old account cannot be used afterwards"
+		g.MoveNote = "ferry signs in as the old account with its password (and the one-time code when two-factor " +
+			"authentication is on) to send the Move, as the web client does: the account gets a \"login\" notification " +
+			"(and an email, if it has an address), and the sign-in's token is used for the Move only and kept nowhere. " +
+			"Where the server asks for a captcha at sign-in, ferry shows where to send the Move in the web client instead"
 	case "hollo":
 		// https://docs.hollo.social/ (Account migration): both the alias
 		// and the Move are on the account's page of the dashboard,

@@ -23,6 +23,8 @@ func TestPreflightGuidanceBySoftware(t *testing.T) {
 		{old: "snac", new: "gotosocial", want: []string{"only snac's administrator", "snac migrate", "cannot see whether it was done", "snac2 documents no limit"},
 			notWant: "30 days"},
 		{old: "gotosocial", new: "snac", want: []string{"only snac's administrator", "snac alias", "7 days"}, notWant: "30 days", moveCheck: true},
+		{old: "misskey", new: "misskey", want: []string{"through its API", `"login" notification`, "one-time code", "captcha", "5 Move calls a day"},
+			notWant: "30 days", moveCheck: true},
 		{old: "lemmy", new: "mastodon", want: []string{"cannot send a Move at all"}, notWant: "30 days", blocked: true},
 	} {
 		t.Run(tc.old+"→"+tc.new, func(t *testing.T) {

@@ -16,11 +16,11 @@ import (
 // moveSide is a Misskey account as a side of a migration (move.SideAPI):
 // aliases through i/update's alsoKnownAs (Misskey takes handles and shows
 // the aliased users' IDs), the account's state through i (movedTo), its
-// followers through users/followers. The Move itself is sent from
-// Misskey's web client (Settings → Account migration): i/move accepts
-// only the web client's own session token, never an app's, so
-// fedi.Abilities says the API cannot, and migrate/move guides the person
-// and waits until the account shows the Move.
+// followers through users/followers, and the Move through i/move. i/move is
+// a "secure" endpoint that refuses every app's token (the session's, from
+// MiAuth): MoveAccount signs in with the account's password, as the web
+// client does, for the native token i/move takes, and forgets it after the
+// one call.
 type moveSide struct {
 	c *mk.Client
 	g graphAPI
@@ -121,12 +121,95 @@ func (m moveSide) AddAlias(ctx context.Context, oldURI, oldHandle string) error 
 	return m.g.call(ctx, "i/update", map[string]any{"alsoKnownAs": accts}, nil, true)
 }
 
-// errMoveInWebClient is MoveAccount's answer: migrate/move never calls it
-// for Misskey (fedi.Abilities), the person moves in the web client.
-var errMoveInWebClient = errors.New("Misskey sends a Move only from its web client (i/move refuses apps' tokens)")
+// MoveAccount sends the Move to newHandle (user@host) from Misskey's API:
+//
+//  1. i (the session's token) says whether two-factor authentication is on;
+//     anonymous meta says whether the server wants a captcha at sign-in.
+//     A captcha for an account without two-factor authentication (Misskey
+//     checks it only then) is a *move.GuidedError: only a browser can sign
+//     in, so the person sends the Move in the web client;
+//  2. the password (and, with two-factor authentication, the one-time code)
+//     from s sign in as the account: POST /api/signin-flow {username,
+//     password, token?}, or /api/signin on older servers (misskey.SignIn);
+//     a server that asks for the code although i did not say so gets it on
+//     a second attempt;
+//  3. POST /api/i/move {moveToAccount: newHandle} with the native token the
+//     sign-in answered; the token is forgotten then, stored and shown
+//     nowhere.
+//
+// A wrong password or code is an error for which platform.IsUnauthorized
+// holds, sent before anything changed. The sign-in leaves a "login"
+// notification on the account (and an email where it has an address).
+func (m moveSide) MoveAccount(ctx context.Context, newURI, newHandle string, s move.Secrets) error {
+	var me struct {
+		Username         string `json:"username"`
+		TwoFactorEnabled bool   `json:"twoFactorEnabled"`
+	}
+	if err := m.g.call(ctx, "i", nil, &me, false); err != nil {
+		return err
+	}
+	handle := me.Username + "@" + m.c.Base().Host
+	srv, err := mk.Meta(ctx, m.c.WithToken(""))
+	if err != nil {
+		return fmt.Errorf("read %s's settings before signing in: %w", m.c.Base().Host, err)
+	}
+	if len(srv.Captchas) > 0 && !me.TwoFactorEnabled {
+		return &move.GuidedError{Reason: fmt.Sprintf("%s asks for a captcha (%s) when %s signs in with a password, which only a browser can answer",
+			m.c.Base().Host, strings.Join(srv.Captchas, ", "), handle)}
+	}
+	password, err := s.Password()
+	if err != nil {
+		return err
+	}
+	code := ""
+	if me.TwoFactorEnabled {
+		if code, err = oneTimeCode(s, handle); err != nil {
+			return err
+		}
+	}
+	tok, err := m.c.SignIn(ctx, me.Username, password, code)
+	if errors.Is(err, mk.ErrCodeNeeded) && code == "" {
+		if code, err = oneTimeCode(s, handle); err != nil {
+			return err
+		}
+		tok, err = m.c.SignIn(ctx, me.Username, password, code)
+	}
+	switch {
+	case errors.Is(err, mk.ErrCaptcha), errors.Is(err, mk.ErrPasskey):
+		return &move.GuidedError{Reason: err.Error()}
+	case errors.Is(err, mk.ErrWrongPassword) && code != "":
+		return fmt.Errorf("sign in as %s to send the Move: %w: the password or the one-time code is wrong (Misskey does not say which)",
+			handle, platform.ErrUnauthorized)
+	case errors.Is(err, mk.ErrWrongPassword):
+		return fmt.Errorf("sign in as %s to send the Move: %w: the password is wrong", handle, platform.ErrUnauthorized)
+	case errors.Is(err, mk.ErrSuspended), errors.Is(err, mk.ErrNoSuchUser):
+		return fmt.Errorf("sign in as %s to send the Move: %w: %w", handle, platform.ErrUnauthorized, err)
+	case err != nil:
+		return fmt.Errorf("sign in as %s to send the Move: %w", handle, err)
+	}
+	// tok is used for this one call and goes out of scope with it.
+	err = m.c.WithToken(tok).Call(ctx, "i/move", map[string]string{"moveToAccount": strings.TrimPrefix(newHandle, "@")}, nil, true)
+	switch {
+	case err == nil:
+		return nil
+	case mk.IsCode(err, "DESTINATION_ACCOUNT_FORBIDS"):
+		// i/move fetches the target's actor again before it checks the
+		// alias, so this refusal is final, not a stale copy to wait
+		// for; and every call counts against 5 a day.
+		return fmt.Errorf("%s refused the Move: %s does not list %s as an alias (alsoKnownAs), or has moved itself: %w",
+			m.c.Base().Host, newHandle, handle, err)
+	case mk.IsCode(err, "YOUR_ACCOUNT_MOVED"), mk.IsCode(err, "ALREADY_MOVED"):
+		return fmt.Errorf("%s has already moved (to another account than %s?): %w", handle, newHandle, err)
+	}
+	return fediErr(err)
+}
 
-func (m moveSide) MoveAccount(ctx context.Context, newURI, newHandle, password string) error {
-	return errMoveInWebClient
+// oneTimeCode asks s for the account's one-time code.
+func oneTimeCode(s move.Secrets, handle string) (string, error) {
+	if s.Code == nil {
+		return "", fmt.Errorf("%s has two-factor authentication: the Move needs its one-time code, and there is no way to ask for it", handle)
+	}
+	return s.Code()
 }
 
 // Refresh asks the server to fetch the actor again (ap/show).
