@@ -87,10 +87,10 @@ func GuidanceFor(software string) Guidance {
 		g.Alias = SupportAPI
 		g.Move, g.MovePage = SupportAPI, "/settings/migration"
 		g.Cooldown = "Misskey allows 5 Move calls a day; the old account cannot be used afterwards"
-		g.MoveNote = "ferry signs in as the old account with its password (and the one-time code when two-factor " +
-			"authentication is on) to send the Move, as the web client does: the account gets a \"login\" notification " +
-			"(and an email, if it has an address), and the sign-in's token is used for the Move only and kept nowhere. " +
-			"Where the server asks for a captcha at sign-in, ferry shows where to send the Move in the web client instead"
+		g.MoveNote = "ferry signs in with it (and the one-time code when two-factor authentication is on), as the web " +
+			"client does, so the account gets a \"login\" notification (and an email, if it has an address); the " +
+			"sign-in's token serves the Move only. Where the server asks for a captcha at sign-in, ferry shows where " +
+			"to send the Move in the web client instead"
 	case "hollo":
 		// https://docs.hollo.social/ (Account migration): both the alias
 		// and the Move are on the account's page of the dashboard,
