@@ -92,7 +92,9 @@ func (c *Client) SignIn(ctx context.Context, username, password, code string) (s
 	defer func() { c.lastSignIn = time.Now() }()
 	tok, err := c.signIn(ctx, "signin-flow", body, code != "")
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.ID == "" {
+		// No such route (upstream answers an unknown user with 404 too,
+		// but with its error id).
 		tok, err = c.signIn(ctx, "signin", body, code != "")
 	}
 	return tok, err
@@ -163,17 +165,20 @@ func signinErr(route string, err error) error {
 		return err
 	}
 	switch {
-	case ae.Status == http.StatusNotFound:
-		return err
 	case ae.Status == http.StatusTooManyRequests:
 		// The answer carries no time; the window is an hour.
 		return &SignInLimitError{Wait: time.Hour}
-	case ae.ID == "932c904e-9460-45b7-9ce6-7ed33be7eb2c":
+	case ae.ID == "932c904e-9460-45b7-9ce6-7ed33be7eb2c", ae.ID == "cdf1235b-ac71-46d4-a3a6-84ccce48df6f":
+		// The second is upstream Misskey's (2025, SigninFlowApiService.ts)
+		// for a wrong one-time code; its fork MisskeyIO answers the first.
 		return ErrWrongPassword
 	case ae.ID == "6cc579cc-885d-43d8-95c2-b8c7fc963280":
+		// 403 on MisskeyIO, 404 on upstream Misskey 2025.
 		return ErrNoSuchUser
 	case ae.ID == "e03a5f46-d309-4865-9b69-56282d94e1eb":
 		return ErrSuspended
+	case ae.Status == http.StatusNotFound:
+		return err
 	case ae.Status == http.StatusBadRequest:
 		// A well-formed body (strings only) is refused with 400 only by
 		// the captcha checks (FastifyReplyError(400, …)).

@@ -1,8 +1,13 @@
 package misskey_test
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,5 +165,45 @@ func TestSignInLimit(t *testing.T) {
 	}
 	if srv.Calls("signin-flow") != 3 || time.Since(start) > 3*time.Second {
 		t.Fatalf("signin-flow called %d times (a 429 must not be retried)", srv.Calls("signin-flow"))
+	}
+}
+
+// Upstream Misskey (2025, SigninFlowApiService.ts) answers an unknown
+// user with 404 and its error id, and a wrong one-time code with an id of
+// its own; neither is "no such route" (no fallback to /api/signin).
+func TestSignInUpstreamAnswers(t *testing.T) {
+	fastSignIn(t)
+	var legacyCalls atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/api/signin":
+			legacyCalls.Add(1)
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"message":"Route POST:/api/signin not found","error":"Not Found","statusCode":404}`)
+		case body["username"] == "nobody":
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":{"id":"6cc579cc-885d-43d8-95c2-b8c7fc963280"}}`)
+		default:
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error":{"id":"cdf1235b-ac71-46d4-a3a6-84ccce48df6f"}}`)
+		}
+	}))
+	defer ts.Close()
+	base, err := misskey.ParseServer(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := misskey.NewClient(base, "", misskey.Options{})
+	if _, err := c.SignIn(t.Context(), "nobody", "x", ""); !errors.Is(err, misskey.ErrNoSuchUser) {
+		t.Errorf("unknown user on upstream: %v", err)
+	}
+	if _, err := c.SignIn(t.Context(), "alice", "pw", "123456"); !errors.Is(err, misskey.ErrWrongPassword) {
+		t.Errorf("wrong code on upstream: %v", err)
+	}
+	if n := legacyCalls.Load(); n != 0 {
+		t.Errorf("/api/signin tried %d times after answers from signin-flow", n)
 	}
 }
