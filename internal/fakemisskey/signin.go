@@ -178,10 +178,12 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, legacy bool) {
 		if s.cfg.Captcha != "" && body[captchaField[s.cfg.Captcha]] == nil {
 			// CaptchaService.verify…: "…-failed: no response provided",
 			// thrown as FastifyReplyError(400, …) before the password
-			// is compared. The body is Fastify's error shape (not
-			// checked against a real server with a captcha).
+			// is compared. Checked against Misskey 2025.4.x (MisskeyIO
+			// fork) on loopback with the test captcha on:
+			// {"statusCode":400,"error":"Bad Request","message":
+			// "CaptchaError: testcaptcha-failed: no response provided"}.
 			writeJSON(w, 400, map[string]any{"statusCode": 400, "error": "Bad Request",
-				"message": s.cfg.Captcha + "-failed: no response provided"})
+				"message": "CaptchaError: " + s.cfg.Captcha + "-failed: no response provided"})
 			return
 		}
 		if !same {
