@@ -231,3 +231,22 @@ func pow10(n int) int {
 	}
 	return p
 }
+
+// WithLinks returns text followed by a blank line and links, one a line
+// (the addresses of files a destination would not take), within limit as
+// r counts when it can: the links stay whole and the text before them is
+// shortened with "…". limit ≤ 0 means no limit.
+func (r Rules) WithLinks(text string, links []string, limit int) string {
+	text = strings.TrimSpace(text)
+	if len(links) == 0 {
+		return text
+	}
+	tail := "\n\n" + strings.Join(links, "\n")
+	if text == "" {
+		return strings.TrimSpace(tail)
+	}
+	if limit <= 0 || r.Count(text+tail) <= limit {
+		return text + tail
+	}
+	return r.Truncate(text, "…", max(limit-r.Count(tail), 1)) + tail
+}

@@ -62,5 +62,5 @@ func TestSinkContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sinktest.Run(t, s, archiveInspector{dir}, sinktest.Options{Idempotent: true, Polls: true})
+	sinktest.Run(t, s, archiveInspector{dir}, sinktest.Options{Idempotent: true, Polls: true, MediaReferences: true})
 }

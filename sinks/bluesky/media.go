@@ -11,9 +11,7 @@ import (
 	_ "image/gif" // decoders for the formats posts carry
 	"image/jpeg"
 	_ "image/png"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/bluesky-social/indigo/api/bsky"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/atproto"
 	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/sinks"
 )
 
 // minSide is the smallest width or height Shrink goes down to: below it an
@@ -62,7 +61,7 @@ func (s *Sink) image(ctx context.Context, m post.Media) (*bsky.EmbedImages_Image
 	if m.MIMEType != "" && !strings.HasPrefix(m.MIMEType, "image/") {
 		return nil, fmt.Errorf("%s is not an image", m.MIMEType)
 	}
-	data, err := s.read(ctx, m)
+	data, _, err := sinks.ReadMedia(ctx, s.fetch, m, s.maxMedia)
 	if err != nil {
 		return nil, err
 	}
@@ -98,45 +97,6 @@ func (s *Sink) image(ctx context.Context, m post.Media) (*bsky.EmbedImages_Image
 		}
 		return img, nil
 	}
-}
-
-// read returns the media file's bytes, from Path or by fetching URL, at
-// most s.maxMedia of them.
-func (s *Sink) read(ctx context.Context, m post.Media) ([]byte, error) {
-	var r io.Reader
-	switch {
-	case m.Path != "":
-		f, err := os.Open(m.Path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	case m.URL != "":
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := s.fetch.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("download: %w", err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("download: HTTP %d", resp.StatusCode)
-		}
-		r = resp.Body
-	default:
-		return nil, errors.New("the media has neither a path nor a URL")
-	}
-	data, err := io.ReadAll(io.LimitReader(r, s.maxMedia+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if int64(len(data)) > s.maxMedia {
-		return nil, fmt.Errorf("larger than %d bytes", s.maxMedia)
-	}
-	return data, nil
 }
 
 // Shrink re-encodes the image data (JPEG, PNG or GIF; a GIF loses its

@@ -17,6 +17,7 @@ import (
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/post"
 	"github.com/fedi-ferry/ferry/sinks"
+	"github.com/fedi-ferry/ferry/textfit"
 )
 
 // Options configure a Sink.
@@ -154,12 +155,33 @@ func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
 		}
 		req.Poll = &pollRequest{Options: p.Options, ExpiresIn: expires, Multiple: p.Multiple}
 	}
+	var links []string
 	for i, m := range d.Post.Media {
 		id, err := s.upload(ctx, m)
+		var refused *sinks.MediaRefusal
+		if errors.As(err, &refused) || err != nil && sinks.IsPermanent(err) && !fedi.IsUnauthorized(err) {
+			// A file that cannot be read, or that the server will not
+			// take: the post goes with its address instead.
+			s.log.Warn("posting a file as a link: it cannot be attached", "media", m.Source(), "n", i+1, "err", err)
+			if m.URL != "" {
+				links = append(links, m.URL)
+			}
+			continue
+		}
 		if err != nil {
 			return post.Ref{}, fmt.Errorf("publish %s: media %d of %d: %w", d.Key, i+1, len(d.Post.Media), err)
 		}
 		req.MediaIDs = append(req.MediaIDs, id)
+	}
+	if len(links) > 0 {
+		lim, err := s.Limits(ctx)
+		if err != nil {
+			return post.Ref{}, fmt.Errorf("publish %s: %w", d.Key, err)
+		}
+		req.Status = textfit.ForLimits(lim).WithLinks(req.Status, links, lim.MaxChars)
+	}
+	if req.Status == "" && len(req.MediaIDs) == 0 && req.Poll == nil {
+		return post.Ref{}, &sinks.PermanentError{Err: errors.New("the post has no text, no file that could be attached and no poll")}
 	}
 	if d.Key != "" {
 		// Detection tells the transport whether this server honours
@@ -252,7 +274,9 @@ func (s *Sink) Find(ctx context.Context, d sinks.Draft, since time.Time) (post.R
 			if got == "" {
 				got = fedi.HTMLText(st.Content, nil)
 			}
-			if normalize(got) == want {
+			// A file that could not be attached went as a link after
+			// the text.
+			if sinks.SameText(normalize(got), want, d.Post.Media) {
 				return post.Ref{ID: st.ID, URL: st.URL}, true, nil
 			}
 		}
@@ -300,6 +324,3 @@ var (
 	_ sinks.Backdater = (*Sink)(nil)
 	_ sinks.Finder    = (*Sink)(nil)
 )
-
-// errMediaTooLarge is returned when a media file exceeds MaxMediaBytes.
-var errMediaTooLarge = errors.New("media file too large")

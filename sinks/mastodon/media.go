@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/post"
+	"github.com/fedi-ferry/ferry/sinks"
 )
 
 // upload sends one media file with its alt text and focal point and waits
@@ -101,53 +98,24 @@ func (s *Sink) waitProcessed(ctx context.Context, id string) error {
 	}
 }
 
-// readMedia loads a media file from m.Path or m.URL, bounded by maxMedia.
+// readMedia loads a media file from m.Path or m.URL, bounded by maxMedia,
+// with the name and content type the upload sends.
 func (s *Sink) readMedia(ctx context.Context, m post.Media) (data []byte, name, ctype string, err error) {
-	var r io.Reader
-	switch {
-	case m.Path != "":
-		f, err := os.Open(m.Path)
-		if err != nil {
-			return nil, "", "", fmt.Errorf("open media: %w", err)
-		}
-		defer f.Close()
-		r, name = f, filepath.Base(m.Path)
-	case m.URL != "":
-		u, err := url.Parse(m.URL)
-		if err != nil {
-			return nil, "", "", fmt.Errorf("media address %q: %w", m.URL, err)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return nil, "", "", fmt.Errorf("download media: %w", err)
-		}
-		resp, err := s.fetch.Do(req)
-		if err != nil {
-			return nil, "", "", fmt.Errorf("download media %s: %w", u.Redacted(), err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, "", "", fmt.Errorf("download media %s: %s", u.Redacted(), resp.Status)
-		}
-		r, name = resp.Body, path.Base(u.Path)
-		if ctype == "" {
-			ctype, _, _ = mime.ParseMediaType(resp.Header.Get("Content-Type"))
-		}
-	default:
-		return nil, "", "", fmt.Errorf("media has neither a file nor an address")
-	}
-	data, err = io.ReadAll(io.LimitReader(r, s.maxMedia+1))
+	data, ctype, err = sinks.ReadMedia(ctx, s.fetch, m, s.maxMedia)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("read media %s: %w", name, err)
-	}
-	if int64(len(data)) > s.maxMedia {
-		return nil, "", "", fmt.Errorf("media %s: %w (over %d MiB)", name, errMediaTooLarge, s.maxMedia>>20)
+		return nil, "", "", err
 	}
 	if m.MIMEType != "" {
 		ctype = m.MIMEType
 	}
 	if ctype == "" || ctype == "application/octet-stream" {
 		ctype = http.DetectContentType(data)
+	}
+	name = path.Base(m.Source())
+	if m.Path == "" {
+		if u, err := url.Parse(m.URL); err == nil {
+			name = path.Base(u.Path)
+		}
 	}
 	if name == "" || name == "." || name == "/" {
 		name = "media"

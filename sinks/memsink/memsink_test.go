@@ -33,7 +33,7 @@ func (in inspector) Get(ctx context.Context, id string) (sinktest.Published, err
 // The double keeps the contract the engine relies on.
 func TestContract(t *testing.T) {
 	s := memsink.New()
-	sinktest.Run(t, s, inspector{s}, sinktest.Options{Polls: true})
+	sinktest.Run(t, s, inspector{s}, sinktest.Options{Polls: true, MediaReferences: true})
 }
 
 func TestFaults(t *testing.T) {

@@ -38,10 +38,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -200,17 +198,13 @@ func (s *Sink) params(ctx context.Context, d sinks.Draft) (misskey.NoteParams, e
 		return p, err
 	}
 	p.FileIDs = ids
-	text := strings.TrimSpace(d.Post.Text)
-	if len(links) > 0 {
-		text = strings.TrimSpace(text + "\n\n" + strings.Join(links, "\n"))
-		if srv, err := s.meta(ctx); err == nil && utf8.RuneCountInString(text) > srv.Limits().MaxChars {
-			// The links must stay whole: shorten the text before them.
-			tail := "\n\n" + strings.Join(links, "\n")
-			room := srv.Limits().MaxChars - utf8.RuneCountInString(tail)
-			text = textfit.Rules{}.Truncate(strings.TrimSpace(d.Post.Text), "…", max(room, 1)) + tail
-		}
+	text, limit := strings.TrimSpace(d.Post.Text), 0
+	srv, err := s.meta(ctx)
+	if err == nil {
+		limit = srv.Limits().MaxChars
 	}
-	if srv, err := s.meta(ctx); err == nil {
+	text = textfit.Rules{}.WithLinks(text, links, limit)
+	if err == nil {
 		text = fitLength(text, srv)
 	}
 	p.Text = text
@@ -257,7 +251,7 @@ func (s *Sink) files(ctx context.Context, p post.Post) (ids, links []string, err
 			ids = append(ids, id)
 			continue
 		}
-		var refused *refusal
+		var refused *sinks.MediaRefusal
 		if errors.As(err, &refused) || sinks.IsPermanent(err) && !misskey.IsUnauthorized(err) {
 			s.log.Warn("posting a file as a link: the drive does not take it", "media", m.Source(), "n", i+1, "err", err)
 			links = appendLink(links, m)
@@ -268,19 +262,12 @@ func (s *Sink) files(ctx context.Context, p post.Post) (ids, links []string, err
 	return ids, links, nil
 }
 
-// refusal is a file ferry will not upload (unreadable, over the server's
-// size limit): the note goes on without it.
-type refusal struct{ err error }
-
-func (r *refusal) Error() string { return r.err.Error() }
-func (r *refusal) Unwrap() error { return r.err }
-
 func (s *Sink) upload(ctx context.Context, m post.Media, sensitive bool, srv misskey.Server) (string, error) {
 	limit := s.maxMedia
 	if srv.MaxFileSize > 0 && srv.MaxFileSize < limit {
 		limit = srv.MaxFileSize
 	}
-	data, err := s.read(ctx, m, limit)
+	data, _, err := sinks.ReadMedia(ctx, s.fetch, m, limit)
 	if err != nil {
 		return "", err
 	}
@@ -293,45 +280,6 @@ func (s *Sink) upload(ctx context.Context, m post.Media, sensitive bool, srv mis
 		return "", err
 	}
 	return f.ID, nil
-}
-
-// read returns the media's bytes from Path or URL, refusing more than
-// limit of them.
-func (s *Sink) read(ctx context.Context, m post.Media, limit int64) ([]byte, error) {
-	var r io.Reader
-	switch {
-	case m.Path != "":
-		f, err := os.Open(m.Path)
-		if err != nil {
-			return nil, &refusal{err}
-		}
-		defer f.Close()
-		r = f
-	case m.URL != "":
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL, nil)
-		if err != nil {
-			return nil, &refusal{err}
-		}
-		resp, err := s.fetch.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("download %s: %w", m.URL, err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, &refusal{fmt.Errorf("download %s: HTTP %d", m.URL, resp.StatusCode)}
-		}
-		r = resp.Body
-	default:
-		return nil, &refusal{errors.New("the media has neither a path nor a URL")}
-	}
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read media: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, &refusal{fmt.Errorf("larger than the %d bytes the server's drive takes", limit)}
-	}
-	return data, nil
 }
 
 // fitLength cuts text to the server's note length as the server counts
@@ -454,8 +402,8 @@ func (s *Sink) Find(ctx context.Context, d sinks.Draft, since time.Time) (post.R
 			continue
 		}
 		// A file refused at the first attempt became a link after the
-		// text: compare the text's start.
-		if got := normalize(misskey.Str(n.Text)); got == want || strings.HasPrefix(got, want+" ") {
+		// text.
+		if sinks.SameText(normalize(misskey.Str(n.Text)), want, d.Post.Media) {
 			return s.ref(n.ID), true, nil
 		}
 	}

@@ -57,6 +57,10 @@ type Options struct {
 	// NoLanguage: the destination keeps no language of posts (Misskey's
 	// notes have none), so it is not compared.
 	NoLanguage bool
+	// MediaReferences: the destination keeps media as references and
+	// never reads the files (the archive, memory), so a file that cannot
+	// be read is not its concern.
+	MediaReferences bool
 }
 
 // Run runs the contract suite against s.
@@ -101,6 +105,35 @@ func Run(t *testing.T, s sinks.Sink, in Inspector, o Options) {
 			t.Fatalf("reply's parent = %q (%v), want %q", got.ReplyTo, err, parent.ID)
 		}
 	})
+
+	if !o.MediaReferences {
+		t.Run("UnreadableMediaGoesAsLink", func(t *testing.T) {
+			// A file that cannot be read would fail the same way at every
+			// attempt: the post goes on, with the file's address.
+			link := "https://example.org/m.png"
+			d := sinks.Draft{Key: key("unreadable"), Post: post.Post{Text: "a post whose file is gone", Visibility: post.Public,
+				Media: []post.Media{{Path: filepath.Join(t.TempDir(), "gone.png"), URL: link, MIMEType: "image/png", Description: "gone"}}}}
+			ref, err := s.Publish(ctx, d)
+			if err != nil {
+				t.Fatalf("publish with an unreadable file: %v", err)
+			}
+			got, err := in.Get(ctx, ref.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(norm(got.Text), norm(d.Post.Text)) || !strings.Contains(got.Text, "example.org/m.png") || len(got.Media) != 0 {
+				t.Errorf("published %q with %d files, want the text and the file's address, no file", got.Text, len(got.Media))
+			}
+			if f, ok := s.(sinks.Finder); ok {
+				// Its own copy is recognised, so a lost answer is not
+				// published twice.
+				found, ok, err := f.Find(ctx, d, time.Now().Add(-time.Minute))
+				if err != nil || !ok || found.ID != ref.ID {
+					t.Errorf("Find after the publish: %+v %v %v, want %s", found, ok, err, ref.ID)
+				}
+			}
+		})
+	}
 
 	t.Run("MediaWithAltAndFocus", func(t *testing.T) {
 		img := writePNG(t)
