@@ -38,7 +38,9 @@ const (
 
 // Run is what the next-run rule needs to know about the run that ended.
 type Run struct {
-	End     time.Time // when the run ended
+	// Start and End are when the run began and ended. Start may be zero
+	// (unknown): the schedule then counts from End.
+	Start, End time.Time
 	Outcome Outcome
 	// RetryAfter is how long the server asked to be left alone
 	// (Retry-After, a rate-limit reset); 0 = it did not say.
@@ -56,8 +58,11 @@ type Run struct {
 
 // Next returns when work on schedule s runs again after r:
 //
-//   - after a success, at the schedule's next time, but no sooner than the
-//     source asked (Wait);
+//   - after a success, at the schedule's next time counted from the run's
+//     start, so "every 15m" starts a run every 15 minutes however long
+//     each takes (as cron and systemd timers do); a run that lasted past
+//     that time is followed after the schedule's time counted from its
+//     end, never at once; and no sooner than the source asked (Wait);
 //   - after a permanent failure, the schedule's interval (at least a
 //     minute) doubled per consecutive failure;
 //   - after a transient failure, TransientBase doubled per consecutive
@@ -68,6 +73,11 @@ type Run struct {
 func Next(s Schedule, r Run) time.Time {
 	next := s.Next(r.End)
 	if r.Outcome == OK {
+		if !r.Start.IsZero() {
+			if n := s.Next(r.Start); n.After(r.End) {
+				next = n
+			}
+		}
 		return later(next, r.End.Add(r.Wait))
 	}
 	n := max(r.Failures, 1)

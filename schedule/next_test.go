@@ -46,6 +46,32 @@ func TestNext(t *testing.T) {
 	}
 }
 
+// A success counts the schedule from the run's start: a run of 20 s on
+// "every 1m" is followed 40 s after it ended; a run longer than the
+// interval is followed a whole interval after its end, not at once.
+func TestNextCountsFromStart(t *testing.T) {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	every, _ := Parse("1m")
+	hourly, _ := Parse("@hourly")
+	for _, tc := range []struct {
+		name string
+		s    Schedule
+		r    Run
+		want time.Time
+	}{
+		{"short run", every, Run{Start: start, End: start.Add(20 * time.Second)}, start.Add(time.Minute)},
+		{"overrun", every, Run{Start: start, End: start.Add(90 * time.Second)}, start.Add(150 * time.Second)},
+		{"start unknown", every, Run{End: start.Add(20 * time.Second)}, start.Add(80 * time.Second)},
+		{"the source's wait still counts from the end", every, Run{Start: start, End: start.Add(20 * time.Second), Wait: 5 * time.Minute}, start.Add(320 * time.Second)},
+		{"cron", hourly, Run{Start: start.Add(-time.Second), End: start.Add(5 * time.Second)}, start.Add(time.Hour)},
+		{"failures count from the end", every, Run{Start: start, End: start.Add(20 * time.Second), Outcome: Transient, Failures: 1}, start.Add(50 * time.Second)},
+	} {
+		if got := Next(tc.s, tc.r); !got.Equal(tc.want) {
+			t.Errorf("%s: Next = %s, want %s", tc.name, got.Format(time.TimeOnly), tc.want.Format(time.TimeOnly))
+		}
+	}
+}
+
 // The back-off grows while transient failures continue and starts over
 // after a success.
 func TestNextTransientProgression(t *testing.T) {
