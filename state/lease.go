@@ -14,8 +14,8 @@ import (
 // piece of work until it expires:
 //
 //   - "run/<route>": one run of a route (or a scheduled job), claimed with
-//     the run by BridgeClaimLeases and dropped by ReleaseLease after the run
-//     is recorded;
+//     the run by BridgeClaimLeases and dropped with the run's record
+//     (BridgeEndRun) or by ReleaseLease;
 //   - "stream/<route>": following a route's streaming source;
 //   - "daemon/<holder>": the daemon itself, so `ferry status` can list the
 //     daemons alive.
@@ -23,9 +23,11 @@ import (
 // The holder renews all its leases together (RenewLeases) well before they
 // expire. A holder that dies (SIGKILL, a lost machine) or loses the
 // database stops renewing; once its leases expire another daemon claims the
-// runs it had and resumes their journals, and takes its streams. Every
-// lease write runs under the store's write lock, so a lease is never given
-// to two holders at once.
+// runs it had and resumes their journals, and takes its streams. A lease
+// is taken only where the row, as it stands when written, holds no live
+// lease of another holder, and the claims exclude each other (their own
+// advisory lock, see BridgeClaimLeases), so a lease is never given to two
+// holders at once.
 //
 // Times are the callers' clock (the daemons'), stored as text like every
 // time here: the daemons' clocks must agree to well within a lease's
@@ -52,12 +54,19 @@ type Lease struct {
 
 // BridgeClaimLeases is BridgeClaimDue for one daemon among many. It returns
 // the names among candidates whose run is not leased to a live holder and
-// that are due at now, or whose holder's lease expired before the run was
+// that are due at now, or whose holder's lease expired before it was
 // released (the holder died mid-run: the run is resumed at once). Each is
 // leased to holder until now+ttl and its next run pushed to now+hold, in
 // one transaction. At most limit are claimed (0: no limit), the longest
 // due first: a daemon takes what it can start now and leaves the rest to
 // the others.
+//
+// Claims (and AcquireLease) take the claims' lock, not the store's: they
+// exclude each other, so that no route is found due by one claim and then
+// claimed, run and released by another before the first one writes, while
+// the runs' own writes go on. The lease rows decide as well: a lease is
+// only written where none is live in the row as it stands when written, so
+// a renewal that extended a lease the claim had read as expired wins.
 func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration, limit int) ([]string, error) {
 	if !s.pg {
 		return nil, ErrNotShared
@@ -65,37 +74,36 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	nowS := formatTime(now)
-	var due []string
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		due = due[:0]
-		args := make([]any, 0, len(candidates))
-		for _, c := range candidates {
-			args = append(args, c)
-		}
-		rows, err := tx.QueryContext(ctx, `
-SELECT r.name, r.next_run_at, COALESCE(l.holder, ''), COALESCE(l.expires_at, '')
-FROM bridge_routes r LEFT JOIN leases l ON l.name = 'run/' || r.name
-WHERE r.name IN (`+placeholders(len(candidates))+`) ORDER BY r.next_run_at`, args...)
-		if err != nil {
-			return err
-		}
+	nowS, until := formatTime(now), formatTime(now.Add(ttl))
+	if limit <= 0 {
+		limit = len(candidates)
+	}
+	var claimed []string
+	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
+		claimed = claimed[:0]
 		// Runs a dead holder left come first: their next run was pushed
 		// far ahead when they were claimed, so in next-run order they
 		// would wait behind every due route (found by the acceptance test:
 		// a busy survivor never reached them).
-		var abandoned []string
+		rows, err := tx.QueryContext(ctx, `
+SELECT 'run/' || r.name, l.name IS NOT NULL
+FROM bridge_routes r LEFT JOIN leases l ON l.name = 'run/' || r.name
+WHERE r.name = ANY(?::text[]) AND (l.expires_at <= ? OR (l.name IS NULL AND r.next_run_at <= ?))
+ORDER BY l.name IS NULL, r.next_run_at LIMIT ?`, candidates, nowS, nowS, limit)
+		if err != nil {
+			return err
+		}
+		var due, abandoned []string
 		for rows.Next() {
-			var name, next, h, exp string
-			if err := rows.Scan(&name, &next, &h, &exp); err != nil {
+			var name string
+			var dead bool
+			if err := rows.Scan(&name, &dead); err != nil {
 				rows.Close()
 				return err
 			}
-			switch live := h != "" && exp > nowS; {
-			case live:
-			case h != "":
+			if dead {
 				abandoned = append(abandoned, name)
-			case next <= nowS:
+			} else {
 				due = append(due, name)
 			}
 		}
@@ -103,58 +111,84 @@ WHERE r.name IN (`+placeholders(len(candidates))+`) ORDER BY r.next_run_at`, arg
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		due = append(abandoned, due...)
-		if limit > 0 && len(due) > limit {
-			due = due[:limit]
-		}
-		until, next := formatTime(now.Add(ttl)), formatTime(now.Add(hold))
-		for _, n := range due {
-			if err := upsertLease(ctx, tx, LeaseRun+n, holder, nowS, until); err != nil {
+		take := func(q string, names []string) error {
+			if len(names) == 0 {
+				return nil
+			}
+			rows, err := tx.QueryContext(ctx, q, holder, until, nowS, names, nowS)
+			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ?`, next, n); err != nil {
-				return err
+			defer rows.Close()
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					return err
+				}
+				claimed = append(claimed, strings.TrimPrefix(n, LeaseRun))
 			}
+			return rows.Err()
 		}
-		return nil
+		// An abandoned lease is taken only if it is still there and
+		// expired (its holder may have ended its run after all and
+		// released it since); a due route's only if no live lease appeared
+		// meanwhile.
+		if err := take(`
+UPDATE leases SET holder = ?, expires_at = ?, acquired_at = ?
+FROM unnest(?::text[]) AS c(name) WHERE leases.name = c.name AND leases.expires_at <= ? RETURNING leases.name`,
+			abandoned); err != nil {
+			return err
+		}
+		if err := take(`
+INSERT INTO leases (name, holder, expires_at, acquired_at) SELECT c.name, ?, ?, ? FROM unnest(?::text[]) AS c(name)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+	acquired_at = excluded.acquired_at
+WHERE leases.expires_at <= ? RETURNING leases.name`, due); err != nil {
+			return err
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ANY(?::text[])`,
+			formatTime(now.Add(hold)), claimed)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due routes: %w", err)
 	}
-	return due, nil
+	return claimed, nil
 }
 
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
-
-func upsertLease(ctx context.Context, tx *sql.Tx, name, holder, now, until string) error {
-	_, err := tx.ExecContext(ctx, `
-INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-	acquired_at = excluded.acquired_at`, name, holder, until, now)
-	return err
-}
+// scopeClaims is the lock scope of claims of run leases.
+const scopeClaims = "claims"
 
 // AcquireLease gives the lease name to holder until now+ttl if it is free,
-// expired, or holder's already, and reports whether holder has it.
+// expired, or holder's already, and reports whether holder has it. It
+// excludes claims (BridgeClaimLeases), as one of them might take the same
+// run lease.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
 	if !s.pg {
 		return false, ErrNotShared
 	}
 	nowS := formatTime(now)
 	got := false
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		got = false
-		var h, exp string
-		err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&h, &exp)
+	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
+		var n string
+		err := tx.QueryRowContext(ctx, `
+INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+	acquired_at = excluded.acquired_at
+WHERE leases.holder = excluded.holder OR leases.expires_at <= ? RETURNING name`,
+			name, holder, formatTime(now.Add(ttl)), nowS, nowS).Scan(&n)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			got = false // another holder's, alive
 		case err != nil:
 			return err
-		case h != holder && exp > nowS:
-			return nil // another holder's, alive
+		default:
+			got = true
 		}
-		got = true
-		return upsertLease(ctx, tx, name, holder, nowS, formatTime(now.Add(ttl)))
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("acquire lease %s: %w", name, err)
@@ -171,9 +205,9 @@ func (s *Store) RenewLeases(ctx context.Context, holder string, now time.Time, t
 		return nil, ErrNotShared
 	}
 	var held []string
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
 		held = held[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING name`,
+		rows, err := q.QueryContext(ctx, `UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING name`,
 			formatTime(now.Add(ttl)), holder, formatTime(now))
 		if err != nil {
 			return err
@@ -199,8 +233,8 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	if !s.pg {
 		return ErrNotShared
 	}
-	err := s.Write(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	err := s.writeStmt(context.WithoutCancel(ctx), func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 		return err
 	})
 	if err != nil {

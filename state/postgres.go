@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
 	"time"
@@ -178,8 +179,37 @@ func pgCode(err error) string {
 	return ""
 }
 
-// lockWrites takes the write lock of a PostgreSQL write transaction.
-func lockWrites(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey))
+// scopeStore is the scope of Write: the whole store.
+const scopeStore = "\x00store"
+
+// lockWrites takes the locks a PostgreSQL write transaction of scope needs
+// (see writeIn), in one round trip: the store's key exclusively for
+// scopeStore; else the store's key shared, then scope's own key, if any,
+// exclusively. The store's key always comes first, so no two transactions
+// wait for each other's locks in a cycle.
+func lockWrites(ctx context.Context, tx *sql.Tx, scope string) error {
+	var err error
+	switch scope {
+	case scopeStore:
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey))
+	case "":
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(?)`, int64(writeLockKey))
+	default:
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(?), pg_advisory_xact_lock(?)`,
+			int64(writeLockKey), scopeKey(scope))
+	}
 	return err
+}
+
+// scopeKey is the advisory lock key of a scope: its FNV-1a hash, never the
+// store's key. Two scopes may share a key; they then only wait for each
+// other.
+func scopeKey(scope string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(scope))
+	k := int64(h.Sum64())
+	if k == writeLockKey {
+		k++
+	}
+	return k
 }
