@@ -41,6 +41,9 @@ func IsPostgresURL(target string) bool {
 // arbitrary constant ("ferry" in ASCII), the same in every process.
 const writeLockKey = 0x6665727279
 
+// pgMaxConns is how many connections one Store opens at most.
+const pgMaxConns = 16
+
 // pgConnectTimeout bounds connecting to the server, so that an unreachable
 // database is an error within seconds, not a hang.
 const pgConnectTimeout = 10 * time.Second
@@ -57,8 +60,13 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
 	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(4)
+	// As many idle connections as open ones: a connection closed on
+	// return to the pool is a PostgreSQL backend process ended, and the
+	// next busy moment forks a new one (with 3 daemons and 32 workers each
+	// that churn, not the queries, was most of the database's work). Idle
+	// ones still close after a few minutes unused.
+	db.SetMaxOpenConns(pgMaxConns)
+	db.SetMaxIdleConns(pgMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, path: redactURL(rawURL), pg: true}
 	if err := db.PingContext(ctx); err != nil {
