@@ -200,13 +200,21 @@ const ensureRoute = `INSERT INTO bridge_routes (name, updated_at) VALUES (?, ?) 
 // done and its pause over, and raises NewestAt to newest when later.
 func (s *Store) BridgeSaveCursor(ctx context.Context, route, cursor string, newest time.Time) error {
 	now := formatTime(time.Now())
-	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
-		_, err := q.ExecContext(ctx, `
+	q := `
 INSERT INTO bridge_routes (name, updated_at, cursor, started, paused, newest_at) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, started = excluded.started, paused = excluded.paused,
 	updated_at = excluded.updated_at,
-	newest_at = CASE WHEN excluded.newest_at > bridge_routes.newest_at THEN excluded.newest_at ELSE bridge_routes.newest_at END`,
-			route, now, cursor, true, false, nullableTime(newest))
+	newest_at = CASE WHEN excluded.newest_at > bridge_routes.newest_at THEN excluded.newest_at ELSE bridge_routes.newest_at END`
+	if s.pg {
+		// Most polls of a feed change nothing here: no new row version
+		// then (updated_at is the last change), which on a database that
+		// many daemons write is work saved on every run.
+		q += `
+WHERE bridge_routes.cursor != excluded.cursor OR NOT bridge_routes.started OR bridge_routes.paused
+	OR excluded.newest_at > bridge_routes.newest_at`
+	}
+	err := s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
+		_, err := tx.ExecContext(ctx, q, route, now, cursor, true, false, nullableTime(newest))
 		return err
 	})
 	if err != nil {
@@ -248,21 +256,33 @@ type BridgeItem struct {
 // (empty values are not looked up), and the version recorded with the
 // identity that matched. found is false for a new item.
 func (s *Store) BridgeFindItem(ctx context.Context, route, originID, link, hash string) (item, version string, found bool, err error) {
-	// Three indexed lookups in order; most posts are found by the first.
+	// One query for the three identities, the first that matches in that
+	// order winning: a new item (found by none) costs one round trip, not
+	// three.
+	var conds, order []string
+	args := []any{route}
+	var orderArgs []any
 	for _, q := range []struct{ col, val string }{{"origin_id", originID}, {"link", link}, {"content_hash", hash}} {
 		if q.val == "" {
 			continue
 		}
-		err = s.db.QueryRowContext(ctx, `SELECT item, version FROM bridge_items WHERE route = ? AND `+q.col+` = ? LIMIT 1`,
-			route, q.val).Scan(&item, &version)
-		if err == nil {
-			return item, version, true, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", "", false, fmt.Errorf("look up item %s of route %s: %w", originID, route, err)
-		}
+		conds = append(conds, q.col+" = ?")
+		args = append(args, q.val)
+		order = append(order, fmt.Sprintf("WHEN %s = ? THEN %d", q.col, len(order)))
+		orderArgs = append(orderArgs, q.val)
 	}
-	return "", "", false, nil
+	if len(conds) == 0 {
+		return "", "", false, nil
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT item, version FROM bridge_items WHERE route = ? AND (`+strings.Join(conds, " OR ")+`)
+ORDER BY CASE `+strings.Join(order, " ")+` ELSE 9 END LIMIT 1`, append(args, orderArgs...)...).Scan(&item, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("look up item %s of route %s: %w", originID, route, err)
+	}
+	return item, version, true, nil
 }
 
 // BridgeItemsByOrigin returns, for those of originIDs that route has

@@ -200,5 +200,18 @@ func TestBridgeSaveItemsTwice(t *testing.T) {
 		if item, _, found, _ := s.BridgeFindItem(ctx, "r", "", "", "h"); !found || item != "o1" {
 			t.Errorf("by the last hash: %q %v", item, found)
 		}
+		// Origin ID before link before hash, whichever rows match.
+		if err := s.BridgeSaveItems(ctx, "r", []BridgeItem{{OriginID: "o3", Link: "https://a/3", ContentHash: "h3", Version: "v3"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ origin, link, hash, want string }{
+			{"o3", "https://a/2", "h", "o3"}, {"o9", "https://a/3", "h", "o3"}, {"o9", "https://a/2", "h3", "o1"},
+			{"", "", "h3", "o3"}, {"o9", "https://a/9", "h", "o1"}, {"o9", "", "", ""},
+		} {
+			item, _, found, err := s.BridgeFindItem(ctx, "r", c.origin, c.link, c.hash)
+			if err != nil || item != c.want || found != (c.want != "") {
+				t.Errorf("find %+v = %q, %v, %v", c, item, found, err)
+			}
+		}
 	})
 }

@@ -127,13 +127,14 @@ func TestE2EPostgresBench(t *testing.T) {
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&calls); err != nil {
 		t.Fatal(err)
 	}
-	if rows, err := db.Query(t.Context(), `SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
+	if rows, err := db.Query(t.Context(), `SELECT calls, total_exec_time::bigint, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT 15`); err == nil {
+		t.Logf("%8s %8s  %s", "calls", "exec ms", "statement")
 		for rows.Next() {
-			var k int64
+			var k, ms int64
 			var q string
-			if rows.Scan(&k, &q) == nil {
-				t.Logf("%8d  %s", k, q)
+			if rows.Scan(&k, &ms, &q) == nil {
+				t.Logf("%8d %8d  %s", k, ms, q)
 			}
 		}
 		rows.Close()
