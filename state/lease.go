@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,9 +26,8 @@ import (
 // database stops renewing; once its leases expire another daemon claims the
 // runs it had and resumes their journals, and takes its streams. A lease
 // is taken only where the row, as it stands when written, holds no live
-// lease of another holder, and the claims exclude each other (their own
-// advisory lock, see BridgeClaimLeases), so a lease is never given to two
-// holders at once.
+// lease of another holder, so a lease is never given to two holders at
+// once; no lease write takes an advisory lock (see BridgeClaimLeases).
 //
 // Times are the callers' clock (the daemons'), stored as text like every
 // time here: the daemons' clocks must agree to well within a lease's
@@ -56,17 +56,20 @@ type Lease struct {
 // the names among candidates whose run is not leased to a live holder and
 // that are due at now, or whose holder's lease expired before it was
 // released (the holder died mid-run: the run is resumed at once). Each is
-// leased to holder until now+ttl and its next run pushed to now+hold, in
-// one transaction. At most limit are claimed (0: no limit), the longest
-// due first: a daemon takes what it can start now and leaves the rest to
-// the others.
+// leased to holder until now+ttl and its next run pushed to now+hold. At
+// most limit are claimed (0: no limit), the runs a dead holder left first,
+// then the longest due: a daemon takes what it can start now and leaves
+// the rest to the others.
 //
-// Claims (and AcquireLease) take the claims' lock, not the store's: they
-// exclude each other, so that no route is found due by one claim and then
-// claimed, run and released by another before the first one writes, while
-// the runs' own writes go on. The lease rows decide as well: a lease is
-// only written where none is live in the row as it stands when written, so
-// a renewal that extended a lease the claim had read as expired wins.
+// Claims take no advisory lock, so daemons claim at the same time as each
+// other and as the runs write; the rows decide. A due route is claimed in
+// one statement that locks its row (FOR UPDATE SKIP LOCKED: a row another
+// claim or a run's record holds is skipped, and one changed since the
+// statement began is judged as it now stands, so a route whose run was
+// just recorded is no longer due), writes its lease only where no live one
+// stands, and pushes its next run. An abandoned lease is taken only if it
+// is still there and expired as it stands when written (its holder may
+// have renewed it or ended its run and released it since it was read).
 func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration, limit int) ([]string, error) {
 	if !s.pg {
 		return nil, ErrNotShared
@@ -74,48 +77,46 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	nowS, until := formatTime(now), formatTime(now.Add(ttl))
+	nowS, until, next := formatTime(now), formatTime(now.Add(ttl)), formatTime(now.Add(hold))
 	if limit <= 0 {
 		limit = len(candidates)
 	}
-	var claimed []string
-	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
-		claimed = claimed[:0]
-		// Runs a dead holder left come first: their next run was pushed
-		// far ahead when they were claimed, so in next-run order they
-		// would wait behind every due route (found by the acceptance test:
-		// a busy survivor never reached them).
-		rows, err := tx.QueryContext(ctx, `
-SELECT 'run/' || r.name, l.name IS NOT NULL
-FROM bridge_routes r LEFT JOIN leases l ON l.name = 'run/' || r.name
-WHERE r.name = ANY(?::text[]) AND (l.expires_at <= ? OR (l.name IS NULL AND r.next_run_at <= ?))
-ORDER BY l.name IS NULL, r.next_run_at LIMIT ?`, candidates, nowS, nowS, limit)
+	// Runs a dead holder left come first: their next run was pushed far
+	// ahead when they were claimed, so in next-run order they would wait
+	// behind every due route (found by the acceptance test: a busy
+	// survivor never reached them). Expired leases are few: read them all.
+	var dead []string
+	err := func() error {
+		rows, err := s.db.QueryContext(ctx, `SELECT name FROM leases WHERE name LIKE 'run/%' AND expires_at <= ? ORDER BY expires_at`, nowS)
 		if err != nil {
 			return err
 		}
-		var due, abandoned []string
+		defer rows.Close()
+		var expired []string
 		for rows.Next() {
-			var name string
-			var dead bool
-			if err := rows.Scan(&name, &dead); err != nil {
-				rows.Close()
+			var n string
+			if err := rows.Scan(&n); err != nil {
 				return err
 			}
-			if dead {
-				abandoned = append(abandoned, name)
-			} else {
-				due = append(due, name)
-			}
+			expired = append(expired, n)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := rows.Err(); err != nil || len(expired) == 0 {
 			return err
 		}
-		take := func(q string, names []string) error {
-			if len(names) == 0 {
-				return nil
+		for _, n := range expired {
+			if len(dead) < limit && slices.Contains(candidates, strings.TrimPrefix(n, LeaseRun)) {
+				dead = append(dead, n)
 			}
-			rows, err := tx.QueryContext(ctx, q, holder, until, nowS, names, nowS)
+		}
+		return nil
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("claim due routes: %w", err)
+	}
+	var claimed []string
+	take := func(q string, args ...any) error {
+		return s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
+			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return err
 			}
@@ -125,54 +126,56 @@ ORDER BY l.name IS NULL, r.next_run_at LIMIT ?`, candidates, nowS, nowS, limit)
 				if err := rows.Scan(&n); err != nil {
 					return err
 				}
-				claimed = append(claimed, strings.TrimPrefix(n, LeaseRun))
+				claimed = append(claimed, n)
 			}
 			return rows.Err()
+		})
+	}
+	if len(dead) > 0 {
+		err := take(`
+WITH t AS (
+	UPDATE leases SET holder = ?, expires_at = ?, acquired_at = ?
+	WHERE name = ANY(?::text[]) AND expires_at <= ? RETURNING name
+), u AS (
+	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
+)
+SELECT substr(name, 5) FROM t`, holder, until, nowS, dead, nowS, next)
+		if err != nil {
+			return nil, fmt.Errorf("claim due routes: %w", err)
 		}
-		// An abandoned lease is taken only if it is still there and
-		// expired (its holder may have ended its run after all and
-		// released it since); a due route's only if no live lease appeared
-		// meanwhile.
-		if err := take(`
-UPDATE leases SET holder = ?, expires_at = ?, acquired_at = ?
-FROM unnest(?::text[]) AS c(name) WHERE leases.name = c.name AND leases.expires_at <= ? RETURNING leases.name`,
-			abandoned); err != nil {
-			return err
+	}
+	if left := limit - len(claimed); left > 0 {
+		err := take(`
+WITH c AS (
+	SELECT name FROM bridge_routes WHERE name = ANY(?::text[]) AND next_run_at <= ?
+	ORDER BY next_run_at LIMIT ? FOR UPDATE SKIP LOCKED
+), t AS (
+	INSERT INTO leases (name, holder, expires_at, acquired_at) SELECT 'run/' || c.name, ?, ?, ? FROM c
+	ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+		acquired_at = excluded.acquired_at
+	WHERE leases.expires_at <= ? RETURNING name
+), u AS (
+	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
+)
+SELECT substr(name, 5) FROM t`, candidates, nowS, left, holder, until, nowS, nowS, next)
+		if err != nil {
+			return claimed, fmt.Errorf("claim due routes: %w", err)
 		}
-		if err := take(`
-INSERT INTO leases (name, holder, expires_at, acquired_at) SELECT c.name, ?, ?, ? FROM unnest(?::text[]) AS c(name)
-ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-	acquired_at = excluded.acquired_at
-WHERE leases.expires_at <= ? RETURNING leases.name`, due); err != nil {
-			return err
-		}
-		if len(claimed) == 0 {
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ANY(?::text[])`,
-			formatTime(now.Add(hold)), claimed)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim due routes: %w", err)
 	}
 	return claimed, nil
 }
 
-// scopeClaims is the lock scope of claims of run leases.
-const scopeClaims = "claims"
-
 // AcquireLease gives the lease name to holder until now+ttl if it is free,
-// expired, or holder's already, and reports whether holder has it. It
-// excludes claims (BridgeClaimLeases), as one of them might take the same
-// run lease.
+// expired, or holder's already, and reports whether holder has it: one
+// statement, whose condition is judged on the lease as it stands when
+// written.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
 	if !s.pg {
 		return false, ErrNotShared
 	}
 	nowS := formatTime(now)
 	got := false
-	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
+	err := s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
 		var n string
 		err := tx.QueryRowContext(ctx, `
 INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)
