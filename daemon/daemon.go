@@ -212,7 +212,7 @@ type daemon struct {
 // daemon's workers were refilled once per tick, so it ran at most Workers
 // routes a tick however short the runs (found by the PostgreSQL benchmark:
 // 3 daemons × 32 workers made exactly 96 runs a second).
-func claimGap(tick time.Duration) time.Duration { return min(tick/10, 100*time.Millisecond) }
+func claimGap(tick time.Duration) time.Duration { return min(tick/4, 250*time.Millisecond) }
 
 // kick asks the loop for a claim soon, if the last one left routes due.
 func (d *daemon) kick() {

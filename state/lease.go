@@ -26,8 +26,9 @@ import (
 // database stops renewing; once its leases expire another daemon claims the
 // runs it had and resumes their journals, and takes its streams. A lease
 // is taken only where the row, as it stands when written, holds no live
-// lease of another holder, so a lease is never given to two holders at
-// once; no lease write takes an advisory lock (see BridgeClaimLeases).
+// lease of another holder, and claims run one at a time (their own
+// advisory lock, see BridgeClaimLeases), so a lease is never given to two
+// holders at once.
 //
 // Times are the callers' clock (the daemons'), stored as text like every
 // time here: the daemons' clocks must agree to well within a lease's
@@ -56,20 +57,20 @@ type Lease struct {
 // the names among candidates whose run is not leased to a live holder and
 // that are due at now, or whose holder's lease expired before it was
 // released (the holder died mid-run: the run is resumed at once). Each is
-// leased to holder until now+ttl and its next run pushed to now+hold. At
-// most limit are claimed (0: no limit), the runs a dead holder left first,
-// then the longest due: a daemon takes what it can start now and leaves
-// the rest to the others.
+// leased to holder until now+ttl and its next run pushed to now+hold, in
+// one transaction. At most limit are claimed (0: no limit), the runs a dead
+// holder left first, then the longest due: a daemon takes what it can
+// start now and leaves the rest to the others.
 //
-// Claims take no advisory lock, so daemons claim at the same time as each
-// other and as the runs write; the rows decide. A due route is claimed in
-// one statement that locks its row (FOR UPDATE SKIP LOCKED: a row another
-// claim or a run's record holds is skipped, and one changed since the
-// statement began is judged as it now stands, so a route whose run was
-// just recorded is no longer due), writes its lease only where no live one
-// stands, and pushes its next run. An abandoned lease is taken only if it
-// is still there and expired as it stands when written (its holder may
-// have renewed it or ended its run and released it since it was read).
+// Claims take the claims' advisory lock (and the store's, shared), not the
+// store's: they run one at a time, each seeing every claim before it, while
+// the runs' writes go on. A lease is written only where no live one stands
+// in the row as it is written, so neither AcquireLease nor a renewal that
+// extended a lease read as expired is overwritten. (Claiming without the
+// lock, rows locked FOR UPDATE SKIP LOCKED, was tried and measured worse:
+// a claim that began before another committed locks the routes that one
+// just claimed while it rechecks them, and their runs' first writes wait
+// for it.)
 func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration, limit int) ([]string, error) {
 	if !s.pg {
 		return nil, ErrNotShared
@@ -81,41 +82,10 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 	if limit <= 0 {
 		limit = len(candidates)
 	}
-	// Runs a dead holder left come first: their next run was pushed far
-	// ahead when they were claimed, so in next-run order they would wait
-	// behind every due route (found by the acceptance test: a busy
-	// survivor never reached them). Expired leases are few: read them all.
-	var dead []string
-	err := func() error {
-		rows, err := s.db.QueryContext(ctx, `SELECT name FROM leases WHERE name LIKE 'run/%' AND expires_at <= ? ORDER BY expires_at`, nowS)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var expired []string
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
-			expired = append(expired, n)
-		}
-		if err := rows.Err(); err != nil || len(expired) == 0 {
-			return err
-		}
-		for _, n := range expired {
-			if len(dead) < limit && slices.Contains(candidates, strings.TrimPrefix(n, LeaseRun)) {
-				dead = append(dead, n)
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		return nil, fmt.Errorf("claim due routes: %w", err)
-	}
 	var claimed []string
-	take := func(q string, args ...any) error {
-		return s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
+	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
+		claimed = claimed[:0]
+		take := func(q string, args ...any) error {
 			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return err
@@ -129,26 +99,52 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 				claimed = append(claimed, n)
 			}
 			return rows.Err()
-		})
-	}
-	if len(dead) > 0 {
-		err := take(`
+		}
+		// Runs a dead holder left come first: their next run was pushed
+		// far ahead when they were claimed, so in next-run order they
+		// would wait behind every due route (found by the acceptance test:
+		// a busy survivor never reached them). Expired leases are few:
+		// they are read all, and taken only if still expired when written
+		// (the holder may have ended its run and released it since).
+		var dead []string
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM leases WHERE name LIKE 'run/%' AND expires_at <= ? ORDER BY expires_at`, nowS)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			if len(dead) < limit && slices.Contains(candidates, strings.TrimPrefix(n, LeaseRun)) {
+				dead = append(dead, n)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(dead) > 0 {
+			if err := take(`
 WITH t AS (
 	UPDATE leases SET holder = ?, expires_at = ?, acquired_at = ?
 	WHERE name = ANY(?::text[]) AND expires_at <= ? RETURNING name
 ), u AS (
 	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
 )
-SELECT substr(name, 5) FROM t`, holder, until, nowS, dead, nowS, next)
-		if err != nil {
-			return nil, fmt.Errorf("claim due routes: %w", err)
+SELECT substr(name, 5) FROM t`, holder, until, nowS, dead, nowS, next); err != nil {
+				return err
+			}
 		}
-	}
-	if left := limit - len(claimed); left > 0 {
-		err := take(`
+		left := limit - len(claimed)
+		if left <= 0 {
+			return nil
+		}
+		return take(`
 WITH c AS (
 	SELECT name FROM bridge_routes WHERE name = ANY(?::text[]) AND next_run_at <= ?
-	ORDER BY next_run_at LIMIT ? FOR UPDATE SKIP LOCKED
+	ORDER BY next_run_at LIMIT ?
 ), t AS (
 	INSERT INTO leases (name, holder, expires_at, acquired_at) SELECT 'run/' || c.name, ?, ?, ? FROM c
 	ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
@@ -158,24 +154,35 @@ WITH c AS (
 	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
 )
 SELECT substr(name, 5) FROM t`, candidates, nowS, left, holder, until, nowS, nowS, next)
-		if err != nil {
-			return claimed, fmt.Errorf("claim due routes: %w", err)
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due routes: %w", err)
 	}
 	return claimed, nil
 }
 
+// scopeClaims is the lock scope of claims of run leases.
+const scopeClaims = "claims"
+
 // AcquireLease gives the lease name to holder until now+ttl if it is free,
 // expired, or holder's already, and reports whether holder has it: one
 // statement, whose condition is judged on the lease as it stands when
-// written.
+// written; a run lease also excludes claims (BridgeClaimLeases).
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
 	if !s.pg {
 		return false, ErrNotShared
 	}
 	nowS := formatTime(now)
 	got := false
-	err := s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
+	// A run lease (`ferry mirror`) waits for the claims in progress: one of
+	// them may have found the route due and be about to lease it.
+	write := s.writeStmt
+	if strings.HasPrefix(name, LeaseRun) {
+		write = func(ctx context.Context, fn func(ctx context.Context, tx querier) error) error {
+			return s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		}
+	}
+	err := write(ctx, func(ctx context.Context, tx querier) error {
 		var n string
 		err := tx.QueryRowContext(ctx, `
 INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)

@@ -23,10 +23,12 @@ import (
 //
 //   - a database/sql driver over pgx's stdlib driver that rewrites '?' to
 //     PostgreSQL's $1, $2 … (rebind), so no query is written twice;
-//   - write transactions take one advisory transaction lock first, which is
-//     what BEGIN IMMEDIATE is on SQLite: writers run one at a time, readers
-//     never wait. Every read-then-write the methods do (claiming due routes,
-//     numbering journal items, leases) keeps the meaning it has on SQLite;
+//   - Write's transactions take one advisory transaction lock first, which
+//     is what BEGIN IMMEDIATE is on SQLite: writers run one at a time,
+//     readers never wait. The store's hot writes need less and take less
+//     (writeIn: a scope's lock, the store's shared; writeStmt: one
+//     statement, no lock, its rows decide), each keeping the meaning its
+//     read-then-write has on SQLite;
 //   - its own ordered migrations (schema_pg.go) and version table;
 //   - error classes: 23505 is a unique violation, 40001/40P01 are retried
 //     like SQLITE_BUSY.

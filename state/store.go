@@ -214,8 +214,11 @@ func (s *Store) DB() *sql.DB { return s.db }
 // its URL without the password).
 func (s *Store) Path() string { return s.path }
 
-// Write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
-// if fn returns nil; otherwise it rolls back and returns fn's error.
+// Write runs fn in one write transaction (BEGIN IMMEDIATE; on PostgreSQL,
+// under the store's advisory lock, which excludes every other write
+// transaction of every process: see writeIn and writeStmt for the store's
+// own writes that need less) and commits it if fn returns nil; otherwise
+// it rolls back and returns fn's error.
 //
 // If the transaction fails with SQLITE_BUSY or SQLITE_LOCKED, Write rolls
 // back and runs fn again, a few times with a short backoff, so fn must be
@@ -229,8 +232,8 @@ func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // writeIn is Write for a transaction that needs only part of the store to
-// itself: on PostgreSQL it takes the advisory lock of scope (a route, a
-// job, the claims) exclusively and the store's lock shared, so that
+// itself: on PostgreSQL it takes the advisory lock of scope (a journal
+// job's numbering) exclusively and the store's lock shared, so that
 // transactions of other scopes run at the same time while Write's still
 // excludes them all; scope "" takes no lock of its own, for transactions
 // that read nothing they then decide on (their rows' locks suffice). On
