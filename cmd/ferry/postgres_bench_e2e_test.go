@@ -155,6 +155,7 @@ WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) OR
 	// Fetches of each feed in the window: the runs.
 	f.mu.Lock()
 	var runs, onTime, intervals, doubles int
+	var late [12]int // off-schedule intervals by the twelfth of the window they ended in
 	worst := time.Duration(0)
 	for i := range n {
 		var ts []time.Time
@@ -174,6 +175,8 @@ WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) OR
 			worst = max(worst, dev)
 			if dev <= 5*time.Second {
 				onTime++
+			} else {
+				late[min(int(ts[k].Sub(from)*12/window), 11)]++
 			}
 			if iv < schedule/2 {
 				doubles++
@@ -181,6 +184,7 @@ WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) OR
 		}
 	}
 	f.mu.Unlock()
+	t.Logf("off-schedule intervals by twelfth of the window (new items at %s and %s): %v", schedule/2, 3*schedule, late)
 
 	// Exactly once: every new item posted, none twice.
 	deadline := time.Now().Add(2 * time.Minute)
