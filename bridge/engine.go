@@ -375,12 +375,10 @@ func (e *Engine) handle(ctx context.Context, r *Route, posts []post.Post, res *R
 	if maxHour <= 0 {
 		maxHour = DefaultMaxPerHour
 	}
-	made := 0
-	if !e.dry {
-		if made, err = e.store.PostedSince(ctx, r.Name, e.clock.Now().Add(-time.Hour)); err != nil {
-			return false, err
-		}
-	}
+	// What the route posted in the last hour is counted at its first
+	// publish: most runs publish nothing and need not ask (nothing is
+	// posted by this route before then: the route's lock is held).
+	made, counted := 0, e.dry
 	var steps []Step
 	var ids []Identity
 	batch := map[string]string{} // origin ID → item, for posts of this batch not yet saved
@@ -408,6 +406,12 @@ func (e *Engine) handle(ctx context.Context, r *Route, posts []post.Post, res *R
 			if s.Kind == StepPublish && s.Part == 0 {
 				publishes++
 			}
+		}
+		if publishes > 0 && !counted {
+			if made, err = e.store.PostedSince(ctx, r.Name, e.clock.Now().Add(-time.Hour)); err != nil {
+				return false, err
+			}
+			counted = true
 		}
 		if publishes > 0 && made+publishes > maxHour {
 			capped = true

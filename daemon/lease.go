@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -188,6 +189,30 @@ func (d *daemon) streamLeased(ctx context.Context, r *Route, follow func(ctx con
 type lostLease struct {
 	Store
 	lost func() bool
+	// lease and holder name the run's lease, which the run's record
+	// releases when the store can do both in one write; released is then
+	// set, and the run's end does not release it again.
+	lease, holder string
+	released      *atomic.Bool
+}
+
+// BridgeEndRun records the end of the run and releases its lease in one
+// write when the store can (runEnder), else as Record does without one.
+func (s lostLease) BridgeEndRun(ctx context.Context, name string, start time.Time, runErr string, transient bool, next, until time.Time, _, _ string) error {
+	if s.lost() {
+		return nil
+	}
+	if re, ok := s.Store.(runEnder); ok {
+		if err := re.BridgeEndRun(ctx, name, start, runErr, transient, next, until, s.lease, s.holder); err != nil {
+			return err
+		}
+		s.released.Store(true)
+		return nil
+	}
+	if err := s.Store.BridgeRecordRun(ctx, name, start, runErr, transient, next); err != nil {
+		return err
+	}
+	return s.Store.BridgeSetWait(ctx, name, until)
 }
 
 func (s lostLease) BridgeRecordRun(ctx context.Context, name string, start time.Time, runErr string, transient bool, next time.Time) error {

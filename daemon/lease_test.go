@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,5 +117,54 @@ func TestLeasedStream(t *testing.T) {
 	}
 	if h := holderOf("daemon/" + first); h != "" {
 		t.Errorf("the stopped daemon's own lease is still held by %q", h)
+	}
+}
+
+// TestLeasedRefill: a leased daemon whose runs end quickly starts the
+// routes still due soon after, not at its next tick. Before, it refilled
+// its workers once per tick: with 2 workers and a 10 s tick, 20 due routes
+// took 100 s (the PostgreSQL benchmark's 3 daemons × 32 workers ran
+// exactly 96 routes a second however many were due).
+func TestLeasedRefill(t *testing.T) {
+	st := state.TestStoreAt(t, testenv.PostgresDB(t))
+	src, sink := memsource.New(), memsink.New()
+	sched, err := schedule.Parse("1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routes []daemon.Route
+	for i := range 20 {
+		r := &bridge.Route{Name: fmt.Sprintf("r%02d", i), Kind: bridge.KindAccount, Source: src,
+			Sinks: []bridge.Target{{Account: "me@sink.example", Sink: sink}}}
+		routes = append(routes, daemon.Route{Route: r, Schedule: sched, Spec: "1h"})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Store: st, Engine: bridge.New(bridgestore.New(st), bridge.Options{}),
+			Tick: 10 * time.Second, Workers: 2, Holder: "A", LeaseTTL: 30 * time.Second,
+			Load: func(context.Context) (daemon.Config, error) { return daemon.Config{Routes: routes}, nil }})
+	}()
+	defer func() { cancel(); <-done }()
+	start := time.Now()
+	for {
+		rs, err := st.BridgeRoutes(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran := 0
+		for _, r := range rs {
+			if !r.LastRunAt.IsZero() {
+				ran++
+			}
+		}
+		if ran == len(routes) {
+			t.Logf("%d routes ran on 2 workers in %s (tick 10s)", ran, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(start) > 8*time.Second {
+			t.Fatalf("%d of %d due routes ran in 8s on 2 workers: the workers wait for the next tick", ran, len(routes))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -200,14 +200,21 @@ const ensureRoute = `INSERT INTO bridge_routes (name, updated_at) VALUES (?, ?) 
 // done and its pause over, and raises NewestAt to newest when later.
 func (s *Store) BridgeSaveCursor(ctx context.Context, route, cursor string, newest time.Time) error {
 	now := formatTime(time.Now())
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `
-UPDATE bridge_routes SET cursor = ?, started = ?, paused = ?, updated_at = ?,
-	newest_at = CASE WHEN ? > newest_at THEN ? ELSE newest_at END
-WHERE name = ?`, cursor, true, false, now, nullableTime(newest), nullableTime(newest), route)
+	q := `
+INSERT INTO bridge_routes (name, updated_at, cursor, started, paused, newest_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, started = excluded.started, paused = excluded.paused,
+	updated_at = excluded.updated_at,
+	newest_at = CASE WHEN excluded.newest_at > bridge_routes.newest_at THEN excluded.newest_at ELSE bridge_routes.newest_at END`
+	if s.pg {
+		// Most polls of a feed change nothing here: no new row version
+		// then (updated_at is the last change), which on a database that
+		// many daemons write is work saved on every run.
+		q += `
+WHERE bridge_routes.cursor != excluded.cursor OR NOT bridge_routes.started OR bridge_routes.paused
+	OR excluded.newest_at > bridge_routes.newest_at`
+	}
+	err := s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
+		_, err := tx.ExecContext(ctx, q, route, now, cursor, true, false, nullableTime(newest))
 		return err
 	})
 	if err != nil {
@@ -249,21 +256,33 @@ type BridgeItem struct {
 // (empty values are not looked up), and the version recorded with the
 // identity that matched. found is false for a new item.
 func (s *Store) BridgeFindItem(ctx context.Context, route, originID, link, hash string) (item, version string, found bool, err error) {
-	// Three indexed lookups in order; most posts are found by the first.
+	// One query for the three identities, the first that matches in that
+	// order winning: a new item (found by none) costs one round trip, not
+	// three.
+	var conds, order []string
+	args := []any{route}
+	var orderArgs []any
 	for _, q := range []struct{ col, val string }{{"origin_id", originID}, {"link", link}, {"content_hash", hash}} {
 		if q.val == "" {
 			continue
 		}
-		err = s.db.QueryRowContext(ctx, `SELECT item, version FROM bridge_items WHERE route = ? AND `+q.col+` = ? LIMIT 1`,
-			route, q.val).Scan(&item, &version)
-		if err == nil {
-			return item, version, true, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", "", false, fmt.Errorf("look up item %s of route %s: %w", originID, route, err)
-		}
+		conds = append(conds, q.col+" = ?")
+		args = append(args, q.val)
+		order = append(order, fmt.Sprintf("WHEN %s = ? THEN %d", q.col, len(order)))
+		orderArgs = append(orderArgs, q.val)
 	}
-	return "", "", false, nil
+	if len(conds) == 0 {
+		return "", "", false, nil
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT item, version FROM bridge_items WHERE route = ? AND (`+strings.Join(conds, " OR ")+`)
+ORDER BY CASE `+strings.Join(order, " ")+` ELSE 9 END LIMIT 1`, append(args, orderArgs...)...).Scan(&item, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("look up item %s of route %s: %w", originID, route, err)
+	}
+	return item, version, true, nil
 }
 
 // BridgeItemsByOrigin returns, for those of originIDs that route has
@@ -312,6 +331,9 @@ func (s *Store) BridgeSaveItems(ctx context.Context, route string, items []Bridg
 	}
 	now := formatTime(time.Now())
 	staleSeen := formatTime(time.Now().Add(-time.Hour))
+	if s.pg {
+		return s.saveItemsPG(ctx, route, items, now, staleSeen)
+	}
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `
 INSERT INTO bridge_items (route, origin_id, item, link, content_hash, version, created_at, first_seen_at, last_seen_at)
@@ -335,6 +357,46 @@ WHERE bridge_items.version != excluded.version OR bridge_items.link != excluded.
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %d items of route %s: %w", len(items), route, err)
+	}
+	return nil
+}
+
+// saveItemsPG is BridgeSaveItems on PostgreSQL: one statement for the
+// whole list (arrays unnested into rows), instead of one per item. An
+// origin ID listed twice is merged first, as one statement may not change a
+// row twice: the first listing's item and creation time (which an insert
+// keeps), the last one's link, hash and version (which updates replace).
+func (s *Store) saveItemsPG(ctx context.Context, route string, items []BridgeItem, now, staleSeen string) error {
+	at := make(map[string]int, len(items))
+	var ids, its, links, hashes, versions, created []string
+	for _, it := range items {
+		if i, dup := at[it.OriginID]; dup {
+			links[i], hashes[i], versions[i] = it.Link, it.ContentHash, it.Version
+			continue
+		}
+		at[it.OriginID] = len(ids)
+		item := it.Item
+		if item == "" {
+			item = it.OriginID
+		}
+		ids, its = append(ids, it.OriginID), append(its, item)
+		links, hashes = append(links, it.Link), append(hashes, it.ContentHash)
+		versions, created = append(versions, it.Version), append(created, nullableTime(it.CreatedAt))
+	}
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `
+INSERT INTO bridge_items (route, origin_id, item, link, content_hash, version, created_at, first_seen_at, last_seen_at)
+SELECT ?, u.o, u.i, u.l, u.h, u.v, u.c, ?, ?
+FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) AS u(o, i, l, h, v, c)
+ON CONFLICT (route, origin_id) DO UPDATE SET link = excluded.link, content_hash = excluded.content_hash,
+	version = excluded.version, last_seen_at = excluded.last_seen_at
+WHERE bridge_items.version != excluded.version OR bridge_items.link != excluded.link
+	OR bridge_items.content_hash != excluded.content_hash OR bridge_items.last_seen_at < ?`,
+			route, now, now, ids, its, links, hashes, versions, created, staleSeen)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("record %d items of route %s: %w", len(items), route, err)
@@ -478,7 +540,8 @@ ON CONFLICT (route, item, sink, part) DO UPDATE SET state = excluded.state,
 // edits, deletes and the loop guard need.
 func (s *Store) BridgePrune(ctx context.Context, route string, keep time.Duration) error {
 	cutoff := formatTime(time.Now().Add(-keep))
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	// The deletes decide nothing in Go; their rows' locks are enough.
+	err := s.writeIn(ctx, "", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `
 DELETE FROM job_items WHERE status != 'pending' AND updated_at < ?
 	AND job_id IN (SELECT id FROM jobs WHERE kind = ? AND key = ?)`, cutoff, BridgeJobKind, route); err != nil {
@@ -502,6 +565,9 @@ DELETE FROM bridge_items WHERE route = ? AND last_seen_at < ?
 // daemon had claimed must not wait for their lease), becomes due now.
 func (s *Store) BridgeSchedule(ctx context.Context, schedules map[string]string, dueNow bool) error {
 	now := formatTime(time.Now())
+	if s.pg {
+		return s.schedulePG(ctx, schedules, dueNow, now)
+	}
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		for name, sched := range schedules {
 			if _, err := tx.ExecContext(ctx, ensureRoute, name, now); err != nil {
@@ -522,12 +588,35 @@ WHERE name = ?`, sched, now, dueNow, sched, now, name); err != nil {
 	return nil
 }
 
+// schedulePG is BridgeSchedule on PostgreSQL: one statement for every
+// route (a daemon with 10 000 routes starts without 20 000 round trips).
+func (s *Store) schedulePG(ctx context.Context, schedules map[string]string, dueNow bool, now string) error {
+	names := make([]string, 0, len(schedules))
+	specs := make([]string, 0, len(schedules))
+	for name, sched := range schedules {
+		names, specs = append(names, name), append(specs, sched)
+	}
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO bridge_routes (name, updated_at, schedule, next_run_at)
+SELECT u.n, ?, u.s, ? FROM unnest(?::text[], ?::text[]) AS u(n, s)
+ON CONFLICT (name) DO UPDATE SET schedule = excluded.schedule, updated_at = excluded.updated_at,
+	next_run_at = CASE WHEN ? OR bridge_routes.schedule != excluded.schedule OR bridge_routes.next_run_at = ''
+		THEN excluded.next_run_at ELSE bridge_routes.next_run_at END`, now, now, names, specs, dueNow)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record route schedules: %w", err)
+	}
+	return nil
+}
+
 // BridgeRunSoon makes route due now (after a stream reconnects, to catch
 // what it may have missed).
 func (s *Store) BridgeRunSoon(ctx context.Context, route string) error {
 	now := formatTime(time.Now())
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ? AND next_run_at > ?`, now, route, now)
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ? AND next_run_at > ?`, now, route, now)
 		return err
 	})
 	if err != nil {
@@ -617,9 +706,23 @@ func (s *Store) BridgeRetryAt(ctx context.Context, route string) (time.Time, err
 // BridgeSetWait records until when route's source asked not to be read
 // again; the zero time clears it.
 func (s *Store) BridgeSetWait(ctx context.Context, route string, until time.Time) error {
+	if s.pg {
+		// One statement that writes only a changed wait: the write and
+		// the read that spares it are one round trip.
+		err := s.writeStmt(context.WithoutCancel(ctx), func(ctx context.Context, q querier) error {
+			_, err := q.ExecContext(ctx, `
+INSERT INTO bridge_routes (name, updated_at, wait_until) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET wait_until = excluded.wait_until
+WHERE bridge_routes.wait_until != excluded.wait_until`, route, formatTime(time.Now()), nullableTime(until))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("record the wait of route %s: %w", route, err)
+		}
+		return nil
+	}
 	// Most runs leave the wait as it was (none): a read saves them a write
-	// transaction, which on a database shared by many daemons is the
-	// scarce thing (every write takes the store's one write lock).
+	// transaction, which SQLite's writers take one at a time.
 	var cur string
 	err := s.db.QueryRowContext(ctx, `SELECT wait_until FROM bridge_routes WHERE name = ?`, route).Scan(&cur)
 	if err == nil && cur == nullableTime(until) {
@@ -657,18 +760,68 @@ func (s *Store) BridgeWaitUntil(ctx context.Context, route string) (time.Time, e
 // error ("" for success, which resets the failure count), whether that
 // error is transient, and its next run.
 func (s *Store) BridgeRecordRun(ctx context.Context, route string, at time.Time, runErr string, transient bool, next time.Time) error {
-	now := formatTime(time.Now())
 	// The run happened; a shutdown must not lose its record.
 	ctx = context.WithoutCancel(ctx)
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, ensureRoute, route, now); err != nil {
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, recordRun, recordRunArgs(route, at, runErr, transient, next)...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record the run of route %s: %w", route, err)
+	}
+	return nil
+}
+
+// recordRun writes a run's record in one statement, creating the route's
+// row if it has none; its arguments are recordRunArgs'. A failure counts
+// one more failure in a row, a success resets the count.
+const recordRun = `
+INSERT INTO bridge_routes (name, updated_at, last_run_at, last_error, last_error_transient, next_run_at, fail_count, last_ok_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at, last_error = excluded.last_error,
+	last_error_transient = excluded.last_error_transient, next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
+	fail_count = CASE WHEN excluded.last_error = '' THEN 0 ELSE bridge_routes.fail_count + 1 END,
+	last_ok_at = CASE WHEN excluded.last_error = '' THEN excluded.last_ok_at ELSE bridge_routes.last_ok_at END`
+
+func recordRunArgs(route string, at time.Time, runErr string, transient bool, next time.Time) []any {
+	fails, okAt := 0, formatTime(at)
+	if runErr != "" {
+		fails, okAt = 1, ""
+	}
+	return []any{route, formatTime(time.Now()), formatTime(at), runErr, transient && runErr != "", nullableTime(next), fails, okAt}
+}
+
+// BridgeEndRun records the end of a run of route as BridgeRecordRun does,
+// with its source's wait as BridgeSetWait does, and, when lease is not "",
+// drops the run's lease if holder has it (ReleaseLease): on PostgreSQL in
+// one statement, the one write of a run that found nothing new. On SQLite,
+// which has no leases, it is BridgeRecordRun then BridgeSetWait.
+func (s *Store) BridgeEndRun(ctx context.Context, route string, at time.Time, runErr string, transient bool, next, waitUntil time.Time, lease, holder string) error {
+	ctx = context.WithoutCancel(ctx)
+	if !s.pg {
+		if lease != "" {
+			return ErrNotShared
+		}
+		if err := s.BridgeRecordRun(ctx, route, at, runErr, transient, next); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `
-UPDATE bridge_routes SET last_run_at = ?, last_error = ?, last_error_transient = ?, next_run_at = ?, updated_at = ?,
-	fail_count = CASE WHEN ? = '' THEN 0 ELSE fail_count + 1 END,
-	last_ok_at = CASE WHEN ? = '' THEN ? ELSE last_ok_at END
-WHERE name = ?`, formatTime(at), runErr, transient && runErr != "", nullableTime(next), now, runErr, runErr, formatTime(at), route)
+		return s.BridgeSetWait(ctx, route, waitUntil)
+	}
+	// The record and the release are one statement, so another daemon
+	// never finds the route free with its last run not yet recorded.
+	const endRun = `
+WITH released AS (DELETE FROM leases WHERE name = ? AND holder = ? AND ? != '')
+INSERT INTO bridge_routes (name, updated_at, last_run_at, last_error, last_error_transient, next_run_at, fail_count, last_ok_at, wait_until)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at, last_error = excluded.last_error,
+	last_error_transient = excluded.last_error_transient, next_run_at = excluded.next_run_at, updated_at = excluded.updated_at,
+	fail_count = CASE WHEN excluded.last_error = '' THEN 0 ELSE bridge_routes.fail_count + 1 END,
+	last_ok_at = CASE WHEN excluded.last_error = '' THEN excluded.last_ok_at ELSE bridge_routes.last_ok_at END,
+	wait_until = excluded.wait_until`
+	args := append([]any{lease, holder, lease}, recordRunArgs(route, at, runErr, transient, next)...)
+	args = append(args, nullableTime(waitUntil))
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, endRun, args...)
 		return err
 	})
 	if err != nil {

@@ -174,3 +174,44 @@ func testBridgeSchedule(t *testing.T, s *Store) {
 		t.Errorf("routes: %d", len(all))
 	}
 }
+
+// TestBridgeSaveItemsTwice: an origin ID listed twice in one save ends as
+// saving them one after the other would leave it (on PostgreSQL the list
+// is one statement, which may not change a row twice).
+func TestBridgeSaveItemsTwice(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := t.Context()
+		created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		err := s.BridgeSaveItems(ctx, "r", []BridgeItem{
+			{OriginID: "o1", Link: "https://a/1", Version: "v1", CreatedAt: created},
+			{OriginID: "o2", Item: "o1", Link: "https://a/1"},
+			{OriginID: "o1", Item: "other", Link: "https://a/2", ContentHash: "h", Version: "v2"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.BridgeItemsByOrigin(ctx, "r", []string{"o1", "o2"})
+		if err != nil || got["o1"] != [2]string{"o1", "v2"} || got["o2"] != [2]string{"o1", ""} {
+			t.Fatalf("items = %v, %v", got, err)
+		}
+		if item, v, found, _ := s.BridgeFindItem(ctx, "r", "", "https://a/2", ""); !found || item != "o1" || v != "v2" {
+			t.Errorf("by the last link: %q %q %v", item, v, found)
+		}
+		if item, _, found, _ := s.BridgeFindItem(ctx, "r", "", "", "h"); !found || item != "o1" {
+			t.Errorf("by the last hash: %q %v", item, found)
+		}
+		// Origin ID before link before hash, whichever rows match.
+		if err := s.BridgeSaveItems(ctx, "r", []BridgeItem{{OriginID: "o3", Link: "https://a/3", ContentHash: "h3", Version: "v3"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ origin, link, hash, want string }{
+			{"o3", "https://a/2", "h", "o3"}, {"o9", "https://a/3", "h", "o3"}, {"o9", "https://a/2", "h3", "o1"},
+			{"", "", "h3", "o3"}, {"o9", "https://a/9", "h", "o1"}, {"o9", "", "", ""},
+		} {
+			item, _, found, err := s.BridgeFindItem(ctx, "r", c.origin, c.link, c.hash)
+			if err != nil || item != c.want || found != (c.want != "") {
+				t.Errorf("find %+v = %q, %v, %v", c, item, found, err)
+			}
+		}
+	})
+}

@@ -88,7 +88,7 @@ func (s *Store) CreateJob(ctx context.Context, j Job) (job Job, created bool, er
 		j.Params = "{}"
 	}
 	now := formatTime(time.Now())
-	err = s.Write(ctx, func(tx *sql.Tx) error {
+	err = s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
 		res, err := tx.ExecContext(ctx, `
 INSERT INTO jobs (kind, key, account, status, params, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING`,
@@ -194,7 +194,9 @@ func (s *Store) DeleteJob(ctx context.Context, id int64) error {
 // ItemPending; planning may also record items already ItemSkipped.
 func (s *Store) FreezePlan(ctx context.Context, jobID int64, items []Item) error {
 	now := formatTime(time.Now())
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	// The numbering reads the job's last number, then writes after it: the
+	// job's own lock keeps two plans of one job apart.
+	err := s.writeIn(ctx, fmt.Sprintf("job/%d", jobID), func(tx *sql.Tx) error {
 		var seq int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM job_items WHERE job_id = ?`, jobID).Scan(&seq); err != nil {
 			return err
@@ -308,7 +310,7 @@ func (s *Store) BeginItem(ctx context.Context, jobID int64, step, key string) (p
 			return 0, ctx.Err()
 		}
 	}
-	err = s.Write(ctx, func(tx *sql.Tx) error {
+	err = s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
 		if err := tx.QueryRowContext(ctx, `
 UPDATE job_items SET attempts = attempts + 1, updated_at = ?
 WHERE job_id = ? AND step = ? AND key = ? RETURNING attempts - 1`,
@@ -343,7 +345,9 @@ func (s *Store) finishItem(ctx context.Context, it Item, also func(tx *sql.Tx) e
 	}
 	// The outcome happened remotely; do not let a cancelled context lose it.
 	ctx = context.WithoutCancel(ctx)
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	// Its writes decide on nothing read before them: their rows' locks
+	// suffice.
+	err := s.writeIn(ctx, "", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 UPDATE job_items SET status = ?, error = ?, remote_id = ?, updated_at = ?
 WHERE job_id = ? AND step = ? AND key = ?`,

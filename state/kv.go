@@ -26,7 +26,7 @@ func (s *Store) Get(ctx context.Context, key string) (string, error) {
 // Set stores value under key, replacing any previous value.
 func (s *Store) Set(ctx context.Context, key, value string) error {
 	now := formatTime(time.Now())
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,

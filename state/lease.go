@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,8 +15,8 @@ import (
 // piece of work until it expires:
 //
 //   - "run/<route>": one run of a route (or a scheduled job), claimed with
-//     the run by BridgeClaimLeases and dropped by ReleaseLease after the run
-//     is recorded;
+//     the run by BridgeClaimLeases and dropped with the run's record
+//     (BridgeEndRun) or by ReleaseLease;
 //   - "stream/<route>": following a route's streaming source;
 //   - "daemon/<holder>": the daemon itself, so `ferry status` can list the
 //     daemons alive.
@@ -23,9 +24,11 @@ import (
 // The holder renews all its leases together (RenewLeases) well before they
 // expire. A holder that dies (SIGKILL, a lost machine) or loses the
 // database stops renewing; once its leases expire another daemon claims the
-// runs it had and resumes their journals, and takes its streams. Every
-// lease write runs under the store's write lock, so a lease is never given
-// to two holders at once.
+// runs it had and resumes their journals, and takes its streams. A lease
+// is taken only where the row, as it stands when written, holds no live
+// lease of another holder, and claims run one at a time (their own
+// advisory lock, see BridgeClaimLeases), so a lease is never given to two
+// holders at once.
 //
 // Times are the callers' clock (the daemons'), stored as text like every
 // time here: the daemons' clocks must agree to well within a lease's
@@ -52,12 +55,22 @@ type Lease struct {
 
 // BridgeClaimLeases is BridgeClaimDue for one daemon among many. It returns
 // the names among candidates whose run is not leased to a live holder and
-// that are due at now, or whose holder's lease expired before the run was
+// that are due at now, or whose holder's lease expired before it was
 // released (the holder died mid-run: the run is resumed at once). Each is
 // leased to holder until now+ttl and its next run pushed to now+hold, in
-// one transaction. At most limit are claimed (0: no limit), the longest
-// due first: a daemon takes what it can start now and leaves the rest to
-// the others.
+// one transaction. At most limit are claimed (0: no limit), the runs a dead
+// holder left first, then the longest due: a daemon takes what it can
+// start now and leaves the rest to the others.
+//
+// Claims take the claims' advisory lock (and the store's, shared), not the
+// store's: they run one at a time, each seeing every claim before it, while
+// the runs' writes go on. A lease is written only where no live one stands
+// in the row as it is written, so neither AcquireLease nor a renewal that
+// extended a lease read as expired is overwritten. (Claiming without the
+// lock, rows locked FOR UPDATE SKIP LOCKED, was tried and measured worse:
+// a claim that began before another committed locks the routes that one
+// just claimed while it rechecks them, and their runs' first writes wait
+// for it.)
 func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates []string, now time.Time, ttl, hold time.Duration, limit int) ([]string, error) {
 	if !s.pg {
 		return nil, ErrNotShared
@@ -65,96 +78,127 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	nowS := formatTime(now)
-	var due []string
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		due = due[:0]
-		args := make([]any, 0, len(candidates))
-		for _, c := range candidates {
-			args = append(args, c)
-		}
-		rows, err := tx.QueryContext(ctx, `
-SELECT r.name, r.next_run_at, COALESCE(l.holder, ''), COALESCE(l.expires_at, '')
-FROM bridge_routes r LEFT JOIN leases l ON l.name = 'run/' || r.name
-WHERE r.name IN (`+placeholders(len(candidates))+`) ORDER BY r.next_run_at`, args...)
-		if err != nil {
-			return err
+	nowS, until, next := formatTime(now), formatTime(now.Add(ttl)), formatTime(now.Add(hold))
+	if limit <= 0 {
+		limit = len(candidates)
+	}
+	var claimed []string
+	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
+		claimed = claimed[:0]
+		take := func(q string, args ...any) error {
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					return err
+				}
+				claimed = append(claimed, n)
+			}
+			return rows.Err()
 		}
 		// Runs a dead holder left come first: their next run was pushed
 		// far ahead when they were claimed, so in next-run order they
 		// would wait behind every due route (found by the acceptance test:
-		// a busy survivor never reached them).
-		var abandoned []string
+		// a busy survivor never reached them). Expired leases are few:
+		// they are read all, and taken only if still expired when written
+		// (the holder may have ended its run and released it since).
+		var dead []string
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM leases WHERE name LIKE 'run/%' AND expires_at <= ? ORDER BY expires_at`, nowS)
+		if err != nil {
+			return err
+		}
 		for rows.Next() {
-			var name, next, h, exp string
-			if err := rows.Scan(&name, &next, &h, &exp); err != nil {
+			var n string
+			if err := rows.Scan(&n); err != nil {
 				rows.Close()
 				return err
 			}
-			switch live := h != "" && exp > nowS; {
-			case live:
-			case h != "":
-				abandoned = append(abandoned, name)
-			case next <= nowS:
-				due = append(due, name)
+			if len(dead) < limit && slices.Contains(candidates, strings.TrimPrefix(n, LeaseRun)) {
+				dead = append(dead, n)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		due = append(abandoned, due...)
-		if limit > 0 && len(due) > limit {
-			due = due[:limit]
-		}
-		until, next := formatTime(now.Add(ttl)), formatTime(now.Add(hold))
-		for _, n := range due {
-			if err := upsertLease(ctx, tx, LeaseRun+n, holder, nowS, until); err != nil {
+		if len(dead) > 0 {
+			if err := take(`
+WITH t AS (
+	UPDATE leases SET holder = ?, expires_at = ?, acquired_at = ?
+	WHERE name = ANY(?::text[]) AND expires_at <= ? RETURNING name
+), u AS (
+	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
+)
+SELECT substr(name, 5) FROM t`, holder, until, nowS, dead, nowS, next); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE bridge_routes SET next_run_at = ? WHERE name = ?`, next, n); err != nil {
-				return err
-			}
 		}
-		return nil
+		left := limit - len(claimed)
+		if left <= 0 {
+			return nil
+		}
+		return take(`
+WITH c AS (
+	SELECT name FROM bridge_routes WHERE name = ANY(?::text[]) AND next_run_at <= ?
+	ORDER BY next_run_at LIMIT ?
+), t AS (
+	INSERT INTO leases (name, holder, expires_at, acquired_at) SELECT 'run/' || c.name, ?, ?, ? FROM c
+	ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+		acquired_at = excluded.acquired_at
+	WHERE leases.expires_at <= ? RETURNING name
+), u AS (
+	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
+)
+SELECT substr(name, 5) FROM t`, candidates, nowS, left, holder, until, nowS, nowS, next)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due routes: %w", err)
 	}
-	return due, nil
+	return claimed, nil
 }
 
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
-
-func upsertLease(ctx context.Context, tx *sql.Tx, name, holder, now, until string) error {
-	_, err := tx.ExecContext(ctx, `
-INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-	acquired_at = excluded.acquired_at`, name, holder, until, now)
-	return err
-}
+// scopeClaims is the lock scope of claims of run leases.
+const scopeClaims = "claims"
 
 // AcquireLease gives the lease name to holder until now+ttl if it is free,
-// expired, or holder's already, and reports whether holder has it.
+// expired, or holder's already, and reports whether holder has it: one
+// statement, whose condition is judged on the lease as it stands when
+// written; a run lease also excludes claims (BridgeClaimLeases).
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
 	if !s.pg {
 		return false, ErrNotShared
 	}
 	nowS := formatTime(now)
 	got := false
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		got = false
-		var h, exp string
-		err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&h, &exp)
+	// A run lease (`ferry mirror`) waits for the claims in progress: one of
+	// them may have found the route due and be about to lease it.
+	write := s.writeStmt
+	if strings.HasPrefix(name, LeaseRun) {
+		write = func(ctx context.Context, fn func(ctx context.Context, tx querier) error) error {
+			return s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error { return fn(ctx, tx) })
+		}
+	}
+	err := write(ctx, func(ctx context.Context, tx querier) error {
+		var n string
+		err := tx.QueryRowContext(ctx, `
+INSERT INTO leases (name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+	acquired_at = excluded.acquired_at
+WHERE leases.holder = excluded.holder OR leases.expires_at <= ? RETURNING name`,
+			name, holder, formatTime(now.Add(ttl)), nowS, nowS).Scan(&n)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			got = false // another holder's, alive
 		case err != nil:
 			return err
-		case h != holder && exp > nowS:
-			return nil // another holder's, alive
+		default:
+			got = true
 		}
-		got = true
-		return upsertLease(ctx, tx, name, holder, nowS, formatTime(now.Add(ttl)))
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("acquire lease %s: %w", name, err)
@@ -171,9 +215,9 @@ func (s *Store) RenewLeases(ctx context.Context, holder string, now time.Time, t
 		return nil, ErrNotShared
 	}
 	var held []string
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
 		held = held[:0]
-		rows, err := tx.QueryContext(ctx, `UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING name`,
+		rows, err := q.QueryContext(ctx, `UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING name`,
 			formatTime(now.Add(ttl)), holder, formatTime(now))
 		if err != nil {
 			return err
@@ -199,8 +243,8 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	if !s.pg {
 		return ErrNotShared
 	}
-	err := s.Write(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	err := s.writeStmt(context.WithoutCancel(ctx), func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 		return err
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"strings"
 	"time"
@@ -22,10 +23,12 @@ import (
 //
 //   - a database/sql driver over pgx's stdlib driver that rewrites '?' to
 //     PostgreSQL's $1, $2 … (rebind), so no query is written twice;
-//   - write transactions take one advisory transaction lock first, which is
-//     what BEGIN IMMEDIATE is on SQLite: writers run one at a time, readers
-//     never wait. Every read-then-write the methods do (claiming due routes,
-//     numbering journal items, leases) keeps the meaning it has on SQLite;
+//   - Write's transactions take one advisory transaction lock first, which
+//     is what BEGIN IMMEDIATE is on SQLite: writers run one at a time,
+//     readers never wait. The store's hot writes need less and take less
+//     (writeIn: a scope's lock, the store's shared; writeStmt: one
+//     statement, no lock, its rows decide), each keeping the meaning its
+//     read-then-write has on SQLite;
 //   - its own ordered migrations (schema_pg.go) and version table;
 //   - error classes: 23505 is a unique violation, 40001/40P01 are retried
 //     like SQLITE_BUSY.
@@ -39,6 +42,9 @@ func IsPostgresURL(target string) bool {
 // writeLockKey is the advisory lock every write transaction takes: an
 // arbitrary constant ("ferry" in ASCII), the same in every process.
 const writeLockKey = 0x6665727279
+
+// pgMaxConns is how many connections one Store opens at most.
+const pgMaxConns = 16
 
 // pgConnectTimeout bounds connecting to the server, so that an unreachable
 // database is an error within seconds, not a hang.
@@ -56,8 +62,13 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*Store, err
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
 	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(4)
+	// As many idle connections as open ones: a connection closed on
+	// return to the pool is a PostgreSQL backend process ended, and the
+	// next busy moment forks a new one (with 3 daemons and 32 workers each
+	// that churn, not the queries, was most of the database's work). Idle
+	// ones still close after a few minutes unused.
+	db.SetMaxOpenConns(pgMaxConns)
+	db.SetMaxIdleConns(pgMaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s := &Store{db: db, path: redactURL(rawURL), pg: true}
 	if err := db.PingContext(ctx); err != nil {
@@ -178,8 +189,37 @@ func pgCode(err error) string {
 	return ""
 }
 
-// lockWrites takes the write lock of a PostgreSQL write transaction.
-func lockWrites(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey))
+// scopeStore is the scope of Write: the whole store.
+const scopeStore = "\x00store"
+
+// lockWrites takes the locks a PostgreSQL write transaction of scope needs
+// (see writeIn), in one round trip: the store's key exclusively for
+// scopeStore; else the store's key shared, then scope's own key, if any,
+// exclusively. The store's key always comes first, so no two transactions
+// wait for each other's locks in a cycle.
+func lockWrites(ctx context.Context, tx *sql.Tx, scope string) error {
+	var err error
+	switch scope {
+	case scopeStore:
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey))
+	case "":
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(?)`, int64(writeLockKey))
+	default:
+		_, err = tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(?), pg_advisory_xact_lock(?)`,
+			int64(writeLockKey), scopeKey(scope))
+	}
 	return err
+}
+
+// scopeKey is the advisory lock key of a scope: its FNV-1a hash, never the
+// store's key. Two scopes may share a key; they then only wait for each
+// other.
+func scopeKey(scope string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(scope))
+	k := int64(h.Sum64())
+	if k == writeLockKey {
+		k++
+	}
+	return k
 }

@@ -214,8 +214,11 @@ func (s *Store) DB() *sql.DB { return s.db }
 // its URL without the password).
 func (s *Store) Path() string { return s.path }
 
-// Write runs fn in one write transaction (BEGIN IMMEDIATE) and commits it
-// if fn returns nil; otherwise it rolls back and returns fn's error.
+// Write runs fn in one write transaction (BEGIN IMMEDIATE; on PostgreSQL,
+// under the store's advisory lock, which excludes every other write
+// transaction of every process: see writeIn and writeStmt for the store's
+// own writes that need less) and commits it if fn returns nil; otherwise
+// it rolls back and returns fn's error.
 //
 // If the transaction fails with SQLITE_BUSY or SQLITE_LOCKED, Write rolls
 // back and runs fn again, a few times with a short backoff, so fn must be
@@ -225,12 +228,60 @@ func (s *Store) Path() string { return s.path }
 // ctx, but never the commit: once fn has returned nil, the commit runs to
 // completion (bounded by an internal timeout) even if ctx is cancelled.
 func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.retry(ctx, func() error { return s.writeOnce(ctx, scopeStore, fn) })
+}
+
+// writeIn is Write for a transaction that needs only part of the store to
+// itself: on PostgreSQL it takes the advisory lock of scope (a journal
+// job's numbering) exclusively and the store's lock shared, so that
+// transactions of other scopes run at the same time while Write's still
+// excludes them all; scope "" takes no lock of its own, for transactions
+// that read nothing they then decide on (their rows' locks suffice). On
+// SQLite it is Write: writers run one at a time there.
+func (s *Store) writeIn(ctx context.Context, scope string, fn func(tx *sql.Tx) error) error {
+	if !s.pg {
+		return s.Write(ctx, fn)
+	}
+	return s.retry(ctx, func() error { return s.writeOnce(ctx, scope, fn) })
+}
+
+// querier is what a single write statement runs on: the pool on
+// PostgreSQL, a transaction on SQLite.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// writeStmt runs fn, which must send exactly one write statement through
+// q. On PostgreSQL the statement runs on its own: it is its own
+// transaction, atomic, and one round trip instead of four (BEGIN, the
+// lock, the statement, COMMIT); it takes no advisory lock, so it must not
+// depend on something read before it. The statement follows ctx (a
+// cancelled statement is rolled back whole), bounded by the transaction
+// timeout; callers whose write must survive cancellation pass a context
+// without it. On SQLite it is Write, as before. Busy and serialisation
+// failures are retried as Write retries them.
+func (s *Store) writeStmt(ctx context.Context, fn func(ctx context.Context, q querier) error) error {
+	if !s.pg {
+		return s.Write(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	}
+	return s.retry(ctx, func() error {
+		sctx, cancel := context.WithTimeout(ctx, txTimeout)
+		defer cancel()
+		return fn(sctx, s.db)
+	})
+}
+
+// retry runs once until it succeeds, fails other than busy, or has been
+// tried writeAttempts times, with a growing, jittered pause between.
+func (s *Store) retry(ctx context.Context, once func() error) error {
 	backoff := retryBackoff
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.writeOnce(ctx, fn)
+		err := once()
 		if err == nil || !isBusy(err) || attempt == writeAttempts {
 			return err
 		}
@@ -245,7 +296,7 @@ func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) writeOnce(ctx context.Context, scope string, fn func(tx *sql.Tx) error) error {
 	// database/sql ties a transaction to the context given to BeginTx: when
 	// that context ends it rolls the transaction back, even while COMMIT
 	// runs, and modernc interrupts the statement. A SIGTERM arriving during
@@ -273,7 +324,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	// fn fails or panics.
 	defer func() { _ = tx.Rollback() }()
 	if s.pg {
-		if err := lockWrites(txCtx, tx); err != nil {
+		if err := lockWrites(txCtx, tx, scope); err != nil {
 			return fmt.Errorf("begin write: %w", err)
 		}
 	}
