@@ -41,7 +41,7 @@ type Run struct {
 	// Start and End are when the run began and ended. Start may be zero
 	// (unknown): the schedule then counts from End.
 	Start, End time.Time
-	Outcome Outcome
+	Outcome    Outcome
 	// RetryAfter is how long the server asked to be left alone
 	// (Retry-After, a rate-limit reset); 0 = it did not say.
 	RetryAfter time.Duration
