@@ -34,7 +34,8 @@ import (
 // would be the bottleneck long before them.
 //
 // FERRY_BENCH=1 runs it; FERRY_PG_BENCH_ROUTES sets N (default 1000) and
-// FERRY_PG_BENCH_SCHEDULE the schedule (a Go duration, default 10s). The
+// FERRY_PG_BENCH_SCHEDULE the schedule (a Go duration, default 10s),
+// FERRY_PG_BENCH_WORKERS each daemon's --workers (default 32). The
 // measured window is 6 schedules or 60 s, whichever is longer; each feed
 // gets a new item half a schedule into it and another 3 schedules in.
 func TestE2EPostgresBench(t *testing.T) {
@@ -54,6 +55,10 @@ func TestE2EPostgresBench(t *testing.T) {
 		schedule = d
 	}
 	const daemons = 3
+	workers := 32
+	if v, err := strconv.Atoi(os.Getenv("FERRY_PG_BENCH_WORKERS")); err == nil && v > 0 {
+		workers = v
+	}
 	window := max(6*schedule, 60*time.Second)
 	testenv.RequirePostgres(t)
 	bin := ferryBinary(t)
@@ -90,7 +95,7 @@ func TestE2EPostgresBench(t *testing.T) {
 
 	var ds []*pgDaemon
 	for range daemons {
-		ds = append(ds, startPGDaemon(t, bin, global, cfg, "--tick", "1s", "--workers", "32", "--lease", "30s"))
+		ds = append(ds, startPGDaemon(t, bin, global, cfg, "--tick", "1s", "--workers", strconv.Itoa(workers), "--lease", "30s"))
 	}
 	// Every route's first run.
 	started := time.Now()
@@ -212,9 +217,9 @@ WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) OR
 			}
 		}
 	}
-	line := fmt.Sprintf("routes=%d daemons=%d schedule=%s window=%s runs=%d intervals=%d on_schedule_within_5s=%d (%.2f%%) "+
+	line := fmt.Sprintf("routes=%d daemons=%d workers=%d schedule=%s window=%s runs=%d intervals=%d on_schedule_within_5s=%d (%.2f%%) "+
 		"worst_deviation=%s double_runs=%d db_calls=%d db_calls_per_run=%.1f items_missing=%d items_twice=%d daemon_peak_rss=[%s] loadavg=%s",
-		n, daemons, schedule, window, runs, intervals, onTime, 100*float64(onTime)/float64(max(intervals, 1)),
+		n, daemons, workers, schedule, window, runs, intervals, onTime, 100*float64(onTime)/float64(max(intervals, 1)),
 		worst.Round(time.Millisecond), doubles, calls, float64(calls)/float64(max(runs, 1)), missing, twice, strings.Join(mem, " "), load)
 	fmt.Println("FIGURES postgres-daemons " + line)
 	t.Log(line)
