@@ -86,19 +86,9 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 	err := s.writeIn(ctx, scopeClaims, func(tx *sql.Tx) error {
 		claimed = claimed[:0]
 		take := func(q string, args ...any) error {
-			rows, err := tx.QueryContext(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var n string
-				if err := rows.Scan(&n); err != nil {
-					return err
-				}
-				claimed = append(claimed, n)
-			}
-			return rows.Err()
+			names, err := queryStrings(ctx, tx, q, args...)
+			claimed = append(claimed, names...)
+			return err
 		}
 		// Runs a dead holder left come first: their next run was pushed
 		// far ahead when they were claimed, so in next-run order they
@@ -106,24 +96,15 @@ func (s *Store) BridgeClaimLeases(ctx context.Context, holder string, candidates
 		// a busy survivor never reached them). Expired leases are few:
 		// they are read all, and taken only if still expired when written
 		// (the holder may have ended its run and released it since).
-		var dead []string
-		rows, err := tx.QueryContext(ctx, `SELECT name FROM leases WHERE name LIKE 'run/%' AND expires_at <= ? ORDER BY expires_at`, nowS)
+		expired, err := queryStrings(ctx, tx, `SELECT name FROM leases WHERE name LIKE 'run/%' AND expires_at <= ? ORDER BY expires_at`, nowS)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return err
-			}
+		var dead []string
+		for _, n := range expired {
 			if len(dead) < limit && slices.Contains(candidates, strings.TrimPrefix(n, LeaseRun)) {
 				dead = append(dead, n)
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		if len(dead) > 0 {
 			if err := take(`
@@ -216,21 +197,10 @@ func (s *Store) RenewLeases(ctx context.Context, holder string, now time.Time, t
 	}
 	var held []string
 	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
-		held = held[:0]
-		rows, err := q.QueryContext(ctx, `UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING name`,
+		var err error
+		held, err = queryStrings(ctx, q, `UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ? RETURNING name`,
 			formatTime(now.Add(ttl)), holder, formatTime(now))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return err
-			}
-			held = append(held, n)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("renew the leases of %s: %w", holder, err)
@@ -278,6 +248,25 @@ WHERE expires_at > ? ORDER BY name`, formatTime(now))
 			return nil, err
 		}
 		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// queryStrings runs a query whose rows are one text column and returns
+// them in order.
+func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
