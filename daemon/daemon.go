@@ -90,12 +90,14 @@ type Config struct {
 	Routes []Route
 	Paused []string // routes configured but paused
 	Jobs   []Job
-	// AfterRun, if not nil, is called after runs of routes: at the first
-	// tick after one or more runs ended (one call for them all, never two
-	// at once) and once more at shutdown if runs ended since. ferry records
-	// the accounts' rate-limit budgets there, which describe the accounts
-	// as they stand, not a run: a call per run said nothing more, for a
-	// write per run to the same row from every daemon.
+	// AfterRun, if not nil, is called after runs of routes: when a run
+	// ends, unless a call started within the last afterGap (then at the
+	// first tick after it), one call for all the runs that ended
+	// meanwhile, never two at once, and once more at shutdown if runs
+	// ended since. ferry records the accounts' rate-limit budgets there,
+	// which describe the accounts as they stand, not a run: a call per run
+	// said nothing more, for a write per run to the same row from every
+	// daemon.
 	AfterRun func(ctx context.Context)
 }
 
@@ -200,6 +202,8 @@ type daemon struct {
 	// called; afterBusy while a call runs (awg waits for it).
 	afterDue, afterBusy atomic.Bool
 	awg                 sync.WaitGroup
+	// lastAfter is when the last AfterRun call started (Unix nanoseconds).
+	lastAfter atomic.Int64
 	// saturated is set when the last claim (with leases) took as many runs
 	// as it had free workers: more may be due, and a run's end kicks a claim
 	// (kicks) instead of leaving its worker idle until the next tick.
@@ -370,7 +374,7 @@ func (d *daemon) tick() {
 	}
 	after := d.cfg.AfterRun
 	d.mu.Unlock()
-	d.afterRuns(after)
+	d.afterRuns(after, false)
 	// The lease outlasts the longest run, so a claimed route is not
 	// claimed again while it runs; a restarted daemon resets it.
 	var due []string
@@ -436,12 +440,24 @@ func (d *daemon) acquire() bool {
 	}
 }
 
+// afterGap is the least time between two AfterRun calls started by runs'
+// ends; the tick starts one whenever runs ended since the last.
+const afterGap = time.Second
+
 // afterRuns calls after (Config.AfterRun) in the background if runs ended
-// since its last call and no call is running.
-func (d *daemon) afterRuns(after func(context.Context)) {
-	if after == nil || !d.afterDue.Load() || !d.afterBusy.CompareAndSwap(false, true) {
+// since its last call and no call is running; atRunEnd: only if the last
+// call started afterGap ago or more.
+func (d *daemon) afterRuns(after func(context.Context), atRunEnd bool) {
+	if after == nil || !d.afterDue.Load() {
 		return
 	}
+	if atRunEnd && d.clk.Since(time.Unix(0, d.lastAfter.Load())) < afterGap {
+		return
+	}
+	if !d.afterBusy.CompareAndSwap(false, true) {
+		return
+	}
+	d.lastAfter.Store(d.clk.Now().UnixNano())
 	d.afterDue.Store(false)
 	d.awg.Add(1)
 	go func() {
@@ -485,6 +501,10 @@ func (d *daemon) runRoute(r *Route) {
 			"took", d.clk.Since(start).Round(time.Millisecond))
 	}
 	d.afterDue.Store(true)
+	d.mu.Lock()
+	after := d.cfg.AfterRun
+	d.mu.Unlock()
+	d.afterRuns(after, true)
 }
 
 func (d *daemon) runJob(j Job) {
