@@ -2,10 +2,12 @@ package state
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // LockDaemon takes the daemon lock of the database: an exclusive,
@@ -24,7 +26,40 @@ import (
 // On PostgreSQL there is no such lock: any number of daemons share the
 // database and divide the routes by leases (lease.go), so LockDaemon
 // returns a release that does nothing.
+//
+// A lock held by another process is tried again for up to lockPatience:
+// `ferry status` takes it for an instant to see whether a daemon runs
+// (DaemonRunning), and a daemon starting at that instant must not take
+// the probe for a daemon.
 func (s *Store) LockDaemon() (release func() error, err error) {
+	deadline := time.Now().Add(lockPatience)
+	for {
+		release, err = s.lockDaemon()
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return release, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lockPatience is how long LockDaemon tries a lock another process holds.
+const lockPatience = 2 * time.Second
+
+// DaemonRunning reports whether a ferry daemon holds the daemon lock of
+// the database, by taking it for an instant; always false on PostgreSQL
+// (see its leases instead).
+func (s *Store) DaemonRunning() (bool, error) {
+	release, err := s.lockDaemon()
+	if errors.Is(err, ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, release()
+}
+
+func (s *Store) lockDaemon() (release func() error, err error) {
 	if s.pg {
 		return func() error { return nil }, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLockDaemon(t *testing.T) {
@@ -49,5 +50,36 @@ func TestLockDaemon(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".lock"); err != nil {
 		t.Fatalf("lock file should be kept: %v", err)
+	}
+}
+
+// `ferry status` probes the lock by taking it for an instant; a daemon
+// starting while probes run waits them out instead of taking a probe for
+// a running daemon, and the probe sees a daemon that holds it.
+func TestLockDaemonOutlastsProbes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	prober, daemon := openAt(t, path), openAt(t, path)
+	// A probe holds the lock when the daemon starts, and lets go soon.
+	probe, err := prober.lockDaemon()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = probe()
+	}()
+	release, err := daemon.LockDaemon()
+	if err != nil {
+		t.Fatalf("the daemon lost to a probe: %v", err)
+	}
+	defer release()
+	if running, err := prober.DaemonRunning(); err != nil || !running {
+		t.Errorf("DaemonRunning with the daemon up = %v, %v", running, err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if running, err := prober.DaemonRunning(); err != nil || running {
+		t.Errorf("DaemonRunning after the daemon stopped = %v, %v", running, err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -59,10 +58,8 @@ func runStatus(ctx context.Context, g *globalOptions) error {
 		if len(rep.Daemons) > 0 {
 			rep.Daemon = "running"
 		}
-	} else if release, err := st.LockDaemon(); errors.Is(err, state.ErrLocked) {
+	} else if running, err := st.DaemonRunning(); err == nil && running {
 		rep.Daemon = "running"
-	} else if err == nil {
-		_ = release()
 	}
 	cfg, cfgErr := config.Load(g.Config)
 	if rep.Routes, err = daemon.Status(ctx, bridgestore.New(st), cfg, time.Now()); err != nil {
