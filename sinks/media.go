@@ -28,6 +28,15 @@ type MediaRefusal struct {
 func (e *MediaRefusal) Error() string { return fmt.Sprintf("media %s: %v", e.Media, e.Err) }
 func (e *MediaRefusal) Unwrap() error { return e.Err }
 
+// AppendLink appends m's address to links, if it has one: what a sink
+// posts in the text for a file it does not attach.
+func AppendLink(links []string, m post.Media) []string {
+	if m.URL != "" {
+		return append(links, m.URL)
+	}
+	return links
+}
+
 // ReadMedia returns the bytes of m, read from its Path or fetched from its
 // URL with hc, at most limit of them, and the Content-Type the fetch was
 // answered with ("" for a file). Its failures are *MediaRefusal, except a

@@ -367,8 +367,8 @@ func (g graphAPI) Relationships(ctx context.Context, ids []string) ([]fedi.Relat
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var rs []relation
-	if err := g.call(ctx, "users/relation", map[string]any{"userId": ids}, &rs, false); err != nil {
+	rs, err := g.relations(ctx, ids)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]fedi.Relationship, len(rs))
@@ -406,10 +406,18 @@ func (g graphAPI) awaitAccept(ctx context.Context, id string, r relation) (relat
 	return r, nil
 }
 
-// relation reads the account's relation to id (users/relation).
-func (g graphAPI) relation(ctx context.Context, id string) (relation, error) {
+// relations reads the account's relations to ids (users/relation, which
+// answers a list for a list).
+func (g graphAPI) relations(ctx context.Context, ids []string) ([]relation, error) {
 	var rs []relation
-	if err := g.call(ctx, "users/relation", map[string]any{"userId": []string{id}}, &rs, false); err != nil {
+	err := g.call(ctx, "users/relation", map[string]any{"userId": ids}, &rs, false)
+	return rs, err
+}
+
+// relation reads the account's relation to id.
+func (g graphAPI) relation(ctx context.Context, id string) (relation, error) {
+	rs, err := g.relations(ctx, []string{id})
+	if err != nil {
 		return relation{}, err
 	}
 	if len(rs) == 0 {

@@ -35,25 +35,18 @@ func (s *Sink) images(ctx context.Context, ms []post.Media) ([]*bsky.EmbedImages
 	var links []string
 	for _, m := range ms {
 		if len(out) == MaxImages || ctx.Err() != nil {
-			links = appendLink(links, m)
+			links = sinks.AppendLink(links, m)
 			continue
 		}
 		img, err := s.image(ctx, m)
 		if err != nil {
 			s.log.Warn("posting an image as a link: it cannot be attached", "media", m.Source(), "err", err)
-			links = appendLink(links, m)
+			links = sinks.AppendLink(links, m)
 			continue
 		}
 		out = append(out, img)
 	}
 	return out, links
-}
-
-func appendLink(links []string, m post.Media) []string {
-	if m.URL != "" {
-		return append(links, m.URL)
-	}
-	return links
 }
 
 // image reads, fits and uploads one image.

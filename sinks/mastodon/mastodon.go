@@ -163,9 +163,7 @@ func (s *Sink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
 			// A file that cannot be read, or that the server will not
 			// take: the post goes with its address instead.
 			s.log.Warn("posting a file as a link: it cannot be attached", "media", m.Source(), "n", i+1, "err", err)
-			if m.URL != "" {
-				links = append(links, m.URL)
-			}
+			links = sinks.AppendLink(links, m)
 			continue
 		}
 		if err != nil {

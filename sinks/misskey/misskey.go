@@ -243,7 +243,7 @@ func (s *Sink) files(ctx context.Context, p post.Post) (ids, links []string, err
 	}
 	for i, m := range p.Media {
 		if len(ids) == misskey.MaxFilesPerNote {
-			links = appendLink(links, m)
+			links = sinks.AppendLink(links, m)
 			continue
 		}
 		id, err := s.upload(ctx, m, p.Sensitive, srv)
@@ -254,7 +254,7 @@ func (s *Sink) files(ctx context.Context, p post.Post) (ids, links []string, err
 		var refused *sinks.MediaRefusal
 		if errors.As(err, &refused) || sinks.IsPermanent(err) && !misskey.IsUnauthorized(err) {
 			s.log.Warn("posting a file as a link: the drive does not take it", "media", m.Source(), "n", i+1, "err", err)
-			links = appendLink(links, m)
+			links = sinks.AppendLink(links, m)
 			continue
 		}
 		return nil, nil, fmt.Errorf("media %d of %d: %w", i+1, len(p.Media), err)
@@ -312,13 +312,6 @@ func fitUTF16(text string, max int) string {
 		}
 	}
 	return ""
-}
-
-func appendLink(links []string, m post.Media) []string {
-	if m.URL != "" {
-		return append(links, m.URL)
-	}
-	return links
 }
 
 // Delete removes the note; a note already gone is not an error.
