@@ -14,6 +14,7 @@ import (
 
 	"github.com/fedi-ferry/ferry/fedi"
 	"github.com/fedi-ferry/ferry/journal"
+	"github.com/fedi-ferry/ferry/sinks"
 )
 
 // JobKind is the journal kind of migrations.
@@ -366,11 +367,9 @@ func (r *Runner) secrets() Secrets {
 	return s
 }
 
-// ambiguous reports whether err is a write whose answer was lost.
-func ambiguous(err error) bool {
-	var a interface{ Ambiguous() bool }
-	return errors.Is(err, fedi.ErrAmbiguous) || (errors.As(err, &a) && a.Ambiguous())
-}
+// ambiguous reports whether err is a write whose answer was lost, in the
+// Mastodon client's words or another platform's (sinks' error classes).
+func ambiguous(err error) bool { return fedi.IsAmbiguous(err) || sinks.IsAmbiguous(err) }
 
 // moved reports whether the old account now points to the new one.
 func (r *Runner) moved(ctx context.Context) (bool, error) {
