@@ -562,7 +562,7 @@ func Record(ctx context.Context, st Store, name string, s schedule.Schedule, e E
 	// The run happened; a shutdown must not lose its record.
 	ctx = context.WithoutCancel(ctx)
 	outcome, retryAfter := bridge.Outcome(e.Err)
-	run := schedule.Run{Start: e.Start, End: e.End, Outcome: outcome, RetryAfter: retryAfter, Wait: e.Wait, Jitter: e.Jitter}
+	run := schedule.Run{Start: e.Start, End: e.End, Outcome: outcome, RetryAfter: retryAfter, Wait: e.Wait, Jitter: e.Jitter, Key: name}
 	msg := ""
 	if e.Err != nil {
 		msg = e.Err.Error()

@@ -150,18 +150,32 @@ func (g *rig) started() {
 	g.eventually("the first run", func() bool { s := g.state(); return s.Started && !s.LastRunAt.IsZero() })
 }
 
+// toNextRun moves the clock to the route's recorded next run, and a tick
+// past it.
+func (g *rig) toNextRun() {
+	g.t.Helper()
+	g.advance(g.state().NextRunAt.Sub(g.clk.Now()) + tick)
+}
+
 func TestDaemonRunsRoutesOnTheirSchedule(t *testing.T) {
 	g := start(t, "15m", false)
 	g.started()
 	g.src.Add(g.item("a"))
-	g.advance(14 * time.Minute)
+	// After the first run (at once), the route's own point of the 15
+	// minutes (schedule.Run.Key): half an interval to one and a half on.
+	s := g.state()
+	if gap := s.NextRunAt.Sub(s.LastRunAt); gap < 15*time.Minute/2 || gap >= 3*15*time.Minute/2 {
+		t.Fatalf("second run %v after the first, want within [7m30s, 22m30s)", gap)
+	}
+	g.advance(s.NextRunAt.Sub(g.clk.Now()) - time.Minute)
 	if g.sink.Count() != 0 {
 		t.Fatal("the route ran before its schedule")
 	}
 	g.advance(time.Minute + tick)
 	g.eventually("the new item posted", func() bool { return g.sink.Count() == 1 })
-	if s := g.state(); s.FailCount != 0 || s.NextRunAt.Sub(g.clk.Now()) > 15*time.Minute {
-		t.Errorf("after the run: %+v", s)
+	// From then on, every 15 minutes.
+	if s2 := g.state(); s2.FailCount != 0 || !s2.NextRunAt.Equal(s.NextRunAt.Add(15*time.Minute)) {
+		t.Errorf("after the run: next %s, want %s (%+v)", s2.NextRunAt, s.NextRunAt.Add(15*time.Minute), s2)
 	}
 }
 
@@ -173,7 +187,7 @@ func TestDaemonHonoursTheSourcesWait(t *testing.T) {
 	// The first run may have fetched before the wait was set; the run
 	// after it cannot have.
 	if s := g.state(); s.NextRunAt.Sub(s.LastRunAt) < time.Hour {
-		g.advance(15*time.Minute + tick)
+		g.toNextRun()
 		g.eventually("a run that honours the source's hour", func() bool {
 			s := g.state()
 			return s.LastRunAt.After(g.clk.Now().Add(-time.Minute)) && s.NextRunAt.Sub(s.LastRunAt) >= time.Hour
@@ -190,7 +204,7 @@ func TestDaemonTransientFailureBacksOffInSeconds(t *testing.T) {
 	g.src.Add(g.item("a"))
 	g.sink.Fail(memsink.OpPublish, memsink.Fault{Err: bad502()}, memsink.Fault{Err: bad502(), Done: true})
 
-	g.advance(15*time.Minute + tick)
+	g.toNextRun()
 	g.eventually("the first failure", func() bool { return g.state().FailCount == 1 })
 	s := g.state()
 	if !s.Transient || s.LastError == "" {
@@ -211,7 +225,9 @@ func TestDaemonTransientFailureBacksOffInSeconds(t *testing.T) {
 	if g.sink.Count() != 1 || g.sink.Calls(memsink.OpPublish) != 2 {
 		t.Fatalf("%d posts after %d publishes", g.sink.Count(), g.sink.Calls(memsink.OpPublish))
 	}
-	if s := g.state(); s.Transient || s.LastError != "" || s.NextRunAt.Sub(g.clk.Now()) < 14*time.Minute {
+	// Back on the schedule: the route's point of the 15 minutes, at least
+	// half of them away.
+	if s := g.state(); s.Transient || s.LastError != "" || s.NextRunAt.Sub(s.LastRunAt) < 15*time.Minute/2 {
 		t.Errorf("after the recovery: %+v", s)
 	}
 }
@@ -221,7 +237,7 @@ func TestDaemonPermanentFailureBacksOffByTheInterval(t *testing.T) {
 	g := start(t, "15m", false)
 	g.started()
 	g.src.FailFetch(&fedi.APIError{Method: "GET", Status: 401, Message: "token revoked"})
-	g.advance(15*time.Minute + tick)
+	g.toNextRun()
 	g.eventually("the failure", func() bool { return g.state().FailCount == 1 })
 	s := g.state()
 	if s.Transient {

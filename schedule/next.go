@@ -54,15 +54,27 @@ type Run struct {
 	// Jitter, in [-1, 1], spreads back-offs by up to ±20 % so that many
 	// failing routes do not retry in step; 0 = exact.
 	Jitter float64
+	// Key names what ran (a route, a job). On an interval schedule the
+	// successful runs of a key fall on a grid of its own: one run per
+	// interval, at an offset within it drawn from a hash of the key. Many
+	// routes on one interval so spread evenly over it instead of running
+	// in step (all started together when the daemon started), as
+	// Prometheus spreads its scrapes; and a run that started late does not
+	// push the runs after it later. "" = no grid: the interval counts from
+	// the run's start.
+	Key string
 }
 
 // Next returns when work on schedule s runs again after r:
 //
 //   - after a success, at the schedule's next time counted from the run's
 //     start, so "every 15m" starts a run every 15 minutes however long
-//     each takes (as cron and systemd timers do); a run that lasted past
-//     that time is followed after the schedule's time counted from its
-//     end, never at once; and no sooner than the source asked (Wait);
+//     each takes (as cron and systemd timers do); on an interval with a
+//     Key, at the key's grid point nearest to that time (at least half an
+//     interval after the start); a run that lasted past that time is
+//     followed after the schedule's time counted from its end (its grid
+//     point at least half an interval after the end), never at once; and
+//     no sooner than the source asked (Wait);
 //   - after a permanent failure, the schedule's interval (at least a
 //     minute) doubled per consecutive failure;
 //   - after a transient failure, TransientBase doubled per consecutive
@@ -73,7 +85,16 @@ type Run struct {
 func Next(s Schedule, r Run) time.Time {
 	next := s.Next(r.End)
 	if r.Outcome == OK {
-		if !r.Start.IsZero() {
+		if e, ok := s.(every); ok && r.Key != "" {
+			from := r.Start
+			if from.IsZero() {
+				from = r.End
+			}
+			next = e.onGrid(r.Key, from.Add(time.Duration(e)/2))
+			if !next.After(r.End) {
+				next = e.onGrid(r.Key, r.End.Add(time.Duration(e)/2))
+			}
+		} else if !r.Start.IsZero() {
 			if n := s.Next(r.Start); n.After(r.End) {
 				next = n
 			}

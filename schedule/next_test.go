@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -99,4 +100,57 @@ func mustParse(t *testing.T, s string) Schedule {
 		t.Fatal(err)
 	}
 	return sc
+}
+
+// Runs with a Key fall on the key's grid: one interval apart once there,
+// spread over the interval across keys, never twice within half an
+// interval, and late starts do not shift the runs after them.
+func TestNextOnTheKeysGrid(t *testing.T) {
+	every := mustParse(t, "1m")
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	next := func(key string, start, end time.Time) time.Time {
+		return Next(every, Run{Start: start, End: end, Key: key})
+	}
+	// All keys started together: their next runs spread over the minute.
+	var buckets [6]int // by ten seconds
+	for i := range 6000 {
+		n := next(fmt.Sprintf("feed-%d", i), t0, t0.Add(time.Second))
+		if d := n.Sub(t0); d < 30*time.Second || d >= 90*time.Second {
+			t.Fatalf("feed-%d: next run %v after the start, want within [30s, 90s)", i, d)
+		}
+		buckets[(n.Second())/10]++
+	}
+	for b, k := range buckets {
+		if k < 900 || k > 1100 {
+			t.Errorf("%d of 6000 next runs in seconds %d–%d of the minute, want about 1000: %v", k, 10*b, 10*b+9, buckets)
+		}
+	}
+	// On the grid: one minute apart, whatever each run's lateness.
+	g := next("feed-1", t0, t0.Add(time.Second))
+	for _, late := range []time.Duration{0, 3 * time.Second, 29 * time.Second, -2 * time.Second} {
+		if n := next("feed-1", g.Add(late), g.Add(late+time.Second)); !n.Equal(g.Add(time.Minute)) {
+			t.Errorf("a run %v late: next %s, want %s", late, n.Format(time.TimeOnly), g.Add(time.Minute).Format(time.TimeOnly))
+		}
+	}
+	// A run that overran its point: the grid point at least half an
+	// interval after its end, never at once.
+	if n := next("feed-1", g, g.Add(70*time.Second)); n.Sub(g.Add(70*time.Second)) < 30*time.Second || !n.Equal(next("feed-1", g.Add(time.Minute), g.Add(70*time.Second))) {
+		t.Errorf("overrun: next %s", n.Format(time.TimeOnly))
+	}
+	// The source's wait still wins; failures still back off from the end;
+	// no key, no grid.
+	if n := Next(every, Run{Start: g, End: g, Key: "feed-1", Wait: 5 * time.Minute}); !n.Equal(g.Add(5 * time.Minute)) {
+		t.Errorf("wait: next %s", n.Format(time.TimeOnly))
+	}
+	if n := Next(every, Run{Start: g, End: g, Key: "feed-1", Outcome: Transient, Failures: 1}); !n.Equal(g.Add(30 * time.Second)) {
+		t.Errorf("transient: next %s", n.Format(time.TimeOnly))
+	}
+	if n := next("", t0.Add(7*time.Second), t0.Add(8*time.Second)); !n.Equal(t0.Add(67 * time.Second)) {
+		t.Errorf("no key: next %s", n.Format(time.TimeOnly))
+	}
+	// Cron is its own grid.
+	hourly := mustParse(t, "@hourly")
+	if n := Next(hourly, Run{Start: t0, End: t0.Add(time.Second), Key: "feed-1"}); !n.Equal(t0.Add(time.Hour)) {
+		t.Errorf("cron: next %s", n.Format(time.TimeOnly))
+	}
 }

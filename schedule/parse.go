@@ -4,6 +4,7 @@ package schedule
 
 import (
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -23,6 +24,30 @@ type every time.Duration
 
 // Next returns after plus the interval.
 func (e every) Next(after time.Time) time.Time { return after.Add(time.Duration(e)) }
+
+// onGrid returns the first time at or after t on key's grid: the times
+// one interval apart whose offset from the Unix epoch, modulo the
+// interval, is key's FNV-1a hash modulo the interval. The hash is the same
+// in every process, so daemons sharing a database agree on the grid.
+func (e every) onGrid(key string, t time.Time) time.Time {
+	d := int64(e)
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	off := int64(h.Sum64() % uint64(d))
+	// The grid point at or before t, then one interval on if it is
+	// before t. Times before 1970 do not occur here; the floor keeps
+	// them right anyway.
+	n := t.UnixNano() - off
+	k := n / d
+	if n%d < 0 {
+		k--
+	}
+	g := time.Unix(0, k*d+off).In(t.Location())
+	if g.Before(t) {
+		g = g.Add(time.Duration(d))
+	}
+	return g
+}
 
 // Parse reads an interval ("15m", "1h") or a five-field cron expression ("*/10 * * * *", "@hourly").
 // An interval shorter than MinInterval is refused; cron expressions are

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Leases: on PostgreSQL any number of daemons share the routes. A lease
@@ -122,9 +124,15 @@ SELECT substr(name, 5) FROM t`, holder, until, nowS, dead, nowS, next); err != n
 		if left <= 0 {
 			return nil
 		}
+		// Planned for these very arguments (pgx's exec mode: the unnamed
+		// statement), not by a cached generic plan: only then does
+		// PostgreSQL hash the candidates and walk the next-run index to
+		// the first due ones. The generic plan looked every candidate up
+		// by name, 29 ms a claim at 10 000 routes (the benchmark: most of
+		// the server's time), against about 1 ms for the walk.
 		return take(`
 WITH c AS (
-	SELECT name FROM bridge_routes WHERE name = ANY(?::text[]) AND next_run_at <= ?
+	SELECT name FROM bridge_routes WHERE next_run_at <= ? AND name = ANY(?::text[])
 	ORDER BY next_run_at LIMIT ?
 ), t AS (
 	INSERT INTO leases (name, holder, expires_at, acquired_at) SELECT 'run/' || c.name, ?, ?, ? FROM c
@@ -134,7 +142,7 @@ WITH c AS (
 ), u AS (
 	UPDATE bridge_routes SET next_run_at = ? FROM t WHERE bridge_routes.name = substr(t.name, 5)
 )
-SELECT substr(name, 5) FROM t`, candidates, nowS, left, holder, until, nowS, nowS, next)
+SELECT substr(name, 5) FROM t`, pgx.QueryExecModeExec, nowS, candidates, left, holder, until, nowS, nowS, next)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due routes: %w", err)

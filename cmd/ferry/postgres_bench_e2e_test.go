@@ -121,19 +121,58 @@ func TestE2EPostgresBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	from := time.Now()
+	cpu0 := cpuByComm()
+	// Every 10 s: the fetches and each side's CPU in those 10 s, and how
+	// many routes are due and not claimed, to see where a late run waits.
+	sampleDone := make(chan struct{})
+	samplerCtx, stopSampler := context.WithCancel(t.Context())
+	go func() {
+		defer close(sampleDone)
+		prev, prevAt := cpu0, from
+		for {
+			select {
+			case <-samplerCtx.Done():
+				return
+			case <-time.After(10 * time.Second):
+			}
+			now, c := time.Now(), cpuByComm()
+			fetches := 0
+			f.mu.Lock()
+			for i := range n {
+				for k := len(f.fetches[i]) - 1; k >= 0 && f.fetches[i][k].After(prevAt); k-- {
+					fetches++
+				}
+			}
+			f.mu.Unlock()
+			var overdue int
+			_ = db.QueryRow(samplerCtx, `SELECT count(*) FROM bridge_routes WHERE next_run_at <= $1`,
+				now.Add(-5*time.Second).UTC().Format("2006-01-02T15:04:05.000000000Z")).Scan(&overdue)
+			t.Logf("t=%3.0fs fetches/s=%5.1f cpu%%: ferry=%3.0f postgres=%3.0f harness=%3.0f; due 5s ago, unclaimed: %d",
+				now.Sub(from).Seconds(), float64(fetches)/now.Sub(prevAt).Seconds(),
+				100*(c["ferry"]-prev["ferry"])/now.Sub(prevAt).Seconds(), 100*(c["postgres"]-prev["postgres"])/now.Sub(prevAt).Seconds(),
+				100*(c["ferry.test"]-prev["ferry.test"])/now.Sub(prevAt).Seconds(), overdue)
+			prev, prevAt = c, now
+		}
+	}()
 	time.Sleep(schedule / 2)
 	f.add(1)
 	time.Sleep(3*schedule - schedule/2)
 	f.add(2)
 	time.Sleep(window - 3*schedule)
 	to := time.Now()
+	stopSampler()
+	<-sampleDone
+	cpu := cpuByComm()
+	for k, v := range cpu0 {
+		cpu[k] -= v
+	}
 	var calls int64
 	if err := db.QueryRow(t.Context(), `SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&calls); err != nil {
 		t.Fatal(err)
 	}
 	if rows, err := db.Query(t.Context(), `SELECT calls, total_exec_time::bigint, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements
-WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC LIMIT 15`); err == nil {
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 15`); err == nil {
 		t.Logf("%8s %8s  %s", "calls", "exec ms", "statement")
 		for rows.Next() {
 			var k, ms int64
@@ -218,9 +257,11 @@ WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) OR
 		}
 	}
 	line := fmt.Sprintf("routes=%d daemons=%d workers=%d schedule=%s window=%s runs=%d intervals=%d on_schedule_within_5s=%d (%.2f%%) "+
-		"worst_deviation=%s double_runs=%d db_calls=%d db_calls_per_run=%.1f items_missing=%d items_twice=%d daemon_peak_rss=[%s] loadavg=%s",
+		"worst_deviation=%s double_runs=%d db_calls=%d db_calls_per_run=%.1f items_missing=%d items_twice=%d daemon_peak_rss=[%s] loadavg=%s "+
+		"cpu_seconds=[ferry=%.1f postgres=%.1f harness=%.1f]",
 		n, daemons, workers, schedule, window, runs, intervals, onTime, 100*float64(onTime)/float64(max(intervals, 1)),
-		worst.Round(time.Millisecond), doubles, calls, float64(calls)/float64(max(runs, 1)), missing, twice, strings.Join(mem, " "), load)
+		worst.Round(time.Millisecond), doubles, calls, float64(calls)/float64(max(runs, 1)), missing, twice, strings.Join(mem, " "), load,
+		cpu["ferry"], cpu["postgres"], cpu["ferry.test"])
 	fmt.Println("FIGURES postgres-daemons " + line)
 	t.Log(line)
 	if doubles > 0 || twice > 0 || missing > 0 {
@@ -247,6 +288,39 @@ func procMem(pid int) string {
 		}
 	}
 	return fmt.Sprintf("pid%d:peak=%s,now=%s", pid, hwm, rss)
+}
+
+// cpuByComm sums the CPU time (user and system, in seconds) of the live
+// processes by command name, as /proc/<pid>/stat gives them: "ferry" for
+// the daemons, "postgres" for the server and its backends, and this test
+// binary's name, "ferry.test", for the harness (feeds and sink).
+func cpuByComm() map[string]float64 {
+	out := map[string]float64{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 13 {
+			continue
+		}
+		// Fields after the name: state is [0], utime [11], stime [12], in
+		// clock ticks (100 a second on Linux).
+		u, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out[s[open+1:end]] += (u + st) / 100
+	}
+	return out
 }
 
 // fakeCount counts the sink account's statuses on the fake server by item
