@@ -515,24 +515,57 @@ func (s *Store) BridgeJob(ctx context.Context, route string) (Job, error) {
 // or changed, in one transaction: a step is done if and only if its copy
 // is recorded. A copy with an empty State only finishes the step.
 func (s *Store) BridgeFinish(ctx context.Context, it Item, c BridgeCopy) error {
+	if c.State == "" {
+		return s.FinishItem(ctx, it)
+	}
 	now := formatTime(time.Now())
-	return s.finishItem(ctx, it, func(tx *sql.Tx) error {
-		if c.State == "" {
-			return nil
+	copyArgs := []any{c.Route, c.Item, normHandle(c.Sink), c.Part, c.State, c.RemoteID, c.RemoteURL, c.Version, c.Error,
+		nullableTime(c.OriginAt), now, now}
+	if s.pg {
+		// One statement, so one round trip and atomic by itself: the
+		// copy is written only if the step was there to mark.
+		if err := validOutcome(it); err != nil {
+			return err
 		}
+		args := append(itemOutcomeArgs(it), copyArgs...)
+		err := s.writeStmt(context.WithoutCancel(ctx), func(ctx context.Context, q querier) error {
+			var n int
+			if err := q.QueryRowContext(ctx, `
+WITH done AS (`+itemOutcomeSQL+` RETURNING 1
+), copied AS (
+	INSERT INTO bridge_copies (route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at, updated_at)
+	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM done)
+	`+copyUpsert+`
+)
+SELECT count(*) FROM done`, args...).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrNotFound
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("finish item %s/%s of job %d: %w", it.Step, it.Key, it.JobID, err)
+		}
+		return nil
+	}
+	return s.finishItem(ctx, it, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(context.WithoutCancel(ctx), `
 INSERT INTO bridge_copies (route, item, sink, part, state, remote_id, remote_url, version, error, origin_at, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (route, item, sink, part) DO UPDATE SET state = excluded.state,
-	remote_id = CASE WHEN excluded.remote_id != '' THEN excluded.remote_id ELSE bridge_copies.remote_id END,
-	remote_url = CASE WHEN excluded.remote_url != '' THEN excluded.remote_url ELSE bridge_copies.remote_url END,
-	version = CASE WHEN excluded.version != '' THEN excluded.version ELSE bridge_copies.version END,
-	error = excluded.error, updated_at = excluded.updated_at`,
-			c.Route, c.Item, normHandle(c.Sink), c.Part, c.State, c.RemoteID, c.RemoteURL, c.Version, c.Error,
-			nullableTime(c.OriginAt), now, now)
+`+copyUpsert, copyArgs...)
 		return err
 	})
 }
+
+// copyUpsert ends the insert of a copy: a copy recorded again keeps the
+// remote ID, address and version it had when the new record has none.
+const copyUpsert = `ON CONFLICT (route, item, sink, part) DO UPDATE SET state = excluded.state,
+	remote_id = CASE WHEN excluded.remote_id != '' THEN excluded.remote_id ELSE bridge_copies.remote_id END,
+	remote_url = CASE WHEN excluded.remote_url != '' THEN excluded.remote_url ELSE bridge_copies.remote_url END,
+	version = CASE WHEN excluded.version != '' THEN excluded.version ELSE bridge_copies.version END,
+	error = excluded.error, updated_at = excluded.updated_at`
 
 // BridgePrune forgets what route no longer needs: finished journal steps
 // older than keep, and items not seen for keep that have no copy (feed

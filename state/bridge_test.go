@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -78,6 +79,14 @@ func testBridgeItemsAndCopies(t *testing.T, s *Store) {
 	}
 	if n, _ := s.BridgePostedSince(ctx, "r", time.Now().Add(-time.Hour)); n != 1 {
 		t.Errorf("posted since: %d", n)
+	}
+	// A step not in the journal records no copy: the two go together.
+	lost := BridgeCopy{Route: "r", Item: "g9", Sink: "me@sink.example", State: CopyPosted, RemoteID: "R9"}
+	if err := s.BridgeFinish(ctx, Item{JobID: j.ID, Step: "publish", Key: "k9", Status: ItemDone}, lost); !errors.Is(err, ErrNotFound) {
+		t.Errorf("finishing a step never planned: %v", err)
+	}
+	if cs, _ := s.BridgeCopies(ctx, "r", "g9"); len(cs) != 0 {
+		t.Errorf("a copy recorded without its step: %+v", cs)
 	}
 	// An edit keeps the remote ID and creation time, updates the version.
 	c.Version, c.RemoteID = "v2", ""

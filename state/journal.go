@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -197,6 +198,9 @@ func (s *Store) FreezePlan(ctx context.Context, jobID int64, items []Item) error
 	// The numbering reads the job's last number, then writes after it: the
 	// job's own lock keeps two plans of one job apart.
 	err := s.writeIn(ctx, fmt.Sprintf("job/%d", jobID), func(tx *sql.Tx) error {
+		if s.pg {
+			return freezePlanPG(ctx, tx, jobID, items, now)
+		}
 		var seq int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM job_items WHERE job_id = ?`, jobID).Scan(&seq); err != nil {
 			return err
@@ -233,6 +237,39 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step, key) DO NOTHING`)
 	})
 	if err != nil {
 		return fmt.Errorf("freeze the plan of job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// freezePlanPG is FreezePlan's transaction in one statement, under the
+// job's lock: the items numbered after the job's last, sent as arrays, and
+// the job marked planned.
+func freezePlanPG(ctx context.Context, tx *sql.Tx, jobID int64, items []Item, now string) error {
+	steps, keys, payloads, statuses, errs, remotes := make([]string, len(items)), make([]string, len(items)),
+		make([]string, len(items)), make([]string, len(items)), make([]string, len(items)), make([]string, len(items))
+	for i, it := range items {
+		steps[i], keys[i], errs[i], remotes[i] = it.Step, it.Key, it.Error, it.RemoteID
+		statuses[i] = string(cmp.Or(it.Status, ItemPending))
+		payloads[i] = cmp.Or(it.Payload, "{}")
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `
+WITH last AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM job_items WHERE job_id = ?
+), added AS (
+	INSERT INTO job_items (job_id, seq, step, key, payload, status, error, remote_id, updated_at)
+	SELECT ?, last.seq + i.n, i.step, i.key, i.payload, i.status, i.error, i.remote_id, ?
+	FROM last, unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+		WITH ORDINALITY AS i(step, key, payload, status, error, remote_id, n)
+	ON CONFLICT (job_id, step, key) DO NOTHING
+), planned AS (
+	UPDATE jobs SET status = ?, updated_at = ? WHERE id = ? RETURNING 1
+)
+SELECT count(*) FROM planned`, jobID, jobID, now, steps, keys, payloads, statuses, errs, remotes, JobPlanned, now, jobID).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
 	}
 	return nil
 }
@@ -297,6 +334,9 @@ func (s *Store) Item(ctx context.Context, jobID int64, step, key string) (Item, 
 // BeginItem has waited out what is left of InFlightGrace since that attempt
 // began, so the caller's check of the server sees any write it made.
 func (s *Store) BeginItem(ctx context.Context, jobID int64, step, key string) (previous int, err error) {
+	if s.pg {
+		return s.beginItemPG(ctx, jobID, step, key)
+	}
 	it, err := s.Item(ctx, jobID, step, key)
 	if err != nil {
 		return 0, fmt.Errorf("begin item: %w", err)
@@ -328,6 +368,46 @@ WHERE job_id = ? AND step = ? AND key = ? RETURNING attempts - 1`,
 	return previous, nil
 }
 
+// beginItemPG is BeginItem in one round trip: the attempt is counted
+// first, returning the item as it was, and what is left of the earlier
+// attempt's grace is waited out after. The caller sees the same: it
+// checks the server only once both are done. (A crash during the wait
+// leaves one attempt counted that wrote nothing, which only makes the
+// next run look before it writes, as it would anyway.)
+func (s *Store) beginItemPG(ctx context.Context, jobID int64, step, key string) (int, error) {
+	var was Item
+	err := s.writeStmt(ctx, func(ctx context.Context, q querier) error {
+		var updated string
+		err := q.QueryRowContext(ctx, `
+UPDATE job_items j SET attempts = j.attempts + 1, updated_at = ?
+FROM (SELECT attempts, updated_at FROM job_items WHERE job_id = ? AND step = ? AND key = ? FOR UPDATE) was
+WHERE j.job_id = ? AND j.step = ? AND j.key = ?
+RETURNING was.attempts, was.updated_at`,
+			formatTime(time.Now()), jobID, step, key, jobID, step, key).Scan(&was.Attempts, &updated)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		was.UpdatedAt, err = parseTime(updated)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("begin item %s/%s of job %d: %w", step, key, jobID, err)
+	}
+	if wait := was.SettleWait(time.Now()); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return was.Attempts, nil
+}
+
 // FinishItem records the item's outcome (done, failed or skipped), its
 // Error and its RemoteID, even when ctx is cancelled: the outcome happened
 // remotely and must not be lost.
@@ -340,33 +420,58 @@ func (s *Store) FinishItem(ctx context.Context, it Item) error {
 // original post to its copy, say) are written if and only if the item is
 // marked. also must only touch the database through tx.
 func (s *Store) finishItem(ctx context.Context, it Item, also func(tx *sql.Tx) error) error {
-	if it.Status == "" || it.Status == ItemPending {
-		return fmt.Errorf("finish item %s/%s: status %q is not an outcome", it.Step, it.Key, it.Status)
+	if err := validOutcome(it); err != nil {
+		return err
 	}
 	// The outcome happened remotely; do not let a cancelled context lose it.
 	ctx = context.WithoutCancel(ctx)
-	// Its writes decide on nothing read before them: their rows' locks
-	// suffice.
-	err := s.writeIn(ctx, "", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-UPDATE job_items SET status = ?, error = ?, remote_id = ?, updated_at = ?
-WHERE job_id = ? AND step = ? AND key = ?`,
-			string(it.Status), it.Error, it.RemoteID, formatTime(time.Now()), it.JobID, it.Step, it.Key)
+	mark := func(ctx context.Context, q querier) error {
+		res, err := q.ExecContext(ctx, itemOutcomeSQL, itemOutcomeArgs(it)...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		if also != nil {
-			return also(tx)
-		}
 		return nil
-	})
+	}
+	var err error
+	if also == nil {
+		// One statement that decides on nothing read before it.
+		err = s.writeStmt(ctx, mark)
+	} else {
+		// Its writes decide on nothing read before them: their rows'
+		// locks suffice.
+		err = s.writeIn(ctx, "", func(tx *sql.Tx) error {
+			if err := mark(ctx, tx); err != nil {
+				return err
+			}
+			return also(tx)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("finish item %s/%s of job %d: %w", it.Step, it.Key, it.JobID, err)
 	}
 	return nil
+}
+
+// validOutcome refuses to finish an item with a status that is not an
+// outcome.
+func validOutcome(it Item) error {
+	if it.Status == "" || it.Status == ItemPending {
+		return fmt.Errorf("finish item %s/%s: status %q is not an outcome", it.Step, it.Key, it.Status)
+	}
+	return nil
+}
+
+// itemOutcomeSQL records an item's outcome; itemOutcomeArgs are its
+// arguments.
+const itemOutcomeSQL = `
+UPDATE job_items SET status = ?, error = ?, remote_id = ?, updated_at = ?
+WHERE job_id = ? AND step = ? AND key = ?`
+
+func itemOutcomeArgs(it Item) []any {
+	return []any{string(it.Status), it.Error, it.RemoteID, formatTime(time.Now()), it.JobID, it.Step, it.Key}
 }
 
 // ItemCounts returns how many items of the job are in each status, per step.
