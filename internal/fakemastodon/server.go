@@ -111,6 +111,7 @@ type account struct {
 	rels         map[string]*relationship // by target id
 	bookmarks    []string                 // status uris, newest last
 	favourites   []string                 // status uris, newest last
+	statuses     int                      // how many statuses it has, kept as they come and go
 }
 
 type relationship struct {
@@ -537,23 +538,13 @@ func (s *Server) accountJSON(id string, own bool) map[string]any {
 		"id": a.ID, "username": a.Username, "acct": a.Username, "display_name": a.Username,
 		"url": s.URL + "/@" + a.Username, "uri": s.URL + "/users/" + a.Username, "locked": false, "bot": false,
 		"created_at": a.CreatedAt.Format(time.RFC3339), "note": "", "avatar": s.URL + "/media/avatar.png",
-		"header": s.URL + "/media/header.png", "fields": []any{}, "statuses_count": s.countStatuses(id),
+		"header": s.URL + "/media/header.png", "fields": []any{}, "statuses_count": a.statuses,
 		"followers_count": 0, "following_count": 0,
 	}
 	if own {
 		m["source"] = map[string]any{"privacy": "public", "sensitive": false, "language": "", "note": "", "fields": []any{}}
 	}
 	return m
-}
-
-func (s *Server) countStatuses(id string) int {
-	n := 0
-	for _, st := range s.statuses {
-		if st.AccountID == id {
-			n++
-		}
-	}
-	return n
 }
 
 func (s *Server) byAcct(acct string) *account {

@@ -234,6 +234,7 @@ func (s *Server) createStatus(me string, v url.Values) (int, any, string) {
 	}
 	st.ID = s.newStatusID(st.URI, now)
 	s.statuses[st.ID] = st
+	a.statuses++
 	s.broadcast(me, "update", st)
 	return 200, s.statusJSON(st), ""
 }
@@ -307,6 +308,7 @@ func (s *Server) statusRoute(method, id string, rest []string, v url.Values, me 
 		out := s.statusJSON(st)
 		out["text"] = st.Text
 		delete(s.statuses, id)
+		s.accounts[st.AccountID].statuses--
 		for _, mid := range st.Media {
 			delete(s.media, mid)
 		}
