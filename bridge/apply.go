@@ -130,9 +130,11 @@ func transient(r *Route, t Target, err error) error {
 // applyStep applies step s once; retry counts the attempts made at it
 // earlier in this run.
 func (e *Engine) applyStep(ctx context.Context, r *Route, t Target, s Step, res *Result, retry int) error {
-	// Writes to one account are serialised with the loop-guard checks of
-	// routes reading it: the copy is recorded before anyone looks.
-	defer e.lock("account\x00" + strings.ToLower(t.Account))()
+	// Writes to one account exclude the loop-guard checks of routes
+	// reading it, so the copy is recorded before anyone looks; they do
+	// not exclude each other (feeds by the thousand post to one account:
+	// one at a time, the daemon's workers queued here while polls waited).
+	defer e.share("account\x00" + strings.ToLower(t.Account))()
 	log := e.log.With("route", r.Name, "sink", t.Account, "origin", s.Item, "part", s.Part)
 	copies, err := e.store.Copies(ctx, r.Name, s.Item)
 	if err != nil {

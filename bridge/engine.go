@@ -98,14 +98,14 @@ type Engine struct {
 	applied func(Applied)
 
 	mu     sync.Mutex
-	locks  map[string]*sync.Mutex
+	locks  map[string]*sync.RWMutex
 	limits map[string]post.Limits
 }
 
 // New returns an Engine keeping its state in store.
 func New(store Store, o Options) *Engine {
 	e := &Engine{store: store, log: o.Logger, dry: o.DryRun, clock: o.Clock, retry: o.Retry, applied: o.Applied,
-		locks: map[string]*sync.Mutex{}, limits: map[string]post.Limits{}}
+		locks: map[string]*sync.RWMutex{}, limits: map[string]post.Limits{}}
 	if e.applied == nil {
 		e.applied = func(Applied) {}
 	}
@@ -158,16 +158,30 @@ func (r *Result) add(o Result) {
 	r.Planned = append(r.Planned, o.Planned...)
 }
 
+// lock takes key's lock exclusively and returns its release.
 func (e *Engine) lock(key string) func() {
-	e.mu.Lock()
-	l := e.locks[key]
-	if l == nil {
-		l = &sync.Mutex{}
-		e.locks[key] = l
-	}
-	e.mu.Unlock()
+	l := e.keyLock(key)
 	l.Lock()
 	return l.Unlock
+}
+
+// share takes key's lock shared with other sharers (excluding lock) and
+// returns its release.
+func (e *Engine) share(key string) func() {
+	l := e.keyLock(key)
+	l.RLock()
+	return l.RUnlock
+}
+
+func (e *Engine) keyLock(key string) *sync.RWMutex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.locks[key]
+	if l == nil {
+		l = &sync.RWMutex{}
+		e.locks[key] = l
+	}
+	return l
 }
 
 // maxPages bounds one run, so a route with a huge backlog yields to the
@@ -453,8 +467,8 @@ func (e *Engine) handle(ctx context.Context, r *Route, posts []post.Post, res *R
 // the identity to record as seen; a zero id records nothing.
 func (e *Engine) plan(ctx context.Context, r *Route, p post.Post, res *Result, batch map[string]string, known map[string]Known) ([]Step, Identity, error) {
 	if r.Kind == KindAccount && r.SourceAccount != "" {
-		// Hold the account's write lock: a copy this engine is posting
-		// there right now is recorded before we look.
+		// Hold the account's lock exclusively: a copy this engine is
+		// posting there right now is recorded before we look.
 		unlock := e.lock("account\x00" + strings.ToLower(r.SourceAccount))
 		isCopy, err := e.store.IsCopy(ctx, r.SourceAccount, p.OriginID)
 		unlock()

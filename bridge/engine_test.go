@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,5 +333,59 @@ func TestEngineDeadMediaFallsBackToLinks(t *testing.T) {
 	mirRun(t, e, clk, r)
 	if got := sink.Texts(); len(got) != 1 || !strings.Contains(got[0], "https://gone.example/photo.jpg") {
 		t.Fatalf("after repeated media failures: %q", got)
+	}
+}
+
+// meetingSink is a Sink whose Publish returns only once two publishes are
+// in progress together (or after two seconds, failing the post).
+type meetingSink struct {
+	*memsink.Sink
+	mu   sync.Mutex
+	in   int
+	both chan struct{}
+}
+
+func (m *meetingSink) Publish(ctx context.Context, d sinks.Draft) (post.Ref, error) {
+	m.mu.Lock()
+	if m.in++; m.in == 2 {
+		close(m.both)
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.both:
+	case <-time.After(2 * time.Second):
+		return post.Ref{}, &sinks.PermanentError{Err: errors.New("published alone: the other route's publish never came")}
+	}
+	return m.Sink.Publish(ctx, d)
+}
+
+// Two routes posting to one account post at the same time: the account's
+// lock only keeps them apart from the loop guard of routes reading it.
+// (One at a time, a thousand feeds to one account queued the daemon's
+// workers behind each other.)
+func TestRoutesPostToOneAccountTogether(t *testing.T) {
+	e, _, _ := newEngine(t, bridge.Options{})
+	sink := &meetingSink{Sink: memsink.New(), both: make(chan struct{})}
+	var routes []*bridge.Route
+	for i := range 2 {
+		src := memsource.New()
+		r := mirFeedRoute(fmt.Sprintf("feed-%d", i), src, sink)
+		if _, err := e.Run(t.Context(), r); err != nil { // the first run: nothing yet
+			t.Fatal(err)
+		}
+		src.Add(mirItem(fmt.Sprintf("a%d", i), fmt.Sprintf("item %d", i), time.Now()))
+		routes = append(routes, r)
+	}
+	errs := make(chan error, 2)
+	for _, r := range routes {
+		go func() { _, err := e.Run(context.Background(), r); errs <- err }()
+	}
+	for range routes {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := sink.Count(); n != 2 {
+		t.Errorf("%d posts, want 2", n)
 	}
 }
