@@ -135,6 +135,11 @@ func runArchivePublish(ctx context.Context, g *globalOptions, o archivePublishOp
 		}
 		return printPublishPlan(g, pre)
 	}
+	release, err := hold(ctx, st, "publish/"+acct.Handle, "publishing an archive on "+acct.Handle)
+	if err != nil {
+		return err
+	}
+	defer release()
 	res, err := publish.Run(ctx, ro)
 	var refused *publish.RefusedError
 	if err != nil && !errors.As(err, &refused) {

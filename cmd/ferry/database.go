@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -128,4 +129,16 @@ func leaseMirrorRuns(ctx context.Context, st *state.Store, cfg *config.Config, n
 		}
 	}
 	return daemon.LeaseRuns(ctx, st, "mirror-"+daemonID(), names, mirrorLease)
+}
+
+// hold keeps other ferry processes from doing what (a journaled job: an
+// import into an account, a migration, a PDS move, a publish) while this
+// one does; name is the work's name in state.Hold. Two runs of one job
+// at once could each write a step before the other recorded it.
+func hold(ctx context.Context, st *state.Store, name, what string) (release func(), err error) {
+	release, err = st.Hold(ctx, name)
+	if errors.Is(err, state.ErrBusy) {
+		return nil, fmt.Errorf("another ferry is %s right now; let it finish (a run interrupted by a crash or kill frees it at once) and run this again: %w", what, err)
+	}
+	return release, err
 }

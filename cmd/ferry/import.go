@@ -103,6 +103,13 @@ func runImport(ctx context.Context, g *globalOptions, o importOptions, ref strin
 	if !ok {
 		return platform.NoRole(acct, "import the social graph")
 	}
+	if !o.DryRun {
+		release, err := hold(ctx, st, "import/"+acct.Handle, "importing into "+acct.Handle)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)

@@ -216,6 +216,11 @@ func runMigrate(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	}
 	defer m.st.Close()
 	r := m.r
+	release, err := hold(ctx, m.st, "migrate/"+r.New.Handle, "migrating to "+r.New.Handle)
+	if err != nil {
+		return err
+	}
+	defer release()
 	prog := newProgress(g.stderr)
 	r.Out = prog // the steps' lines end a drawn progress bar first
 	if old := r.Old; old != nil {

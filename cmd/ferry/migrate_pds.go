@@ -147,7 +147,13 @@ func runPDSMove(ctx context.Context, g *globalOptions, o migrateOptions) error {
 	if err != nil {
 		return err
 	}
-	defer po.Journal.(interface{ Close() error }).Close()
+	st := po.Journal.(*state.Store)
+	defer st.Close()
+	release, err := hold(ctx, st, "pdsmove/"+po.Old.DID(), "moving "+o.From+" to another PDS")
+	if err != nil {
+		return err
+	}
+	defer release()
 	res, err := pdsmove.Run(ctx, po)
 	if g.JSON {
 		out := struct {
