@@ -49,7 +49,10 @@ type leases struct {
 	ttl    time.Duration
 
 	mu   sync.Mutex
-	held map[string]context.CancelFunc // lease name → stops its work
+	held map[string]heldLease // lease name → its work
+	// gen numbers the guards, so a renewal judges only the leases
+	// registered before it asked the store.
+	gen uint64
 	// lastRenew is when the leases were last renewed (or claimed).
 	lastRenew time.Time
 	// stop ends the renewals; done is closed when they ended.
@@ -62,7 +65,8 @@ type leases struct {
 func (l *leases) guard(parent context.Context, name string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	l.mu.Lock()
-	l.held[name] = cancel
+	l.gen++
+	l.held[name] = heldLease{stop: cancel, gen: l.gen}
 	l.mu.Unlock()
 	return ctx, func() {
 		l.mu.Lock()
@@ -82,7 +86,16 @@ func (l *leases) release(ctx context.Context, name string) error {
 // does not answer, all of them before they can expire, so that a daemon
 // cut off from the database never runs a route that another daemon may
 // have taken.
+//
+// Only the work registered before the store was asked is judged: a run
+// claimed while the renewal was on its way holds a lease the answer could
+// not name (found by the 10 s benchmark once claims came often: runs
+// stopped a moment after their claim, their record skipped as if their
+// lease were lost, their routes left until the lease expired).
 func (l *leases) renew(ctx context.Context, now time.Time) error {
+	l.mu.Lock()
+	asked := l.gen
+	l.mu.Unlock()
 	// Bounded, so that a database that does not answer is noticed at the
 	// next renewal, before the leases expire.
 	rctx, cancel := context.WithTimeout(ctx, l.ttl/3)
@@ -92,21 +105,30 @@ func (l *leases) renew(ctx context.Context, now time.Time) error {
 	defer l.mu.Unlock()
 	if err != nil {
 		if now.Sub(l.lastRenew) >= l.ttl*2/3 {
-			for n, stop := range l.held {
-				stop()
-				delete(l.held, n)
+			for n, h := range l.held {
+				if h.gen <= asked {
+					h.stop()
+					delete(l.held, n)
+				}
 			}
 		}
 		return err
 	}
 	l.lastRenew = now
-	for n, stop := range l.held {
-		if !slices.Contains(names, n) {
-			stop()
+	for n, h := range l.held {
+		if h.gen <= asked && !slices.Contains(names, n) {
+			h.stop()
 			delete(l.held, n)
 		}
 	}
 	return nil
+}
+
+// heldLease is the work under one lease: stop ends it; gen is when its
+// guard was registered (leases.gen).
+type heldLease struct {
+	stop context.CancelFunc
+	gen  uint64
 }
 
 // startLeases takes the daemon's own lease and starts renewing every lease
@@ -117,7 +139,7 @@ func (d *daemon) startLeases(ctx context.Context) error {
 		return fmt.Errorf("daemon: Holder is set but the store does not implement leases")
 	}
 	ttl := d.o.LeaseTTL
-	d.leases = &leases{st: lr, holder: d.o.Holder, ttl: ttl, held: map[string]context.CancelFunc{}, lastRenew: d.clk.Now()}
+	d.leases = &leases{st: lr, holder: d.o.Holder, ttl: ttl, held: map[string]heldLease{}, lastRenew: d.clk.Now()}
 	if _, err := lr.AcquireLease(ctx, leaseDaemon+d.o.Holder, d.o.Holder, d.clk.Now(), ttl); err != nil {
 		return err
 	}
@@ -241,7 +263,7 @@ var errRunLeaseLost = errors.New("ferry mirror lost the lease of a route (taken 
 // another process may run the same route. done stops the renewals and
 // releases the leases.
 func LeaseRuns(ctx context.Context, lr Leaser, holder string, names []string, ttl time.Duration) (run context.Context, done func(), err error) {
-	l := &leases{st: lr, holder: holder, ttl: ttl, held: map[string]context.CancelFunc{}, lastRenew: time.Now()}
+	l := &leases{st: lr, holder: holder, ttl: ttl, held: map[string]heldLease{}, lastRenew: time.Now()}
 	run, cancel := context.WithCancelCause(ctx)
 	lost := func() { cancel(errRunLeaseLost) }
 	var taken []string
@@ -261,7 +283,7 @@ func LeaseRuns(ctx context.Context, lr Leaser, holder string, names []string, tt
 			return nil, nil, err
 		}
 		taken = append(taken, leaseRun+n)
-		l.held[leaseRun+n] = lost
+		l.held[leaseRun+n] = heldLease{stop: lost}
 	}
 	stopped := make(chan struct{})
 	go func() {
