@@ -22,6 +22,7 @@
 package journal
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -95,6 +96,22 @@ const InFlightGrace = 3 * time.Second
 // lost answer): 1 s, doubling to 8 s. A caller whose next attempt first
 // waits out InFlightGrace counts that wait as part of the pause.
 func RetryPause(try int) time.Duration { return time.Duration(1<<min(try-1, 3)) * time.Second }
+
+// Sleep waits d (nothing when d <= 0) or until ctx ends, whose error it
+// then returns: the pauses above, taken in a way a shutdown interrupts.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // SettleWait is how long to wait before checking the server for the
 // outcome of the item's last attempt: what is left of InFlightGrace since

@@ -140,7 +140,7 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 			a.m.report(fmt.Sprintf("%s limit reached; resuming at %s", it.Step, until.Format("Jan 2 15:04")), wait)
 			a.o.Log.Info("rate limited; waiting (stop with Ctrl-C and run the same command later to resume)",
 				"server", a.o.API.Host(), "step", it.Step, "until", until.Format(time.DateTime))
-			if err := sleepCtx(ctx, wait); err != nil {
+			if err := journal.Sleep(ctx, wait); err != nil {
 				return err
 			}
 			continue
@@ -163,7 +163,7 @@ func (a *applier) applyOne(ctx context.Context, it journal.Item) error {
 					"ambiguous", fedi.IsAmbiguous(err), "err", err)
 				// BeginItem waits out journal.InFlightGrace before the next
 				// attempt; that is part of the pause.
-				if err := sleepCtx(ctx, journal.RetryPause(try)-journal.InFlightGrace); err != nil {
+				if err := journal.Sleep(ctx, journal.RetryPause(try)-journal.InFlightGrace); err != nil {
 					return err
 				}
 				continue
@@ -482,23 +482,8 @@ func awaitFollow(ctx context.Context, c API, id string) error {
 			}
 			return err
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := journal.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-// sleepCtx waits d (nothing when d <= 0) or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -341,7 +341,7 @@ func (s *Store) BeginItem(ctx context.Context, jobID int64, step, key string) (p
 	if err != nil {
 		return 0, fmt.Errorf("begin item: %w", err)
 	}
-	if err := settle(ctx, it); err != nil {
+	if err := journal.Sleep(ctx, it.SettleWait(time.Now())); err != nil {
 		return 0, err
 	}
 	err = s.writeStmt(ctx, func(ctx context.Context, tx querier) error {
@@ -390,27 +390,10 @@ RETURNING was.attempts, was.updated_at`,
 	if err != nil {
 		return 0, fmt.Errorf("begin item %s/%s of job %d: %w", step, key, jobID, err)
 	}
-	if err := settle(ctx, was); err != nil {
+	if err := journal.Sleep(ctx, was.SettleWait(time.Now())); err != nil {
 		return 0, err
 	}
 	return was.Attempts, nil
-}
-
-// settle waits out what is left of the grace of it's last attempt
-// (Item.SettleWait), or until ctx ends.
-func settle(ctx context.Context, it Item) error {
-	wait := it.SettleWait(time.Now())
-	if wait <= 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // FinishItem records the item's outcome (done, failed or skipped), its

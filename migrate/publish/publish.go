@@ -533,7 +533,7 @@ func publishItem(ctx context.Context, j Journal, jobID int64, it journal.Item, d
 	for try := 1; ; try++ {
 		if it.Attempts > 0 && finder != nil {
 			// A post an earlier attempt sent may still be landing.
-			if err := sleepCtx(ctx, it.SettleWait(time.Now())); err != nil {
+			if err := journal.Sleep(ctx, it.SettleWait(time.Now())); err != nil {
 				return post.Ref{}, false, err
 			}
 			ref, found, err := finder.Find(ctx, d, it.UpdatedAt.Add(-time.Minute))
@@ -541,7 +541,7 @@ func publishItem(ctx context.Context, j Journal, jobID int64, it journal.Item, d
 				err = fmt.Errorf("check whether %s was published by an earlier attempt: %w", it.Key, err)
 				if sinks.IsTransient(err) && try < maxTries {
 					log.Info("checking the target failed; trying again", "post", it.Key, "try", try, "err", err)
-					if err := sleepCtx(ctx, journal.RetryPause(try)); err != nil {
+					if err := journal.Sleep(ctx, journal.RetryPause(try)); err != nil {
 						return post.Ref{}, false, err
 					}
 					continue
@@ -571,7 +571,7 @@ func publishItem(ctx context.Context, j Journal, jobID int64, it journal.Item, d
 		if finder != nil {
 			pause -= journal.InFlightGrace // the settle before Find is part of the pause
 		}
-		if err := sleepCtx(ctx, pause); err != nil {
+		if err := journal.Sleep(ctx, pause); err != nil {
 			return post.Ref{}, false, err
 		}
 		if it, err = j.Item(ctx, jobID, step, it.Key); err != nil {
@@ -585,20 +585,5 @@ func wait(ctx context.Context, last time.Time, gap time.Duration) error {
 	if gap <= 0 || last.IsZero() {
 		return nil
 	}
-	return sleepCtx(ctx, time.Until(last.Add(gap)))
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return journal.Sleep(ctx, time.Until(last.Add(gap)))
 }
