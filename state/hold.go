@@ -39,15 +39,11 @@ func (s *Store) Hold(ctx context.Context, name string) (release func(), err erro
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("hold %s: %w", name, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, hex.EncodeToString(sum[:12])+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("hold %s: %w", name, err)
+	f, err := lockFile(filepath.Join(dir, hex.EncodeToString(sum[:12])+".lock"))
+	if isWouldBlock(err) {
+		return nil, fmt.Errorf("%s: %w", name, ErrBusy)
 	}
-	if err := flock(f); err != nil {
-		f.Close()
-		if isWouldBlock(err) {
-			return nil, fmt.Errorf("%s: %w", name, ErrBusy)
-		}
+	if err != nil {
 		return nil, fmt.Errorf("hold %s: %w", name, err)
 	}
 	var once sync.Once

@@ -64,25 +64,17 @@ func (s *Store) lockDaemon() (release func() error, err error) {
 		return func() error { return nil }, nil
 	}
 	name := s.path + ".lock"
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("daemon lock: %w", err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("daemon lock: %w", err)
-	}
-	if err := flock(f); err != nil {
+	f, err := lockFile(name)
+	if isWouldBlock(err) {
 		holder := ""
 		if b, rerr := os.ReadFile(name); rerr == nil {
 			if pid, perr := strconv.Atoi(string(bytes.TrimSpace(b))); perr == nil {
 				holder = fmt.Sprintf(" (pid %d)", pid)
 			}
 		}
-		f.Close()
-		if isWouldBlock(err) {
-			return nil, fmt.Errorf("daemon lock %s is held by another ferry daemon%s: %w", name, holder, ErrLocked)
-		}
+		return nil, fmt.Errorf("daemon lock %s is held by another ferry daemon%s: %w", name, holder, ErrLocked)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("daemon lock %s: %w", name, err)
 	}
 	// The pid is only a hint for the error message above; the flock is
@@ -98,4 +90,24 @@ func (s *Store) lockDaemon() (release func() error, err error) {
 		return cerr
 	}
 	return release, nil
+}
+
+// lockFile opens the file at path (created with mode 0600, an existing
+// one set to it) and takes its flock without waiting; an error for which
+// isWouldBlock holds means another descriptor has it. Closing the file
+// releases the lock.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := flock(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
